@@ -1,0 +1,1 @@
+"""The collector: samples every GPU and its processes into the shared store."""

@@ -1,0 +1,67 @@
+"""Reading the scheduler's roll-ups: the queries the api, CLI and hub share.
+
+The scheduler writes `hourly`, `daily` and `user_daily`; after each write it bumps the
+`data_version` counter so readers can cache rendered output and check one integer.
+"""
+
+from __future__ import annotations
+
+from store.db import Connection
+
+HOST = 0  # the gpu value of whole-host rows
+
+DAILY_FIELDS = (
+    "day", "gpu", "samples", "active_minutes", "gpu_minutes", "peak_utilization",
+    "avg_utilization", "avg_active_utilization", "energy_kwh",
+)  # fmt: skip
+HOURLY_FIELDS = (
+    "hour", "gpu", "samples", "active_s", "util_mean", "util_max", "mem_util_mean",
+    "mem_used_mean", "mem_used_max", "temp_mean", "temp_max", "power_mean", "power_max",
+    "energy_wh", "sm_mhz_mean", "mem_mhz_mean",
+)  # fmt: skip
+
+
+def data_version(conn: Connection) -> int:
+    """A counter the scheduler bumps whenever roll-ups change (0 before the first)."""
+    row = conn.execute("SELECT value FROM rollup_state WHERE name = 'data_version'").fetchone()
+    return 0 if row is None else row[0]
+
+
+def bump_data_version(conn: Connection) -> None:
+    """Mark roll-ups changed (call inside the scheduler's write transaction)."""
+    conn.execute(
+        "INSERT INTO rollup_state (name, value) VALUES ('data_version', 1) "
+        "ON CONFLICT (name) DO UPDATE SET value = value + 1"
+    )
+
+
+def daily_rows(conn: Connection, first: str, last: str, gpu: int = HOST) -> list[dict]:
+    """Daily roll-ups from `first` to `last` (YYYY-MM-DD, inclusive) for one GPU or the host."""
+    rows = conn.execute(
+        f"SELECT {', '.join(DAILY_FIELDS)} FROM daily "
+        "WHERE day BETWEEN ? AND ? AND gpu = ? ORDER BY day",
+        (first, last, gpu),
+    )
+    return [dict(zip(DAILY_FIELDS, r, strict=True)) for r in rows]
+
+
+def hourly_rows(conn: Connection, start: int, end: int, gpu: int | None = None) -> list[dict]:
+    """Hourly roll-ups with start <= hour < end (UTC seconds); gpu None means every row."""
+    where = "hour >= ? AND hour < ?" + ("" if gpu is None else " AND gpu = ?")
+    params = (start, end) if gpu is None else (start, end, gpu)
+    rows = conn.execute(
+        f"SELECT {', '.join(HOURLY_FIELDS)} FROM hourly WHERE {where} ORDER BY hour, gpu", params
+    )
+    return [dict(zip(HOURLY_FIELDS, r, strict=True)) for r in rows]
+
+
+def user_daily_rows(conn: Connection, first: str, last: str, user: str | None = None) -> list[dict]:
+    """Per-user GPU-seconds per day and GPU, optionally for one user."""
+    sql = (
+        "SELECT day, gpu, user, gpu_seconds, peak_mem_mib FROM user_daily WHERE day BETWEEN ? AND ?"
+    )
+    params: tuple = (first, last)
+    if user is not None:
+        sql, params = sql + " AND user = ?", (*params, user)
+    keys = ("day", "gpu", "user", "gpu_seconds", "peak_mem_mib")
+    return [dict(zip(keys, r, strict=True)) for r in conn.execute(sql + " ORDER BY day", params)]

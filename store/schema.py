@@ -1,0 +1,180 @@
+"""The schema and its ordered migrations, versioned with PRAGMA user_version.
+
+Only the collector migrates (at start). The scheduler and api call check_schema() and
+refuse to run against an older or newer schema. Append migrations; never edit one that
+has shipped.
+"""
+
+from __future__ import annotations
+
+from store.db import Connection, write
+
+# Version 1: what the collector writes. Times are UTC unix seconds throughout.
+V1_COLLECTOR = """
+CREATE TABLE gpus (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    pci_bus_id TEXT,
+    memory_total_mib INTEGER,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    lost_at INTEGER              -- set while NVML reports the GPU lost
+);
+
+-- One row per GPU per tick, clustered by time: no rowid and no extra index keeps a
+-- row near 42 bytes on disk. NULL means the driver does not report that field.
+CREATE TABLE samples (
+    ts INTEGER NOT NULL,
+    gpu INTEGER NOT NULL REFERENCES gpus(id),
+    tick_ms INTEGER NOT NULL,    -- how much time this sample stands for
+    util INTEGER,                -- GPU utilization, %
+    mem_util INTEGER,            -- memory-controller utilization, %
+    mem_used_mib INTEGER,
+    temp_c INTEGER,
+    fan_pct INTEGER,
+    power_dw INTEGER,            -- deciwatts
+    energy_j INTEGER,            -- driver energy counter, joules since driver load
+    sm_mhz INTEGER,
+    mem_mhz INTEGER,
+    pstate INTEGER,
+    active_ms INTEGER,           -- time above the threshold in this tick (sample buffer)
+    PRIMARY KEY (ts, gpu)
+) WITHOUT ROWID;
+
+-- A process is (pid, start time) so that a reused PID is a new process.
+CREATE TABLE processes (
+    id INTEGER PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    started INTEGER NOT NULL,
+    user TEXT,
+    command TEXT,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    UNIQUE (pid, started)
+);
+
+CREATE TABLE process_samples (
+    ts INTEGER NOT NULL,
+    gpu INTEGER NOT NULL REFERENCES gpus(id),
+    process INTEGER NOT NULL REFERENCES processes(id),
+    mem_mib INTEGER,
+    sm_util INTEGER,             -- % of the GPU's SM time, where NVML gives it
+    PRIMARY KEY (ts, gpu, process)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,          -- gpu_lost, gpu_back, nvml_reinit, samples_dropped, ...
+    gpu INTEGER REFERENCES gpus(id),
+    detail TEXT
+);
+
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Version 2: the scheduler's roll-ups. gpu = 0 is the whole host.
+V2_ROLLUPS = """
+CREATE TABLE hourly (
+    hour INTEGER NOT NULL,       -- start of the UTC hour
+    gpu INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    active_s REAL NOT NULL,
+    util_mean REAL,
+    util_max INTEGER,
+    mem_util_mean REAL,
+    mem_used_mean REAL,
+    mem_used_max INTEGER,
+    temp_mean REAL,
+    temp_max INTEGER,
+    power_mean REAL,             -- watts
+    power_max REAL,
+    energy_wh REAL,
+    sm_mhz_mean REAL,
+    mem_mhz_mean REAL,
+    PRIMARY KEY (hour, gpu)
+) WITHOUT ROWID;
+
+CREATE TABLE daily (
+    day TEXT NOT NULL,           -- YYYY-MM-DD in GPUPULSE_TZ
+    gpu INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    active_minutes REAL NOT NULL,
+    gpu_minutes REAL NOT NULL,
+    peak_utilization INTEGER,
+    avg_utilization REAL,
+    avg_active_utilization REAL,
+    energy_kwh REAL,
+    PRIMARY KEY (day, gpu)
+) WITHOUT ROWID;
+
+CREATE TABLE user_daily (
+    day TEXT NOT NULL,
+    gpu INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    gpu_seconds REAL NOT NULL,
+    peak_mem_mib INTEGER,
+    PRIMARY KEY (day, gpu, user)
+) WITHOUT ROWID;
+
+-- Watermarks and the data version readers use to invalidate caches.
+CREATE TABLE rollup_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema version is not the one this code was built for."""
+
+
+def current_version(conn: Connection) -> int:
+    """The database's PRAGMA user_version."""
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations the database lacks, each in its own transaction."""
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"database schema v{version} is newer than this GPU Pulse (v{SCHEMA_VERSION}); "
+            "upgrade all three services together"
+        )
+    for number in range(version + 1, target + 1):
+        with write(conn):
+            # executescript would COMMIT first; run statement by statement instead.
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+    return current_version(conn)
+
+
+def check_schema(conn: Connection, expected: int = SCHEMA_VERSION) -> None:
+    """Raise SchemaMismatch with a one-line reason unless the version is `expected`."""
+    version = current_version(conn)
+    if version < expected:
+        raise SchemaMismatch(
+            f"database schema v{version} is older than this service expects (v{expected}); "
+            "start the collector first, it migrates the database"
+        )
+    if version > expected:
+        raise SchemaMismatch(
+            f"database schema v{version} is newer than this service (v{expected}); "
+            "upgrade all three services together"
+        )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (our DDL has no ';' inside literals)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

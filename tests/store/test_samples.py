@@ -1,0 +1,82 @@
+"""Recording ticks and reading the newest state back from a real SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+
+from store import open_reader
+from store.db import OperationalError
+from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, latest_state
+
+GPU0 = GpuInfo("GPU-aaaa", 0, "NVIDIA A100", "00000000:01:00.0", 81920)
+GPU1 = GpuInfo("GPU-bbbb", 1, "NVIDIA T4", "00000000:02:00.0", 15360)
+
+
+def _tick(ts: int, util: int, fan: int | None = 40) -> Tick:
+    return Tick(
+        ts=ts,
+        tick_s=5.0,
+        samples=[
+            GpuSample(GPU0, util=util, fan_pct=fan, power_w=251.3, energy_j=1000 + ts,
+                      active_s=2.5),
+            GpuSample(GPU1, util=0, fan_pct=None, power_w=None),
+        ],
+        processes=[ProcessSample("GPU-aaaa", 4242, 1_700_000_000, "alice", "python train.py",
+                                 2048, 77)],
+    )  # fmt: skip
+
+
+def test_ticks_round_trip_with_nulls_kept_as_null(conn, db_path):
+    rec = Recorder(conn)
+    rec.write([_tick(1000, 10), _tick(1005, 90)])
+    state = {g["uuid"]: g for g in latest_state(open_reader(db_path))}
+    a, t4 = state["GPU-aaaa"], state["GPU-bbbb"]
+    assert (a["ts"], a["util"], a["power_w"], a["active_s"], a["tick_ms"]) == (
+        1005,
+        90,
+        251.3,
+        2.5,
+        5000,
+    )
+    assert a["fan_pct"] == 40 and t4["fan_pct"] is None and t4["power_w"] is None
+    assert a["processes"] == [
+        {
+            "pid": 4242,
+            "user": "alice",
+            "command": "python train.py",
+            "mem_mib": 2048,
+            "sm_util": 77,
+            "started": 1_700_000_000,
+        }
+    ]
+    assert a["first_seen"] == 1000 and a["last_seen"] == 1005
+    # The same process across ticks is one row; its samples are one per tick.
+    assert conn.execute("SELECT count(*) FROM processes").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM process_samples").fetchone()[0] == 2
+
+
+def test_failed_transaction_leaves_no_stale_ids(conn):
+    rec = Recorder(conn)
+    bad = _tick(1000, 10)
+    bad.samples.append(GpuSample(GPU0, util=1))  # second row for the same (ts, gpu) is fine
+    rec.write([bad])
+    conn.execute("PRAGMA query_only = ON")
+    with pytest.raises(OperationalError, match="readonly"):
+        Recorder(conn).write([Tick(2000, 5.0, [GpuSample(GpuInfo("GPU-new", 2, "X"))])])
+    conn.execute("PRAGMA query_only = OFF")
+    fresh = Recorder(conn)
+    assert fresh.gpu_id("GPU-new") is None
+    fresh.write([Tick(2005, 5.0, [GpuSample(GpuInfo("GPU-new", 2, "X"), util=3)])])
+    assert fresh.gpu_id("GPU-new") is not None
+
+
+def test_lost_gpu_is_marked_once_and_cleared_when_it_answers(conn):
+    rec = Recorder(conn)
+    rec.write([_tick(1000, 10)])
+    assert rec.mark_lost("GPU-bbbb", 1005, "GPU is lost") is True
+    assert rec.mark_lost("GPU-bbbb", 1010, "GPU is lost") is False
+    lost = conn.execute("SELECT lost_at FROM gpus WHERE uuid = 'GPU-bbbb'").fetchone()[0]
+    assert lost == 1005
+    assert conn.execute("SELECT count(*) FROM events WHERE kind='gpu_lost'").fetchone()[0] == 1
+    rec.write([_tick(1015, 10)])
+    assert conn.execute("SELECT lost_at FROM gpus WHERE uuid = 'GPU-bbbb'").fetchone()[0] is None
