@@ -17,7 +17,8 @@ DAILY_FIELDS = (
 HOURLY_FIELDS = (
     "hour", "gpu", "samples", "active_s", "util_mean", "util_max", "mem_util_mean",
     "mem_used_mean", "mem_used_max", "temp_mean", "temp_max", "power_mean", "power_max",
-    "energy_wh", "sm_mhz_mean", "mem_mhz_mean",
+    "energy_wh", "sm_mhz_mean", "mem_mhz_mean", "gpu_active_s", "util_min", "mem_util_max",
+    "mem_used_min", "temp_min", "power_min", "fan_mean", "fan_max",
 )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -212,6 +213,11 @@ def set_meta(conn: Connection, items: Iterable[tuple[str, str]]) -> None:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             list(items),
         )
+
+
+def recorded_host(conn: Connection) -> str:
+    """The host id the collector recorded (meta `host_id`), else this machine's hostname."""
+    return get_meta(conn, "host_id") or socket.gethostname()
 
 
 def get_meta(conn: Connection, key: str, default: str | None = None) -> str | None:

@@ -97,6 +97,15 @@ CREATE TABLE hourly (
     energy_wh REAL,
     sm_mhz_mean REAL,
     mem_mhz_mean REAL,
+    gpu_active_s REAL NOT NULL,  -- sum over GPUs (equals active_s on a GPU row)
+    util_min INTEGER,
+    mem_util_max INTEGER,
+    mem_used_min INTEGER,
+    temp_min INTEGER,
+    power_min REAL,
+    fan_mean REAL,
+    fan_max INTEGER,
+    process_rows INTEGER NOT NULL,  -- process_samples rows rolled up (late-data audit)
     PRIMARY KEY (hour, gpu)
 ) WITHOUT ROWID;
 
@@ -127,9 +136,69 @@ CREATE TABLE rollup_state (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Hours whose raw data changed and must be rolled up again (filled by the late-data audit).
+CREATE TABLE rollup_dirty (
+    hour INTEGER PRIMARY KEY
+);
+
+-- One row per hourly aggregate to deliver to the central server (Targoman protocol).
+CREATE TABLE push_queue (
+    hour INTEGER PRIMARY KEY,    -- start of the UTC hour
+    state TEXT NOT NULL,         -- pending, sent, failed
+    attempts INTEGER NOT NULL,   -- attempts since it was last queued
+    next_at INTEGER NOT NULL,    -- not before this UTC second (backoff)
+    payload TEXT NOT NULL,       -- the JSON body, frozen when queued
+    payload_hash TEXT NOT NULL,  -- sha256 of payload
+    uid TEXT,                    -- the server's uid once accepted
+    last_error TEXT,
+    updated INTEGER NOT NULL
+);
+CREATE INDEX push_queue_state ON push_queue (state, hour);
+
+-- Every push attempt, kept as long as hourly roll-ups.
+CREATE TABLE push_ledger (
+    id INTEGER PRIMARY KEY,
+    hour INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,    -- 1, 2, ... per hour, across resends
+    ts REAL NOT NULL,            -- UTC seconds of the attempt
+    success INTEGER NOT NULL,
+    status INTEGER,              -- HTTP status, NULL for connection errors and timeouts
+    error TEXT,
+    uid TEXT,
+    payload_hash TEXT NOT NULL
+);
+CREATE INDEX push_ledger_hour ON push_ledger (hour, attempt);
 """
 
-MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS]
+# Version 3: the idle-GPU runner's record of each job run, kept apart from people's usage.
+# idle_run_processes names the (pid, started) of every job process the runner saw on a GPU,
+# so roll-ups can tell harvested hours from people's by joining processes(pid, started).
+V3_IDLE_RUNS = """
+CREATE TABLE idle_runs (
+    id INTEGER PRIMARY KEY,
+    job TEXT NOT NULL,           -- the [process-NAME] section's NAME
+    gpus TEXT NOT NULL,          -- GPU indices, comma-separated
+    pid INTEGER,                 -- leader (and process group id) of the job
+    started INTEGER NOT NULL,
+    updated INTEGER NOT NULL,    -- last time the runner saw the run (a heartbeat)
+    stopped INTEGER,             -- NULL while running
+    reason TEXT,                 -- why it stopped: exited 0, foreign process ..., tty ...
+    gpu_seconds REAL NOT NULL,   -- run time x number of GPUs (so far, while running)
+    UNIQUE (job, started)
+);
+
+CREATE INDEX idle_runs_started ON idle_runs (started);
+
+CREATE TABLE idle_run_processes (
+    pid INTEGER NOT NULL,
+    started INTEGER NOT NULL,    -- with pid, matches processes(pid, started)
+    run INTEGER NOT NULL REFERENCES idle_runs(id),
+    PRIMARY KEY (pid, started)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS, V3_IDLE_RUNS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

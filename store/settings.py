@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,6 +71,11 @@ def env_bool(name: str, default: bool, env: Mapping[str, str] | None = None) -> 
 def db_path(env: Mapping[str, str] | None = None) -> str:
     """GPUPULSE_DB: the shared SQLite file."""
     return env_str("GPUPULSE_DB", DEFAULT_DB, env)
+
+
+def host_id(env: Mapping[str, str] | None = None) -> str:
+    """GPUPULSE_HOST_ID: this host's name in graphs and pushes (default: the hostname)."""
+    return env_str("GPUPULSE_HOST_ID", "", env) or socket.gethostname()
 
 
 def timezone(env: Mapping[str, str] | None = None) -> ZoneInfo:

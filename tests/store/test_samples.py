@@ -80,3 +80,17 @@ def test_lost_gpu_is_marked_once_and_cleared_when_it_answers(conn):
     assert conn.execute("SELECT count(*) FROM events WHERE kind='gpu_lost'").fetchone()[0] == 1
     rec.write([_tick(1015, 10)])
     assert conn.execute("SELECT lost_at FROM gpus WHERE uuid = 'GPU-bbbb'").fetchone()[0] is None
+
+
+def test_one_host_identity_for_collector_scheduler_and_api(conn):
+    """The collector records host_id; the api and scheduler read that one key."""
+    import socket
+
+    from scheduler.settings import host_id, load
+    from store.samples import recorded_host, set_meta
+
+    assert recorded_host(conn) == socket.gethostname()  # nothing recorded yet
+    set_meta(conn, [("host_id", "lab-box-7")])
+    assert recorded_host(conn) == "lab-box-7"
+    assert host_id(load({}), conn) == "lab-box-7"
+    assert host_id(load({"GPUPULSE_HOST_ID": "override"}), conn) == "override"

@@ -1,0 +1,64 @@
+"""The Flask app factory: routes, JSON errors for everything, and default headers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from api.params import BadParam
+from api.routes import DB_ERRORS, bp
+from api.settings import ApiSettings
+from api.state import EXTENSION, AppState, state
+
+log = logging.getLogger("gpupulse.api")
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def create_app(settings: ApiSettings | None = None) -> Flask:
+    """Build the app; with no settings, read them from GPUPULSE_* variables."""
+    app = Flask(__name__, static_folder=None)
+    app.extensions[EXTENSION] = AppState(settings or ApiSettings.from_env())
+    app.json.sort_keys = False
+    app.register_blueprint(bp)
+    app.register_error_handler(BadParam, bad_param)
+    app.register_error_handler(HTTPException, http_error)
+    for error in DB_ERRORS:
+        app.register_error_handler(error, database_error)
+    app.register_error_handler(Exception, unexpected_error)
+    app.after_request(default_headers)
+    return app
+
+
+def bad_param(problem: BadParam) -> tuple[Response, int]:
+    """400 naming the parameter and what it may be."""
+    return jsonify(problem.body()), 400
+
+
+def http_error(problem: HTTPException) -> tuple[Response, int]:
+    """404, 405 and friends as JSON instead of HTML."""
+    body = {"error": problem.description or problem.name, "status": problem.code}
+    if problem.code == 404:
+        body["hint"] = "GET / lists every endpoint"
+    return jsonify(body), problem.code or 500
+
+
+def database_error(problem: Exception) -> tuple[Response, int]:
+    """503 while the database is missing, of another schema, or unreadable."""
+    state().readers.reset()  # a broken connection must not outlive this request
+    log.warning("database unavailable: %s", problem)
+    return jsonify({"error": f"database unavailable: {problem}"}), 503
+
+
+def unexpected_error(problem: Exception) -> tuple[Response, int]:
+    """Last resort: log the traceback, answer JSON without it."""
+    log.exception("unhandled error", exc_info=problem)
+    return jsonify({"error": "internal error; the server log has the details"}), 500
+
+
+def default_headers(response: Response) -> Response:
+    """nosniff everywhere; a no-scripts CSP unless the route set its own."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+    return response

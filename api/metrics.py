@@ -1,0 +1,95 @@
+"""Prometheus exposition: a custom collector that reads the newest state on every scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from store.db import Connection
+from store.samples import latest_state, newest_sample_ts
+
+MIB = 1 << 20
+GPU_LABELS = ("gpu", "uuid", "name")
+# (metric name, help, state key, factor to base units)
+GPU_GAUGES = (
+    ("gpupulse_gpu_utilization_percent", "GPU utilization in the newest sample", "util", 1),
+    ("gpupulse_gpu_memory_utilization_percent", "Memory-controller utilization", "mem_util", 1),
+    ("gpupulse_gpu_memory_used_bytes", "GPU memory in use", "mem_used_mib", MIB),
+    ("gpupulse_gpu_memory_total_bytes", "GPU memory installed", "memory_total_mib", MIB),
+    ("gpupulse_gpu_temperature_celsius", "GPU temperature", "temp_c", 1),
+    ("gpupulse_gpu_fan_speed_percent", "Fan speed", "fan_pct", 1),
+    ("gpupulse_gpu_power_watts", "Power draw", "power_w", 1),
+    ("gpupulse_gpu_sm_clock_hertz", "SM clock", "sm_mhz", 1_000_000),
+    ("gpupulse_gpu_memory_clock_hertz", "Memory clock", "mem_mhz", 1_000_000),
+    ("gpupulse_gpu_sample_timestamp_seconds", "Time of the GPU's newest sample", "ts", 1),
+)  # fmt: skip
+
+
+class StoreCollector(Collector):
+    """Builds every metric from the store when Prometheus scrapes (no state kept between)."""
+
+    def __init__(self, connection: Callable[[], Connection]) -> None:
+        self.connection = connection
+
+    def collect(self) -> Iterator[Metric]:
+        """Per-GPU gauges, the energy counter, per-user memory and the newest sample time."""
+        conn = self.connection()
+        gpus = latest_state(conn)
+        yield from gpu_metrics(gpus)
+        yield user_memory(gpus)
+        newest = GaugeMetricFamily(
+            "gpupulse_newest_sample_timestamp_seconds", "Time of the newest sample of any GPU"
+        )
+        ts = newest_sample_ts(conn)
+        if ts is not None:
+            newest.add_metric([], ts)
+        yield newest
+
+
+def gpu_labels(gpu: dict) -> list[str]:
+    """Label values identifying a GPU."""
+    return [str(gpu["index"]), gpu["uuid"], gpu["name"]]
+
+
+def gpu_metrics(gpus: list[dict]) -> Iterator[Metric]:
+    """One family per reading, a sample per GPU that reports it."""
+    for name, doc, key, factor in GPU_GAUGES:
+        family = GaugeMetricFamily(name, doc, labels=GPU_LABELS)
+        for gpu in gpus:
+            if gpu.get(key) is not None:
+                family.add_metric(gpu_labels(gpu), gpu[key] * factor)
+        yield family
+    energy = CounterMetricFamily(
+        "gpupulse_gpu_energy_joules", "Driver energy counter since it loaded", labels=GPU_LABELS
+    )
+    lost = GaugeMetricFamily("gpupulse_gpu_lost", "1 while the driver reports the GPU lost",
+                             labels=GPU_LABELS)  # fmt: skip
+    for gpu in gpus:
+        if gpu.get("energy_j") is not None:
+            energy.add_metric(gpu_labels(gpu), gpu["energy_j"])
+        lost.add_metric(gpu_labels(gpu), 0 if gpu["lost_at"] is None else 1)
+    yield energy
+    yield lost
+
+
+def user_memory(gpus: list[dict]) -> Metric:
+    """GPU memory held by each user's processes on each GPU, in the newest sample."""
+    family = GaugeMetricFamily("gpupulse_user_gpu_memory_bytes", "GPU memory used by a user",
+                               labels=("user", *GPU_LABELS))  # fmt: skip
+    for gpu in gpus:
+        per_user: dict[str, int] = {}
+        for proc in gpu["processes"]:
+            user = proc["user"] or "unknown"
+            per_user[user] = per_user.get(user, 0) + (proc["mem_mib"] or 0)
+        for user, mib in sorted(per_user.items()):
+            family.add_metric([user, *gpu_labels(gpu)], mib * MIB)
+    return family
+
+
+def registry_for(connection: Callable[[], Connection]) -> CollectorRegistry:
+    """A registry of its own per app (tests create several apps in one process)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(connection))
+    return registry

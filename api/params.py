@@ -1,0 +1,151 @@
+"""Query parameters, declared once: parsing, the 400 they raise, and how they are documented.
+
+The same Param objects feed request parsing, the API info at `/` and the OpenAPI document,
+so a parameter cannot be documented one way and parsed another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+MAX_TEXT = 128
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9000, 12, 31)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class BadParam(ValueError):
+    """A query parameter we cannot use; becomes a 400 naming it and what it may be."""
+
+    def __init__(self, name: str, message: str, allowed: Any) -> None:
+        super().__init__(message)
+        self.name, self.message, self.allowed = name, message, allowed
+
+    def body(self) -> dict:
+        """The JSON error body."""
+        return {"error": self.message, "parameter": self.name, "allowed": self.allowed}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A free-text parameter (capped length); subclasses narrow what is accepted."""
+
+    name: str
+    description: str
+    default: Any = None
+
+    def parse(self, raw: str | None) -> Any:
+        """The value for `raw` (None when absent), or BadParam."""
+        if raw is None:
+            return self.default
+        if len(raw) > MAX_TEXT:
+            raise BadParam(self.name, f"{self.name} is longer than {MAX_TEXT} characters",
+                           self.allowed())  # fmt: skip
+        return raw
+
+    def allowed(self) -> Any:
+        """What the error body lists as acceptable."""
+        return f"text of at most {MAX_TEXT} characters"
+
+    def schema(self) -> dict:
+        """The OpenAPI schema of the parameter."""
+        return self._with_default({"type": "string", "maxLength": MAX_TEXT})
+
+    def describe(self) -> dict:
+        """The parameter as the API info lists it."""
+        return {"name": self.name, "description": self.description, "default": self.default,
+                "allowed": self.allowed()}  # fmt: skip
+
+    def openapi(self) -> dict:
+        """The OpenAPI parameter object (an optional query parameter)."""
+        return {"name": self.name, "in": "query", "required": False,
+                "description": self.description, "schema": self.schema()}  # fmt: skip
+
+    def _with_default(self, schema: dict) -> dict:
+        return schema if self.default is None else {**schema, "default": self.default}
+
+
+@dataclass(frozen=True)
+class Choice(Param):
+    """One of a fixed set of words."""
+
+    choices: tuple[str, ...] = ()
+
+    def parse(self, raw: str | None) -> Any:
+        """The chosen word, or BadParam listing the choices."""
+        if raw is None:
+            return self.default
+        if raw not in self.choices:
+            shown = raw if len(raw) <= 40 else raw[:40] + "…"
+            raise BadParam(self.name, f"unknown {self.name} {shown!r}", self.allowed())
+        return raw
+
+    def allowed(self) -> Any:
+        """The list of choices."""
+        return list(self.choices)
+
+    def schema(self) -> dict:
+        """A string enum."""
+        return self._with_default({"type": "string", "enum": list(self.choices)})
+
+
+@dataclass(frozen=True)
+class IntRange(Param):
+    """A whole number within [low, high]."""
+
+    low: int = 0
+    high: int = 0
+
+    def parse(self, raw: str | None) -> Any:
+        """The number, or BadParam giving the range."""
+        if raw is None:
+            return self.default
+        text = raw.strip()
+        if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 12:
+            raise BadParam(self.name, f"{self.name} must be a whole number", self.allowed())
+        value = int(text)
+        if not self.low <= value <= self.high:
+            raise BadParam(self.name, f"{self.name} must be from {self.low} to {self.high}",
+                           self.allowed())  # fmt: skip
+        return value
+
+    def allowed(self) -> Any:
+        """'1..53'."""
+        return f"{self.low}..{self.high}"
+
+    def schema(self) -> dict:
+        """A bounded integer."""
+        return self._with_default({"type": "integer", "minimum": self.low, "maximum": self.high})
+
+
+@dataclass(frozen=True)
+class Day(Param):
+    """A calendar date, YYYY-MM-DD."""
+
+    def parse(self, raw: str | None) -> Any:
+        """The date, or BadParam."""
+        if raw is None:
+            return self.default
+        try:
+            value = date.fromisoformat(raw) if _DATE.fullmatch(raw) else None
+        except ValueError:
+            value = None
+        if value is None or not FIRST_DAY <= value <= LAST_DAY:
+            raise BadParam(self.name, f"{self.name} must be a date YYYY-MM-DD", self.allowed())
+        return value
+
+    def allowed(self) -> Any:
+        """The format and range."""
+        return f"YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}"
+
+    def schema(self) -> dict:
+        """An ISO date string."""
+        return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+
+
+def parse_query(params: Sequence[Param], args: Mapping[str, str]) -> dict[str, Any]:
+    """Parse every declared parameter from `args` (the first value of each); BadParam on error."""
+    return {p.name: p.parse(args.get(p.name)) for p in params}

@@ -1,0 +1,171 @@
+"""Benchmark the api under real gunicorn (2 workers) on loopback.
+
+A database holding a year of daily roll-ups for 8 GPUs (plus the host rows) is served by
+`gunicorn -c python:api.gunicorn_conf 'api.app:create_app()'`. The load generator is a
+small threaded http.client loop with keep-alive connections (one process, so it uses at
+most about one core and leaves the workers theirs); like a browser it sends
+`Accept-Encoding: gzip` (the SVG is served pre-compressed, JSON is not). Prints
+requests/s and p50/p99 latency for: a cached SVG, an uncached render (a second server
+with the SVG cache off), a year of /api/v1/days, and /api (a precomputed body) as the
+ceiling; targets: uncached render p50 <= 15 ms, cached SVG >= 80 % of the ceiling's requests/s.
+
+    .venv/bin/python benchmarks/api.py [--seconds 5] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from store import open_writer, write
+from store.rollups import bump_data_version
+
+GPUS = 8
+APP = "api.app:create_app()"
+HEADERS = {"Accept-Encoding": "gzip"}  # as browsers and GitHub's image proxy send
+
+
+def build_db(path: Path) -> None:
+    """A year (and a bit) of daily roll-ups for 8 GPUs and the host, plus a fresh sample."""
+    conn = open_writer(path)
+    rng = random.Random(1)
+    today = date.today()
+    now = int(time.time())
+    with write(conn):
+        for g in range(1, GPUS + 1):
+            gpu = (g, f"GPU-{g:04d}", g - 1, "NVIDIA H100", 0, now)
+            conn.execute("INSERT INTO gpus (id, uuid, idx, name, first_seen, last_seen) "
+                         "VALUES (?,?,?,?,?,?)", gpu)  # fmt: skip
+            conn.execute("INSERT INTO samples (ts, gpu, tick_ms, util) VALUES (?,?,?,?)",
+                         (now, g, 5000, 50))  # fmt: skip
+        for i in range(400):
+            day = (today - timedelta(days=i)).isoformat()
+            minutes = [rng.choice([0, 0, 30, 200, 700]) for _ in range(GPUS)]
+            for g, m in enumerate([max(minutes), *minutes]):
+                row = (day, g, 17280, m, m if g else sum(minutes), 99, 30.0, 70.0, 2.0)
+                conn.execute("INSERT INTO daily VALUES (?,?,?,?,?,?,?,?,?)", row)
+        conn.execute("INSERT INTO meta VALUES ('interval', '3600')")
+        bump_data_version(conn)
+    conn.close()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: Path, **env_extra: str) -> tuple[subprocess.Popen, int]:
+    """gunicorn with the project's config on a free port; waits until it answers."""
+    port = free_port()
+    env = {**os.environ, "GPUPULSE_DB": str(db), "GPUPULSE_API_BIND": f"127.0.0.1:{port}",
+           "GPUPULSE_API_WORKERS": "2", **env_extra}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", APP],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/api")
+            c.getresponse().read()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def load(port: int, path: str, seconds: float, clients: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) for GET path from `clients` keep-alive threads."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers=HEADERS)
+            reply = conn.getresponse()
+            reply.read()
+            if reply.status != 200:
+                raise SystemExit(f"{path} answered {reply.status}")
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100)
+    return len(latencies) / elapsed, q[49] * 1000, q[98] * 1000
+
+
+def main() -> None:
+    """Build the database, run each scenario, print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--clients", type=int, default=4)
+    args = ap.parse_args()
+    year_ago = (date.today() - timedelta(days=364)).isoformat()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "pulse.db"
+        build_db(db)
+        print(f"gunicorn 2 workers (gthread), {args.clients} keep-alive clients, "
+              f"{args.seconds:g} s per scenario, {os.cpu_count()} CPUs")  # fmt: skip
+        print(f"{'scenario':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+        results = {}
+        proc, port = start_server(db)
+        try:
+            days = f"/api/v1/days?from={year_ago}"
+            scenarios = [("ceiling: /api", "/api"), ("cached SVG", "/gpu-activity.svg"),
+                         ("/api/v1/days, a year, all GPUs", days)]  # fmt: skip
+            for name, path in scenarios:
+                load(port, path, 0.5, args.clients)  # warm up (and fill the cache)
+                results[name] = load(port, path, args.seconds, args.clients)
+                print(f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
+                      f"{results[name][2]:>10.2f}")  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait()
+        proc, port = start_server(db, GPUPULSE_API_SVG_CACHE_SIZE="0")
+        try:
+            load(port, "/gpu-activity.svg", 0.5, 1)
+            name = "uncached SVG render (1 client)"
+            results[name] = load(port, "/gpu-activity.svg", args.seconds, 1)
+            print(f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
+                  f"{results[name][2]:>10.2f}")  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait()
+    ratio = results["cached SVG"][0] / results["ceiling: /api"][0]
+    render = results["uncached SVG render (1 client)"][1]
+    print(
+        f"cached SVG / ceiling: {ratio:.0%} (target >= 80 %): {'ok' if ratio >= 0.8 else 'MISSED'}"
+    )
+    print(f"uncached render p50: {render:.1f} ms (target <= 15 ms): "
+          f"{'ok' if render <= 15 else 'MISSED'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

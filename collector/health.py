@@ -1,0 +1,36 @@
+"""`collector --healthcheck`: is the newest sample recent enough?"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from store.db import Error, StoreError, open_reader
+from store.samples import get_meta, newest_sample_ts
+
+STALE_AFTER_TICKS = 3
+
+
+def healthcheck(db: str, interval: float, clock: Callable[[], float] = time.time) -> int:
+    """Exit code 0 if the newest sample is at most 3 intervals old, else 1 with one line."""
+    try:
+        conn = open_reader(db)
+        try:
+            newest = newest_sample_ts(conn)
+            interval = float(get_meta(conn, "interval", f"{interval:g}") or interval)
+        finally:
+            conn.close()
+    except (StoreError, Error, RuntimeError, ValueError) as exc:
+        print(f"unhealthy: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    if newest is None:
+        print(f"unhealthy: no samples in {db} yet", file=sys.stderr)
+        return 1
+    age = clock() - newest
+    limit = STALE_AFTER_TICKS * interval
+    if age > limit:
+        print(f"unhealthy: newest sample is {age:.0f} s old (limit {limit:g} s)", file=sys.stderr)
+        return 1
+    print(f"healthy: newest sample is {max(age, 0):.0f} s old")
+    return 0

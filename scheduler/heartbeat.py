@@ -1,0 +1,28 @@
+"""A file the loop touches every second; `scheduler --healthcheck` reads its age."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def touch(path: str, now: float) -> None:
+    """Mark the loop alive at `now` (creates the file)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.touch()
+    os.utime(p, (now, now))
+
+
+def check(path: str, max_age_s: float, now: float) -> tuple[bool, str]:
+    """(healthy, one line) from the heartbeat file's age."""
+    try:
+        age = now - Path(path).stat().st_mtime
+    except OSError:
+        return False, f"scheduler loop not running: no heartbeat file at {path}"
+    if age > max_age_s:
+        return (
+            False,
+            f"scheduler loop stalled: last heartbeat {age:.0f} s ago (limit {max_age_s:g} s)",
+        )
+    return True, f"scheduler loop alive: last heartbeat {age:.0f} s ago"

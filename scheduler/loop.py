@@ -1,0 +1,98 @@
+"""The long-running loop: wait for the database, then run jobs on a `schedule.Scheduler`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import schedule
+
+from scheduler import heartbeat, push, retention, rollup
+from scheduler.settings import Settings
+from store.db import Connection, StoreError, open_reader
+from store.schema import SchemaMismatch, current_version
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Connection, Settings, float], object]
+
+
+class NewerSchema(RuntimeError):
+    """The database is newer than this scheduler; waiting will not help."""
+
+
+def open_db(settings: Settings) -> Connection | None:
+    """A checked read-write connection, or None while the collector has not set it up."""
+    if not Path(settings.db).exists():
+        log.info("waiting for the collector to create %s", settings.db)
+        return None
+    try:
+        return open_reader(settings.db, readonly=False)
+    except SchemaMismatch as exc:
+        if "newer" in str(exc):
+            raise NewerSchema(str(exc)) from None
+        log.info("waiting for the collector to migrate %s: %s", settings.db, exc)
+    except StoreError as exc:
+        log.info("waiting for %s: %s", settings.db, exc)
+    return None
+
+
+def wait_for_db(settings: Settings, stop: threading.Event, clock=time.time) -> Connection | None:
+    """Retry open_db every GPUPULSE_DB_WAIT seconds (heartbeat kept) until it opens or stop."""
+    while not stop.is_set():
+        heartbeat.touch(settings.heartbeat, clock())
+        conn = open_db(settings)
+        if conn is not None:
+            log.info("database %s open (schema v%d)", settings.db, current_version(conn))
+            return conn
+        stop.wait(settings.db_wait_s)
+    return None
+
+
+def guarded(name: str, job: Job, conn: Connection, settings: Settings, clock) -> None:
+    """Run one job; log and swallow its exception so the loop goes on."""
+    try:
+        result = job(conn, settings, clock())
+        log.debug("%s: %s", name, result)
+    except Exception:
+        log.exception("job %s failed; the loop goes on", name)
+
+
+def jobs(settings: Settings) -> list[tuple[str, Job, int]]:
+    """(name, job, every seconds) for the loop."""
+    return [
+        ("rollup", rollup.run, settings.rollup_every_s),
+        ("push", push.run, settings.push_every_s),
+        ("prune", retention.run, settings.prune_every_s),
+    ]
+
+
+def run_loop(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    clock: Callable[[], float] = time.time,
+    job_list: list[tuple[str, Job, int]] | None = None,
+) -> int:
+    """Run until `stop` is set; return the exit code."""
+    try:
+        conn = wait_for_db(settings, stop, clock)
+    except NewerSchema as exc:
+        log.error("%s", exc)
+        return 1
+    if conn is None:
+        return 0
+    sched = schedule.Scheduler()
+    for name, job, every in job_list or jobs(settings):
+        guarded(name, job, conn, settings, clock)  # once at start, then on schedule
+        sched.every(every).seconds.do(guarded, name, job, conn, settings, clock)
+    while not stop.is_set():
+        heartbeat.touch(settings.heartbeat, clock())
+        sched.run_pending()
+        stop.wait(1.0)
+    conn.close()
+    log.info("scheduler stopped")
+    return 0

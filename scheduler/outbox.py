@@ -1,0 +1,156 @@
+"""What gets pushed: one JSON payload per UTC hour, frozen into `push_queue` when complete.
+
+Payload (Targoman gpu_monitor compatible, see scheduler.push for the protocol):
+
+    {"contract_number": "...",            # Targoman's client adds this to every body
+     "aggregation_time": "2026-03-20T13:00:00Z", "hour": 1774011600,
+     "host": "gpu-box-1", "idempotency_key": "gpu-box-1/2026-03-20T13:00:00Z",
+     "interval_seconds": 3600, "schema": "gpu-pulse.hourly/1",
+     "host_summary": {"samples", "active_seconds", "gpu_active_seconds", "energy_wh"},
+     "gpus": [{"device_id": UUID, "index", "name", "pci_bus_id", "memory_total_mb",
+               "samples", "active_seconds", "energy_wh",
+               "sm_utilization_percent_{mean,min,max}", "memory_utilization_percent_{mean,max}",
+               "memory_used_mb_{mean,min,max}", "temperature_celsius_{mean,min,max}",
+               "fan_speed_percent_{mean,max}", "power_usage_watts_{mean,min,max}",
+               "graphics_clock_mhz_mean", "memory_clock_mhz_mean"}]}
+
+The per-GPU names are Targoman's aggregation keys (`device_id`, `<metric>_mean/_min/_max`).
+An hour is queued once the roll-up job has run GPUPULSE_PUSH_GRACE seconds after it ended;
+a later recompute that changes the payload queues it again (receivers upsert by key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from scheduler.settings import Settings, host_id
+from scheduler.timeparse import iso as iso_hour
+from store.db import Connection
+from store.rollups import HOST, hourly_rows
+
+ENQUEUED_UNTIL = "push_enqueued_until"
+SCHEMA = "gpu-pulse.hourly/1"
+
+# Targoman key -> hourly column
+GPU_KEYS = (
+    ("samples", "samples"), ("active_seconds", "active_s"), ("energy_wh", "energy_wh"),
+    ("sm_utilization_percent_mean", "util_mean"), ("sm_utilization_percent_min", "util_min"),
+    ("sm_utilization_percent_max", "util_max"),
+    ("memory_utilization_percent_mean", "mem_util_mean"),
+    ("memory_utilization_percent_max", "mem_util_max"),
+    ("memory_used_mb_mean", "mem_used_mean"), ("memory_used_mb_min", "mem_used_min"),
+    ("memory_used_mb_max", "mem_used_max"),
+    ("temperature_celsius_mean", "temp_mean"), ("temperature_celsius_min", "temp_min"),
+    ("temperature_celsius_max", "temp_max"),
+    ("fan_speed_percent_mean", "fan_mean"), ("fan_speed_percent_max", "fan_max"),
+    ("power_usage_watts_mean", "power_mean"), ("power_usage_watts_min", "power_min"),
+    ("power_usage_watts_max", "power_max"),
+    ("graphics_clock_mhz_mean", "sm_mhz_mean"), ("memory_clock_mhz_mean", "mem_mhz_mean"),
+)  # fmt: skip
+
+
+def _num(value):
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def gpu_entries(conn: Connection, hour: int) -> list[dict]:
+    """The per-GPU part of an hour's payload (Targoman key names)."""
+    gpus = {
+        gid: (uuid, idx, name, bus, mem)
+        for gid, uuid, idx, name, bus, mem in conn.execute(
+            "SELECT id, uuid, idx, name, pci_bus_id, memory_total_mib FROM gpus"
+        )
+    }
+    out = []
+    for row in hourly_rows(conn, hour, hour + 3600):
+        if row["gpu"] == HOST:
+            continue
+        uuid, idx, name, bus, mem = gpus.get(
+            row["gpu"], (f"gpu-{row['gpu']}", None, "", None, None)
+        )
+        entry = {"device_id": uuid, "index": idx, "name": name, "pci_bus_id": bus,
+                 "memory_total_mb": mem}  # fmt: skip
+        entry.update((key, _num(row[col])) for key, col in GPU_KEYS)
+        out.append(entry)
+    return sorted(out, key=lambda e: (e["index"] is None, e["index"], e["device_id"]))
+
+
+def build_payload(conn: Connection, settings: Settings, hour: int) -> dict | None:
+    """The JSON object pushed for one hour, or None when the hour has no roll-up."""
+    host_rows = [r for r in hourly_rows(conn, hour, hour + 3600, HOST)]
+    if not host_rows:
+        return None
+    h = host_rows[0]
+    host = host_id(settings, conn)
+    return {
+        "contract_number": settings.contract_number,
+        "aggregation_time": iso_hour(hour), "hour": hour, "host": host,
+        "idempotency_key": f"{host}/{iso_hour(hour)}", "interval_seconds": 3600,
+        "schema": SCHEMA,
+        "host_summary": {"samples": h["samples"], "active_seconds": _num(h["active_s"]),
+                         "gpu_active_seconds": _num(h["gpu_active_s"]),
+                         "energy_wh": _num(h["energy_wh"])},
+        "gpus": gpu_entries(conn, hour),
+    }  # fmt: skip
+
+
+def encode(payload: dict) -> str:
+    """The exact body sent (stable key order, so the hash is reproducible)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def payload_hash(body: str) -> str:
+    """sha256 hex of a body."""
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def enqueue(conn: Connection, settings: Settings, now: float, recomputed: set[int]) -> int:
+    """Queue complete hours (inside the roll-up's write transaction); return how many changed."""
+    complete_before = int(now - settings.push_grace_s) // 3600 * 3600  # hours ending by then
+    row = conn.execute("SELECT value FROM rollup_state WHERE name = ?", (ENQUEUED_UNTIL,))
+    until = (row.fetchone() or (0,))[0]
+    fresh = conn.execute(
+        "SELECT hour FROM hourly WHERE gpu = ? AND hour >= ? AND hour + 3600 <= ?",
+        (HOST, until, complete_before),
+    ).fetchall()
+    hours = {h for (h,) in fresh} | {h for h in recomputed if h + 3600 <= complete_before}
+    changed = sum(_queue(conn, settings, hour, now) for hour in sorted(hours))
+    conn.execute(
+        "INSERT INTO rollup_state (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+        (ENQUEUED_UNTIL, complete_before),
+    )
+    return changed
+
+
+def _queue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
+    """Upsert one hour as pending unless the same payload is already queued or sent."""
+    payload = build_payload(conn, settings, hour)
+    if payload is None:
+        return False
+    body = encode(payload)
+    old = conn.execute("SELECT payload_hash FROM push_queue WHERE hour = ?", (hour,)).fetchone()
+    if old is not None and old[0] == payload_hash(body):
+        return False
+    _store(conn, hour, body, now)
+    return True
+
+
+def requeue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
+    """Make one hour pending again from its current roll-up (for --resend); False if none."""
+    payload = build_payload(conn, settings, hour)
+    if payload is None:
+        return False
+    _store(conn, hour, encode(payload), now)
+    return True
+
+
+def _store(conn: Connection, hour: int, body: str, now: float) -> None:
+    conn.execute(
+        "INSERT INTO push_queue (hour, state, attempts, next_at, payload, payload_hash, updated) "
+        "VALUES (?, 'pending', 0, 0, ?, ?, ?) ON CONFLICT (hour) DO UPDATE SET "
+        "state = 'pending', attempts = 0, next_at = 0, payload = excluded.payload, "
+        "payload_hash = excluded.payload_hash, last_error = NULL, updated = excluded.updated",
+        (hour, body, payload_hash(body), int(now)),
+    )

@@ -1,0 +1,227 @@
+"""Delivering hourly aggregates to a central server, Targoman gpu_monitor compatible.
+
+What the Targoman client (github.com/Targoman/gpu_monitor, src/gpu_monitor/server.py,
+db.py, config.py) does, and what we keep:
+- POST of the aggregate as JSON to `server.url` with headers `Content-Type:
+  application/json` and `X-Contract-Number: <server.contract_number>`; the client adds
+  `contract_number` to the body itself. Per-GPU entries use `device_id` and
+  `<metric>_mean/_min/_max` keys (aggregation.py; see scheduler.outbox for ours).
+- Success: HTTP 200 and a JSON object holding `uid`. If the reply holds `params`, it must
+  equal the body sent ("Server response data does not match sent data"), else the
+  attempt failed. Anything else is a failure recorded in `send_attempts`
+  (aggregation_time, timestamp, success, error, uid, params, attempt_number); at most 10
+  attempts per aggregation time.
+- CLI: -ls/--list-sends, -ss/--search-send, -sc/--show-collection, -f json|csv, --offline.
+Additions here: `Authorization: Bearer` when a token is set, an idempotency key (host +
+hour) in the body and an `Idempotency-Key` header, retries only on connection errors,
+timeouts, 429 and 5xx with exponential backoff and full jitter (GPUPULSE_PUSH_BACKOFF_MIN..
+MAX) honouring `Retry-After`, and immediate failure on other non-200 replies. The oldest
+pending hour goes first; while it waits for its backoff, nothing newer is sent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from scheduler.settings import Settings
+from store.db import Connection, write
+
+log = logging.getLogger(__name__)
+MAX_RETRY_AFTER_S = 86400
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class TransportError(Exception):
+    """No HTTP answer: connection refused/reset, DNS, or a timeout."""
+
+
+Transport = Callable[[str, bytes, Mapping[str, str], float], Reply]
+
+
+def urllib_transport(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
+    """POST with the standard library; raise TransportError when no answer comes."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return Reply(answer.status, _lower(answer.headers), answer.read())
+    except urllib.error.HTTPError as exc:
+        return Reply(exc.code, _lower(exc.headers), exc.read() if exc.fp else b"")
+    except urllib.error.URLError as exc:
+        kind = "timeout" if isinstance(exc.reason, TimeoutError) else "connection error"
+        raise TransportError(f"{kind}: {exc.reason}") from None
+    except TimeoutError as exc:
+        raise TransportError(f"timeout after {timeout:g} s: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransportError(f"connection error: {exc.__class__.__name__}: {exc}") from None
+
+
+def _lower(headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in (headers or {}).items()}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt went; `retry` is True when it may be tried again later."""
+
+    success: bool
+    retry: bool
+    status: int | None = None
+    error: str | None = None
+    uid: str | None = None
+    retry_after: float | None = None
+
+
+def judge(reply: Reply, sent: dict, now: float) -> Outcome:
+    """Apply the protocol's success rule and the retry policy to one reply."""
+    status = reply.status
+    if status == 429 or status >= 500:
+        return Outcome(False, True, status, f"HTTP {status}", None, retry_after(reply, now))
+    if status != 200:
+        text = reply.body[:200].decode("utf-8", "replace").strip()
+        return Outcome(False, False, status, f"HTTP {status}: {text}" if text else f"HTTP {status}")
+    try:
+        answer = json.loads(reply.body)
+    except ValueError:
+        return Outcome(False, True, status, "Server response is not valid JSON")
+    if not isinstance(answer, dict):
+        return Outcome(False, True, status, "Server response is not a valid JSON object")
+    if "uid" not in answer:
+        return Outcome(False, True, status, "Server response missing required 'uid' field")
+    uid = str(answer["uid"])
+    if "params" in answer and answer["params"] != sent:
+        return Outcome(False, True, status, "Server response data does not match sent data", uid)
+    return Outcome(True, False, status, None, uid)
+
+
+def retry_after(reply: Reply, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped at a day."""
+    raw = reply.headers.get("retry-after", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(raw).timestamp() - now
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def backoff(settings: Settings, attempt: int, rand: Callable[[], float]) -> float:
+    """Full-jitter exponential delay after the `attempt`-th failure, within [min, max]."""
+    cap = min(settings.backoff_max_s, settings.backoff_min_s * 2 ** (attempt - 1))
+    return settings.backoff_min_s + rand() * (cap - settings.backoff_min_s)
+
+
+def headers(settings: Settings, payload: dict) -> dict[str, str]:
+    """Request headers: Targoman's two plus bearer token and idempotency key."""
+    out = {
+        "Content-Type": "application/json",
+        "X-Contract-Number": settings.contract_number,
+        "Idempotency-Key": payload["idempotency_key"],
+    }
+    if settings.push_token:
+        out["Authorization"] = f"Bearer {settings.push_token}"
+    return out
+
+
+def run(
+    conn: Connection,
+    settings: Settings,
+    now: float,
+    *,
+    transport: Transport = urllib_transport,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.time,
+) -> dict:
+    """The scheduled job: send pending hours oldest first; return counts."""
+    counts = {"sent": 0, "failed": 0, "retry": 0}
+    if not settings.sending:
+        return counts
+    rows = conn.execute(
+        "SELECT hour, next_at FROM push_queue WHERE state = 'pending' ORDER BY hour LIMIT ?",
+        (settings.push_batch,),
+    ).fetchall()
+    for hour, next_at in rows:
+        if next_at > clock():
+            break  # the oldest is backing off; keep the order
+        outcome = send(conn, settings, hour, transport=transport, rand=rand, clock=clock)
+        counts["sent" if outcome.success else "retry" if outcome.retry else "failed"] += 1
+        if outcome.retry:
+            break  # the server is struggling: wait for the backoff
+    return counts
+
+
+def send(
+    conn: Connection,
+    settings: Settings,
+    hour: int,
+    *,
+    transport: Transport = urllib_transport,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.time,
+) -> Outcome:
+    """One attempt for one queued hour, recorded in the ledger and the queue."""
+    body, digest, attempts = conn.execute(
+        "SELECT payload, payload_hash, attempts FROM push_queue WHERE hour = ?", (hour,)
+    ).fetchone()
+    sent = json.loads(body)
+    started = clock()
+    try:
+        reply = transport(settings.push_url, body.encode(), headers(settings, sent),
+                          settings.push_timeout_s)  # fmt: skip
+        outcome = judge(reply, sent, clock())
+    except TransportError as exc:
+        outcome = Outcome(False, True, None, str(exc))
+    _record(conn, settings, hour, attempts + 1, started, digest, outcome, rand, clock)
+    return outcome
+
+
+def _record(conn, settings, hour, attempt, started, digest, outcome: Outcome, rand, clock):
+    """Ledger row plus the queue's new state, in one transaction."""
+    state, next_at, error = "sent", 0, outcome.error
+    if not outcome.success:
+        state = "pending" if outcome.retry else "failed"
+        if outcome.retry and attempt >= settings.push_max_attempts:
+            state, error = "failed", f"gave up after {attempt} attempts: {outcome.error}"
+        if state == "pending":
+            delay = backoff(settings, attempt, rand)
+            next_at = clock() + max(delay, outcome.retry_after or 0.0)
+    with write(conn):
+        number = conn.execute(
+            "SELECT coalesce(max(attempt), 0) + 1 FROM push_ledger WHERE hour = ?", (hour,)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO push_ledger (hour, attempt, ts, success, status, error, uid, "
+            "payload_hash) VALUES (?,?,?,?,?,?,?,?)",
+            (hour, number, started, int(outcome.success), outcome.status, outcome.error,
+             outcome.uid, digest),
+        )  # fmt: skip
+        conn.execute(
+            "UPDATE push_queue SET state = ?, attempts = ?, next_at = ?, last_error = ?, "
+            "uid = coalesce(?, uid), updated = ? WHERE hour = ?",
+            (state, attempt, next_at, error, outcome.uid if outcome.success else None,
+             int(clock()), hour),
+        )  # fmt: skip
+    level = logging.INFO if outcome.success else logging.WARNING
+    log.log(
+        level, "push %s attempt %d: %s", hour, attempt, outcome.error or f"ok uid={outcome.uid}"
+    )

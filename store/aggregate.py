@@ -1,0 +1,326 @@
+"""The one definition of GPU Pulse's roll-ups: pure, read-only functions over a connection.
+
+The scheduler writes what these return into `hourly`, `daily` and `user_daily`; the
+collector's `--show-db` calls them directly. Rules (issue 3):
+
+- A sample stands for its tick (`tick_ms`) and belongs to the bucket holding its `ts`.
+- Active time of a sample: `active_ms` (capped at the tick) where the driver's sample
+  buffer gave it, else the whole tick when the point reading is above the threshold.
+- Host (gpu 0) active time is wall-clock: per tick (same `ts`) the largest active time
+  among GPUs. `gpu_minutes` / `gpu_active_s` are the sum over GPUs.
+- Energy of a sample: the energy-counter delta from the same GPU's previous sample when
+  that sample is at most 1.5 ticks earlier and the counter did not go backwards (driver
+  reload); otherwise mean power x tick. A data gap therefore counts neither time nor energy.
+- Per user: the GPU's active time in a tick is shared among the processes present, by SM
+  utilization when every one of them reports it (and the total is > 0), else equally.
+  Peak memory is the largest per-tick sum of that user's process memory.
+
+The heavy lifting is a few SQL scans into 15-minute partials (sums, counts, max, min);
+Python merges those into UTC hours and into days in the configured zone, whose midnights
+fall on 15-minute boundaries in every modern zone (a finer bucket is used otherwise).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from store.db import Connection
+from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS
+
+UNKNOWN_USER = "unknown"
+ENERGY_LOOKBACK_S = 7200  # how far before a range to look for each GPU's previous counter
+
+
+def active_sql(prefix: str = "") -> str:
+    """SQL for a sample's active milliseconds; `:thr` is the utilization threshold."""
+    p = prefix
+    return (
+        f"CASE WHEN {p}active_ms IS NOT NULL THEN min({p}active_ms, {p}tick_ms) "
+        f"WHEN {p}util > :thr THEN {p}tick_ms ELSE 0 END"
+    )
+
+
+# Partial columns after (bucket, gpu), each with how two partials combine.
+PARTIAL_OPS = (
+    ("n", "sum"), ("active_ms", "sum"),
+    ("util_sum", "sum"), ("util_n", "sum"), ("util_max", "max"), ("util_min", "min"),
+    ("act_util_sum", "sum"), ("act_util_n", "sum"),
+    ("mem_util_sum", "sum"), ("mem_util_n", "sum"), ("mem_util_max", "max"),
+    ("mem_used_sum", "sum"), ("mem_used_n", "sum"), ("mem_used_max", "max"),
+    ("mem_used_min", "min"),
+    ("temp_sum", "sum"), ("temp_n", "sum"), ("temp_max", "max"), ("temp_min", "min"),
+    ("fan_sum", "sum"), ("fan_n", "sum"), ("fan_max", "max"),
+    ("power_sum", "sum"), ("power_n", "sum"), ("power_max", "max"), ("power_min", "min"),
+    ("energy_j", "sum"), ("energy_n", "sum"),
+    ("sm_sum", "sum"), ("sm_n", "sum"), ("memclk_sum", "sum"), ("memclk_n", "sum"),
+)  # fmt: skip
+_NAMES = [name for name, _ in PARTIAL_OPS]
+_IX = {name: i for i, name in enumerate(_NAMES)}
+_OPS = [op for _, op in PARTIAL_OPS]
+
+PARTIALS_SQL = f"""
+SELECT ts / :bucket, gpu,
+    count(*), total(a),
+    sum(util), count(util), max(util), min(util),
+    sum(CASE WHEN a > 0 THEN util END), count(CASE WHEN a > 0 THEN util END),
+    sum(mem_util), count(mem_util), max(mem_util),
+    sum(mem_used_mib), count(mem_used_mib), max(mem_used_mib), min(mem_used_mib),
+    sum(temp_c), count(temp_c), max(temp_c), min(temp_c),
+    sum(fan_pct), count(fan_pct), max(fan_pct),
+    sum(power_dw), count(power_dw), max(power_dw), min(power_dw),
+    0.0, 0,
+    sum(sm_mhz), count(sm_mhz), sum(mem_mhz), count(mem_mhz)
+FROM (SELECT *, {active_sql()} AS a FROM samples WHERE ts >= :lo AND ts < :hi) GROUP BY 1, 2
+"""
+
+# Energy needs each GPU's previous sample, so it has its own (narrow) windowed scan.
+ENERGY_SQL = """
+SELECT ts / :bucket, gpu, total(e), count(e) FROM (
+    SELECT ts, gpu, CASE WHEN energy_j >= pe AND (ts - pt) * 1000 <= tick_ms * 1.5
+                         THEN (energy_j - pe) * 1.0 ELSE power_dw * tick_ms / 10000.0 END AS e
+    FROM (SELECT ts, gpu, tick_ms, power_dw, energy_j,
+                 lag(energy_j) OVER w AS pe, lag(ts) OVER w AS pt
+          FROM samples WHERE ts >= :lookback AND ts < :hi
+          WINDOW w AS (PARTITION BY gpu ORDER BY ts))
+    WHERE ts >= :lo
+) GROUP BY 1, 2
+"""
+
+HOST_ACTIVE_SQL = f"""
+SELECT ts / :bucket, total(m) FROM (
+    SELECT ts, max({active_sql()}) AS m FROM samples WHERE ts >= :lo AND ts < :hi GROUP BY ts
+) GROUP BY 1
+"""
+
+PROCESS_ROWS_SQL = """
+SELECT ts / :bucket, gpu, count(*) FROM process_samples WHERE ts >= :lo AND ts < :hi GROUP BY 1, 2
+"""
+
+USER_SQL = f"""
+WITH p AS (
+    SELECT ps.ts, ps.gpu, coalesce(pr.user, '{UNKNOWN_USER}') AS user, ps.mem_mib, ps.sm_util,
+        count(*) OVER w AS n, count(ps.sm_util) OVER w AS nk, total(ps.sm_util) OVER w AS tot
+    FROM process_samples ps JOIN processes pr ON pr.id = ps.process
+    WHERE ps.ts >= :lo AND ps.ts < :hi
+    WINDOW w AS (PARTITION BY ps.ts, ps.gpu)
+), u AS (
+    SELECT ts, gpu, user, sum(mem_mib) AS mem,
+        total(CASE WHEN nk = n AND tot > 0 THEN sm_util / tot ELSE 1.0 / n END) AS share
+    FROM p GROUP BY ts, gpu, user
+)
+SELECT u.ts / :bucket, u.gpu, u.user, total(u.share * ({active_sql("s.")})) / 1000.0, max(u.mem)
+FROM u JOIN samples s ON s.ts = u.ts AND s.gpu = u.gpu
+GROUP BY 1, 2, 3
+"""
+
+USER_HOST_MEM_SQL = f"""
+SELECT ts / :bucket, user, max(mem) FROM (
+    SELECT ps.ts, coalesce(pr.user, '{UNKNOWN_USER}') AS user, sum(ps.mem_mib) AS mem
+    FROM process_samples ps JOIN processes pr ON pr.id = ps.process
+    WHERE ps.ts >= :lo AND ps.ts < :hi GROUP BY ps.ts, 2
+) GROUP BY 1, 2
+"""
+
+
+@dataclass
+class Rollup:
+    """Roll-ups of one span of days: rows shaped like the `hourly`/`daily`/`user_daily` tables."""
+
+    hourly: list[dict]
+    daily: list[dict]
+    user_daily: list[dict]
+
+
+def day_start(day: date, tz: ZoneInfo) -> int:
+    """UTC seconds of local midnight starting `day` in `tz`."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+
+
+def day_of(ts: int, tz: ZoneInfo) -> date:
+    """The local day in `tz` holding UTC second `ts`."""
+    return datetime.fromtimestamp(ts, tz).date()
+
+
+def day_bounds(first: date, last: date, tz: ZoneInfo) -> list[tuple[str, int, int]]:
+    """(YYYY-MM-DD, start, end) in UTC seconds for each local day; DST days are 23/25 h."""
+    days, d = [], first
+    while d <= last:
+        days.append((d.isoformat(), day_start(d, tz), day_start(d + timedelta(days=1), tz)))
+        d += timedelta(days=1)
+    return days
+
+
+def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: float) -> Rollup:
+    """Hourly, daily and per-user roll-ups of the local days `first`..`last` (inclusive)."""
+    days = day_bounds(first, last, tz)
+    lo, hi = days[0][1], days[-1][2]
+    bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
+    args = {"lo": lo, "hi": hi, "bucket": bucket, "thr": threshold}
+    parts = conn.execute(PARTIALS_SQL, args).fetchall()
+    energy = {
+        (b, gpu): (joules, n)
+        for b, gpu, joules, n in conn.execute(
+            ENERGY_SQL, {**args, "lookback": lo - ENERGY_LOOKBACK_S}
+        )
+    }
+    e_at, n_at = _IX["energy_j"] + 2, _IX["energy_n"] + 2  # +2: bucket and gpu lead the row
+    parts = [(*p[:e_at], *energy.get((p[0], p[1]), (0.0, 0)), *p[n_at + 1 :]) for p in parts]
+    host_active = dict(conn.execute(HOST_ACTIVE_SQL, args).fetchall())
+    proc_rows = conn.execute(PROCESS_ROWS_SQL, args).fetchall()
+    users = conn.execute(USER_SQL, args).fetchall()
+    user_mem = conn.execute(USER_HOST_MEM_SQL, args).fetchall()
+    starts = [s for _, s, _ in days]
+
+    def day_index(b: int) -> int:
+        return bisect.bisect_right(starts, b * bucket) - 1
+
+    hourly = _hourly(parts, host_active, proc_rows, bucket, lo, hi)
+    daily = _daily(parts, host_active, days, day_index)
+    return Rollup(hourly, daily, _user_daily(users, user_mem, days, day_index))
+
+
+def compute_daily(
+    conn: Connection,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+    threshold: float,
+    gpu: int | None = None,
+) -> list[dict]:
+    """Daily roll-ups (keys DAILY_FIELDS) for every GPU and the host, or only `gpu`."""
+    rows = compute(conn, first, last, tz, threshold).daily
+    return rows if gpu is None else [r for r in rows if r["gpu"] == gpu]
+
+
+def compute_hourly(conn: Connection, start: int, end: int, threshold: float) -> list[dict]:
+    """Hourly roll-ups (keys HOURLY_FIELDS) of the whole UTC hours in [start, end)."""
+    utc = ZoneInfo("UTC")
+    rows = compute(conn, day_of(start, utc), day_of(end - 1, utc), utc, threshold).hourly
+    return [r for r in rows if start <= r["hour"] < end]
+
+
+def _merge(acc: list | None, row: Iterable) -> list:
+    """Combine one partial into an accumulator, column by column (NULL-aware)."""
+    row = list(row)
+    if acc is None:
+        return row
+    for i, (a, b) in enumerate(zip(acc, row, strict=True)):
+        if b is None:
+            continue
+        if a is None:
+            acc[i] = b
+        elif _OPS[i] == "sum":
+            acc[i] = a + b
+        elif _OPS[i] == "max":
+            acc[i] = max(a, b)
+        else:
+            acc[i] = min(a, b)
+    return acc
+
+
+def _mean(acc: list, total: str, count: str, scale: float = 1.0) -> float | None:
+    n = acc[_IX[count]]
+    return None if not n else acc[_IX[total]] / n * scale
+
+
+def _group(parts: list[tuple], key) -> dict:
+    """Merge partial rows (bucket, gpu, *values) into {(key(bucket), gpu): acc}, host included."""
+    out: dict = {}
+    for b, gpu, *values in parts:
+        k = key(b)
+        out[(k, gpu)] = _merge(out.get((k, gpu)), values)
+        out[(k, HOST)] = _merge(out.get((k, HOST)), values)
+    return out
+
+
+def _hourly(parts, host_active, proc_rows, bucket, lo, hi) -> list[dict]:
+    per_hour = 3600 // bucket if bucket <= 3600 else 1
+    groups = _group(parts, lambda b: b // per_hour * 3600)
+    active: dict[int, float] = {}
+    for b, ms in host_active.items():
+        hour = b // per_hour * 3600
+        active[hour] = active.get(hour, 0.0) + ms
+    procs: dict = {}
+    for b, gpu, n in proc_rows:
+        hour = b // per_hour * 3600
+        for key in ((hour, gpu), (hour, HOST)):
+            procs[key] = procs.get(key, 0) + n
+    rows = []
+    for (hour, gpu), acc in sorted(groups.items()):
+        gpu_active = acc[_IX["active_ms"]] / 1000
+        host_s = active.get(hour, 0.0) / 1000
+        rows.append(_hour_row(hour, gpu, acc, host_s if gpu == HOST else gpu_active, gpu_active))
+        rows[-1]["process_rows"] = procs.get((hour, gpu), 0)
+    return rows
+
+
+def _hour_row(hour: int, gpu: int, acc: list, active_s: float, gpu_active_s: float) -> dict:
+    g = acc.__getitem__
+    power_max, power_min = g(_IX["power_max"]), g(_IX["power_min"])
+    row = {
+        "hour": hour, "gpu": gpu, "samples": g(_IX["n"]), "active_s": active_s,
+        "util_mean": _mean(acc, "util_sum", "util_n"), "util_max": g(_IX["util_max"]),
+        "mem_util_mean": _mean(acc, "mem_util_sum", "mem_util_n"),
+        "mem_used_mean": _mean(acc, "mem_used_sum", "mem_used_n"),
+        "mem_used_max": g(_IX["mem_used_max"]),
+        "temp_mean": _mean(acc, "temp_sum", "temp_n"), "temp_max": g(_IX["temp_max"]),
+        "power_mean": _mean(acc, "power_sum", "power_n", 0.1),
+        "power_max": None if power_max is None else power_max / 10,
+        "energy_wh": g(_IX["energy_j"]) / 3600 if g(_IX["energy_n"]) else None,
+        "sm_mhz_mean": _mean(acc, "sm_sum", "sm_n"),
+        "mem_mhz_mean": _mean(acc, "memclk_sum", "memclk_n"),
+        "gpu_active_s": gpu_active_s, "util_min": g(_IX["util_min"]),
+        "mem_util_max": g(_IX["mem_util_max"]), "mem_used_min": g(_IX["mem_used_min"]),
+        "temp_min": g(_IX["temp_min"]),
+        "power_min": None if power_min is None else power_min / 10,
+        "fan_mean": _mean(acc, "fan_sum", "fan_n"), "fan_max": g(_IX["fan_max"]),
+    }  # fmt: skip
+    assert set(HOURLY_FIELDS) <= {*row, "process_rows"}
+    return row
+
+
+def _daily(parts, host_active, days, day_index) -> list[dict]:
+    groups = _group(parts, day_index)
+    active: dict[int, float] = {}
+    for b, ms in host_active.items():
+        active[day_index(b)] = active.get(day_index(b), 0.0) + ms
+    rows = []
+    for (i, gpu), acc in sorted(groups.items()):
+        gpu_minutes = acc[_IX["active_ms"]] / 60000
+        row = (
+            days[i][0], gpu, acc[_IX["n"]],
+            active.get(i, 0.0) / 60000 if gpu == HOST else gpu_minutes,
+            gpu_minutes, acc[_IX["util_max"]], _mean(acc, "util_sum", "util_n"),
+            _mean(acc, "act_util_sum", "act_util_n"),
+            acc[_IX["energy_j"]] / 3.6e6 if acc[_IX["energy_n"]] else None,
+        )  # fmt: skip
+        rows.append(dict(zip(DAILY_FIELDS, row, strict=True)))
+    return rows
+
+
+def _user_daily(users, user_mem, days, day_index) -> list[dict]:
+    acc: dict[tuple, list] = {}
+    for b, gpu, user, seconds, mem in users:
+        for key in ((day_index(b), gpu, user), (day_index(b), HOST, user)):
+            cur = acc.setdefault(key, [0.0, None])
+            cur[0] += seconds
+            if gpu != HOST and key[1] != HOST:
+                cur[1] = _max(cur[1], mem)
+    for b, user, mem in user_mem:
+        cur = acc.setdefault((day_index(b), HOST, user), [0.0, None])
+        cur[1] = _max(cur[1], mem)
+    return [
+        {"day": days[i][0], "gpu": gpu, "user": user, "gpu_seconds": s,
+         "peak_mem_mib": None if m is None else int(m)}
+        for (i, gpu, user), (s, m) in sorted(acc.items())
+    ]  # fmt: skip
+
+
+def _max(a, b):
+    if a is None:
+        return b
+    return a if b is None else max(a, b)

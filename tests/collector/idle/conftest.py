@@ -1,0 +1,111 @@
+"""Fixtures for the idle-runner tests: real job processes, a fake backend and clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from collector.idle import proctree
+from collector.idle.config import RunnerSettings, parse
+from collector.idle.record import RunLog
+from collector.idle.runner import Clocks, Runner
+from tests.collector.idle.fakes import FakeBackend, FakeClock
+
+JOB = Path(__file__).with_name("job.py")
+
+
+def job_cmd(report: Path, *flags: str) -> str:
+    """The shell command line of the stand-in job."""
+    return " ".join([sys.executable, str(JOB), str(report), *flags])
+
+
+def wait_for(check, timeout: float = 5.0):
+    """Poll `check` until it returns something truthy (real time; jobs are real)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if result := check():
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {check}")
+
+
+def reports(path: Path) -> list[dict]:
+    """What the job(s) wrote about themselves, one dict per start."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def alive(pid: int) -> bool:
+    """True while /proc shows `pid` as a process that is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(b")") + 2 :].split()[0] != b"Z"
+
+
+def group_entries(pgid: int) -> list[int]:
+    """Every /proc entry (zombies included) whose process group is `pgid`."""
+    return [p.pid for p in proctree.snapshot().values() if p.pgid == pgid]
+
+
+@pytest.fixture
+def subreaper():
+    """Make this test process adopt orphans, as `collector idle-run` does for itself.
+
+    Without it orphaned grandchildren go to PID 1, which in some sandboxes never reaps.
+    """
+    proctree.become_subreaper()
+    yield
+    proctree._prctl(proctree.PR_SET_CHILD_SUBREAPER, 0)
+
+
+class Harness:
+    """A Runner on a fake backend and clock, with real jobs; stops them all at the end."""
+
+    def __init__(self, tmp_path: Path, config_text: str, *, holdoff: float = 60.0,
+                 grace: float = 0.5, gpus: int = 2, run_log: RunLog | None = None,
+                 utmp: str | None = None, dev: str | None = None) -> None:  # fmt: skip
+        self.tmp = tmp_path
+        self.clock = FakeClock()
+        self.backend = FakeBackend(gpus)
+        self.config = parse(config_text, str(tmp_path / "idle.conf"))
+        settings = RunnerSettings(
+            holdoff_s=holdoff, grace_s=grace,
+            utmp=utmp or str(tmp_path / "no-utmp"), dev=dev or str(tmp_path),
+        )  # fmt: skip
+        env = dict(os.environ, IDLE_TEST_MARKER="from-runner-env")
+        self.run_log = run_log or RunLog(None)
+        self.runner = Runner(
+            self.config, self.backend, settings, self.run_log,
+            clocks=Clocks(self.clock.wall, self.clock.monotonic), env=env,
+        )  # fmt: skip
+
+    def tick_at(self, t: float) -> None:
+        """Move the fake clock to `t` seconds and tick once."""
+        self.clock.t = t
+        self.runner.tick()
+
+    def running(self) -> dict[str, int]:
+        """job name -> pgid of what runs now."""
+        return {job.spec.name: job.pgid for job in self.runner.running()}
+
+
+@pytest.fixture
+def harness(tmp_path, subreaper):
+    """Build Harness objects; whatever they started is stopped after the test."""
+    made: list[Harness] = []
+
+    def make(config_text: str, **kwargs) -> Harness:
+        made.append(Harness(tmp_path, config_text, **kwargs))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.runner.shutdown("test over")

