@@ -56,9 +56,12 @@ def health_check() -> tuple[Response, int]:
 @bp.get("/gpu-activity.svg")
 def activity() -> Response:
     """The activity calendar, from the cache when the roll-ups have not changed."""
-    query = parse_query(SVG_PARAMS, request.args)
-    check_combination(query)
     app_state = state()
+    query = app_state.svg_queries.get(request.query_string)
+    if query is None:
+        query = parse_query(SVG_PARAMS, request.args)
+        check_combination(query)  # only valid queries are remembered
+        app_state.svg_queries.put(request.query_string, query)
     conn = app_state.readers.get()
     today = app_state.today()
     key = (*(query[p.name] for p in SVG_PARAMS), today, data_version(conn))
@@ -68,7 +71,8 @@ def activity() -> Response:
         app_state.svg_cache.put(key, rendered)
     gzip_ok = "gzip" in request.accept_encodings
     body, tag = rendered.variant(gzip_ok)
-    not_modified = request.if_none_match.contains_weak(tag)
+    # Parse If-None-Match only when sent: most fetches are unconditional.
+    not_modified = "If-None-Match" in request.headers and request.if_none_match.contains_weak(tag)
     # One header list handed to Response: this path is the hot one, so no per-header calls.
     headers = [("Content-Type", SVG_TYPE), ("ETag", f'"{tag}"'), ("Vary", "Accept-Encoding"),
                ("Cache-Control", f"public, max-age={app_state.settings.cache_max_age}"),

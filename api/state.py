@@ -23,6 +23,9 @@ class AppState:
         self.settings = settings
         self.readers = Readers(settings.db)
         self.svg_cache = RenderCache(settings.svg_cache_size)
+        # Parsed, validated SVG queries by raw query string: graphs are fetched with the
+        # same few URLs over and over, and parsing is a third of a cached request's time.
+        self.svg_queries = RenderCache(256)
         self.metrics = registry_for(self.readers.get)
         # Documents that never change while the process runs are serialized once.
         self.info_body = json.dumps(api_info(), indent=1).encode()

@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,16 @@ class Rendered:
 
 
 class RenderCache:
-    """Least-recently-used cache; keys include the data version, so old entries age out."""
+    """Least-recently-used cache; keys include the data version, so old entries age out.
+
+    Also holds parsed SVG queries keyed by the raw query string (values are any object)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> Rendered | None:
+    def get(self, key: Hashable) -> Any:
         """The cached entry, marked recently used, or None."""
         with self._lock:
             item = self._items.get(key)
@@ -47,7 +50,7 @@ class RenderCache:
                 self._items.move_to_end(key)
             return item
 
-    def put(self, key: Hashable, item: Rendered) -> None:
+    def put(self, key: Hashable, item: Any) -> None:
         """Store an entry, evicting the least recently used beyond `size`."""
         if self.size <= 0:
             return

@@ -283,3 +283,17 @@ def test_openapi_in_step_with_the_url_map(db_path):
     assert {e["path"] for e in info["endpoints"]} == flask_paths(app)
     svg_params = {p["name"] for p in doc["paths"]["/gpu-activity.svg"]["get"]["parameters"]}
     assert svg_params == {"theme", "weeks", "metric", "gpu", "user", "scale"}
+
+
+def test_parsed_svg_queries_are_reused_but_bad_ones_never_remembered(db_path):
+    client = make_app(db_path).test_client()
+    for _ in range(2):  # the second bad request must be refused just the same
+        bad = client.get("/gpu-activity.svg?theme=sepia")
+        assert bad.status_code == 400 and bad.get_json()["parameter"] == "theme"
+    first = client.get("/gpu-activity.svg?theme=dark&weeks=4")
+    again = client.get("/gpu-activity.svg?theme=dark&weeks=4")
+    assert first.status_code == again.status_code == 200
+    assert first.headers["ETag"] == again.headers["ETag"]
+    assert first.data == again.data
+    other = client.get("/gpu-activity.svg?theme=light&weeks=4")
+    assert other.headers["ETag"] != first.headers["ETag"]
