@@ -13,6 +13,7 @@ from datetime import date
 
 from api.activity_stats import SCALES, level_function, stats
 from api.gpus import GpuRef, host_name, resolve_gpu
+from api.lab.names import DisplayNames
 from api.params import BadParam, Choice, IntRange, Param
 from api.svg.calendar import Calendar, Cell, render_calendar, window
 from api.svg.text import clean_label, duration, long_date, number, plural, short_date
@@ -21,6 +22,7 @@ from store.db import Connection
 from store.rollups import HOST, daily_rows, user_daily_rows
 
 EMPTY_NOTE = "no GPU activity recorded yet"
+NO_ALIASES = DisplayNames()
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,19 @@ def user_seconds(conn: Connection, first: str, last: str, user: str, gpu: int) -
     return {**per_gpu, **host}
 
 
-def subject(conn: Connection, query: dict, gpu: GpuRef) -> str:
-    """Whose activity the graph shows, for the header."""
+def subject(conn: Connection, query: dict, gpu: GpuRef, names: DisplayNames) -> str:
+    """Whose activity the graph shows, for the header (GPU and user by display name)."""
     where = clean_label(host_name(conn), 32)
     if gpu.id != HOST:
-        where = f"GPU {gpu.index} ({clean_label(gpu.name, 32)}) on {where}"
+        shown = names.gpu(gpu.name, gpu.index, gpu.uuid)
+        where = f"GPU {gpu.index} ({clean_label(shown, 32)}) on {where}"
     if query["user"] is not None:
-        return f"by {clean_label(query['user'], 32)} on {where}"
+        return f"by {clean_label(names.user(query['user']), 32)} on {where}"
     return f"on {where}"
 
 
-def activity_calendar(conn: Connection, query: dict, today: date) -> Calendar:
+def activity_calendar(conn: Connection, query: dict, today: date,
+                      names: DisplayNames = NO_ALIASES) -> Calendar:  # fmt: skip
     """The calendar for parsed SVG parameters, ending `today` (in GPUPULSE_TZ)."""
     check_combination(query)
     gpu = resolve_gpu(conn, query["gpu"])
@@ -113,11 +117,12 @@ def activity_calendar(conn: Connection, query: dict, today: date) -> Calendar:
     days = window(today, query["weeks"])
     values, hours = day_values(conn, query, gpu, days)
     level = level_function(values, query["scale"], metric.bands)
-    who = None if query["user"] is None else clean_label(query["user"], 32)
+    who = None if query["user"] is None else clean_label(names.user(query["user"]), 32)
     pairs = zip(days, values, strict=True)
     cells = [Cell(d, level(v), cell_title(metric, v, d, who)) for d, v in pairs]
     period = "year" if query["weeks"] == 53 else plural(query["weeks"], "week")
-    header = f"{number(sum(hours))} GPU-hours {subject(conn, query, gpu)} in the last {period}"
+    who_where = subject(conn, query, gpu, names)
+    header = f"{number(sum(hours))} GPU-hours {who_where} in the last {period}"
     legend = legend_titles(metric, query["scale"], values, level)
     return Calendar(cells, header, footer(metric, days, values, hours), legend, query["theme"])
 
@@ -163,6 +168,7 @@ def legend_titles(metric: Metric, scale: str, values: list[float], level) -> lis
     return titles
 
 
-def activity_svg(conn: Connection, query: dict, today: date) -> str:
-    """The activity SVG for parsed parameters."""
-    return render_calendar(activity_calendar(conn, query, today))
+def activity_svg(conn: Connection, query: dict, today: date,
+                 names: DisplayNames = NO_ALIASES) -> str:  # fmt: skip
+    """The activity SVG for parsed parameters (GPU and user display names from `names`)."""
+    return render_calendar(activity_calendar(conn, query, today, names))

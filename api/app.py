@@ -7,6 +7,8 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from api.hub import register as register_hub
+from api.lab import register as register_lab
 from api.params import BadParam
 from api.routes import DB_ERRORS, bp
 from api.settings import ApiSettings
@@ -22,6 +24,8 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
     app.extensions[EXTENSION] = AppState(settings or ApiSettings.from_env())
     app.json.sort_keys = False
     app.register_blueprint(bp)
+    register_lab(app)
+    register_hub(app)
     app.register_error_handler(BadParam, bad_param)
     app.register_error_handler(HTTPException, http_error)
     for error in DB_ERRORS:

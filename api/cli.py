@@ -1,4 +1,5 @@
-"""`gpupulse-api`: serve under gunicorn, check health, or render the SVG to a file."""
+"""`gpupulse-api`: serve under gunicorn, check health, render the SVG to a file, or run a lab
+command (usage, export, reservations)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 from api.activity import SVG_PARAMS, activity_svg, check_combination
+from api.hub.cli import COMMANDS as HUB_COMMANDS
+from api.hub.cli import add_commands as add_hub_commands
+from api.hub.cli import run as run_hub_command
+from api.lab.cli import COMMANDS as LAB_COMMANDS
+from api.lab.cli import add_commands as add_lab_commands
+from api.lab.cli import run as run_lab_command
 from api.params import BadParam, parse_query
 from api.settings import ApiSettings, ServerSettings
 from store.db import Error, StoreError, open_reader
@@ -43,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     for param in SVG_PARAMS:
         default = f" (default {param.default})" if param.default is not None else ""
         render.add_argument(f"--{param.name}", help=param.description + default)
+    add_lab_commands(sub)
+    add_hub_commands(sub)
     return p
 
 
@@ -72,7 +81,7 @@ def render_svg(args: argparse.Namespace, env=None) -> str:
     conn = open_reader(args.db or settings.db)
     try:
         today = datetime.fromtimestamp(settings.clock(), settings.tz).date()
-        return activity_svg(conn, query, today)
+        return activity_svg(conn, query, today, settings.lab.names)
     finally:
         conn.close()
 
@@ -102,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "render-svg":
             write_svg(args)
             return 0
+        if args.command in HUB_COMMANDS:
+            return run_hub_command(args, ApiSettings.from_env())
+        if args.command in LAB_COMMANDS:
+            return run_lab_command(args, ApiSettings.from_env())
         ApiSettings.from_env()  # fail here, in one line, rather than in every worker
         server.port  # noqa: B018 - validates GPUPULSE_API_BIND
     except BadParam as problem:

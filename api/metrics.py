@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from store.db import Connection
-from store.samples import latest_state, newest_sample_ts
+from store.samples import latest_state, newest_sample_ts, recorded_host
 
 MIB = 1 << 20
 GPU_LABELS = ("gpu", "uuid", "name")
@@ -85,6 +87,61 @@ def user_memory(gpus: list[dict]) -> Metric:
             per_user[user] = per_user.get(user, 0) + (proc["mem_mib"] or 0)
         for user, mib in sorted(per_user.items()):
             family.add_metric([user, *gpu_labels(gpu)], mib * MIB)
+    return family
+
+
+# Roll-up counters (docs/prometheus): this calendar year's totals from the daily roll-ups, so
+# they only grow until they restart at 0 on 1 January in GPUPULSE_TZ (Prometheus sees a
+# counter reset). The daily roll-ups must be kept more than a year (the default is two).
+HOST_COUNTERS = (
+    ("gpupulse_host_active_seconds", "Wall-clock time with at least one GPU active, this year",
+     "active_minutes * 60"),
+    ("gpupulse_host_samples", "GPU samples recorded this year", "samples"),
+    ("gpupulse_host_utilization_sum", "Sum of GPU utilization readings (percent) this year",
+     "avg_utilization * samples"),
+    ("gpupulse_host_energy_joules", "GPU energy this year", "energy_kwh * 3.6e6"),
+)  # fmt: skip
+
+
+class RollupCollector(Collector):
+    """Counters of GPU time, per GPU, per user and for the host, read from the roll-ups."""
+
+    def __init__(self, connection: Callable[[], Connection], tz: ZoneInfo,
+                 clock: Callable[[], float]) -> None:  # fmt: skip
+        self.connection, self.tz, self.clock = connection, tz, clock
+
+    def collect(self) -> Iterator[Metric]:
+        """The calendar's numbers as counters labelled with the host (and GPU or user)."""
+        conn = self.connection()
+        host = recorded_host(conn)
+        since = f"{datetime.fromtimestamp(self.clock(), self.tz).year}-01-01"
+        for name, doc, expr in HOST_COUNTERS:
+            family = CounterMetricFamily(name, doc, labels=("host",))
+            value = conn.execute(f"SELECT total({expr}) FROM daily WHERE gpu = 0 AND day >= ?",
+                                 (since,)).fetchone()[0]  # fmt: skip
+            family.add_metric([host], value)
+            yield family
+        yield gpu_seconds(conn, host, since)
+        users = CounterMetricFamily("gpupulse_user_gpu_seconds", "A user's GPU time this year",
+                                    labels=("host", "user"))  # fmt: skip
+        for user, seconds in conn.execute(
+            "SELECT user, total(gpu_seconds) FROM user_daily WHERE gpu = 0 AND day >= ? "
+            "GROUP BY user ORDER BY user", (since,)):  # fmt: skip
+            users.add_metric([host, user], seconds)
+        yield users
+
+
+def gpu_seconds(conn: Connection, host: str, since: str) -> Metric:
+    """Each GPU's active time this year (the calendar's GPU-hours, per GPU)."""
+    family = CounterMetricFamily("gpupulse_gpu_active_seconds", "A GPU's active time this year",
+                                 labels=("host", *GPU_LABELS))  # fmt: skip
+    rows = conn.execute(
+        "SELECT g.idx, g.uuid, g.name, total(d.gpu_minutes) * 60 FROM daily d "
+        "JOIN gpus g ON g.id = d.gpu WHERE d.day >= ? GROUP BY g.id ORDER BY g.idx, g.id",
+        (since,),
+    )
+    for idx, uuid, name, seconds in rows:
+        family.add_metric([host, str(idx), uuid, name], seconds)
     return family
 
 

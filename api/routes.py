@@ -11,8 +11,13 @@ from api.activity import SVG_PARAMS, activity_svg, check_combination
 from api.catalog import DAYS_PARAMS, HOURS_PARAMS, JSON
 from api.gpus import ALL, HOST_REF, known_gpus, resolve_gpu
 from api.health import error_body, health
+from api.hub.hostview import cache_key
+from api.hub.views import host_reader, reader_for, requested_hosts
+from api.lab.names import with_display_names
+from api.lab.status import prefers_html, status_page
 from api.params import BadParam, parse_query
 from api.state import state
+from api.svg.calendar import window
 from api.svg_cache import Rendered
 from store.db import Connection, Error, StoreError
 from store.rollups import daily_rows, data_version, hourly_rows
@@ -29,8 +34,10 @@ DB_ERRORS = (StoreError, SchemaMismatch, Error)
 @bp.get("/")
 @bp.get("/api")
 def info() -> Response:
-    """Every endpoint with its parameters and defaults."""
-    return Response(state().info_body, mimetype=JSON)
+    """Every endpoint with its parameters and defaults; `/` is the status page for browsers."""
+    if request.path == "/" and prefers_html():
+        return status_page()
+    return Response(state().info_body, mimetype=JSON, headers={"Vary": "Accept"})
 
 
 @bp.get("/openapi.json")
@@ -64,10 +71,13 @@ def activity() -> Response:
         app_state.svg_queries.put(request.query_string, query)
     conn = app_state.readers.get()
     today = app_state.today()
-    key = (*(query[p.name] for p in SVG_PARAMS), today, data_version(conn))
+    hosts = requested_hosts(conn)  # host=NAME|all (api.hub)
+    key = (*(query[p.name] for p in SVG_PARAMS), today, data_version(conn),
+           *cache_key(conn, hosts))  # fmt: skip
     rendered = app_state.svg_cache.get(key)
     if rendered is None:
-        rendered = Rendered.of(activity_svg(conn, query, today))
+        shown = reader_for(conn, hosts, window(today, query["weeks"])[0], today)
+        rendered = Rendered.of(activity_svg(shown, query, today, app_state.settings.lab.names))
         app_state.svg_cache.put(key, rendered)
     gzip_ok = "gzip" in request.accept_encodings
     body, tag = rendered.variant(gzip_ok)
@@ -86,7 +96,8 @@ def activity() -> Response:
 def gpus() -> Response:
     """Each GPU's newest sample and processes."""
     conn = state().readers.get()
-    return jsonify({"gpus": latest_state(conn), "newest_sample_ts": newest_sample_ts(conn)})
+    gpus = with_display_names(latest_state(conn), state().settings.lab.names)
+    return jsonify({"gpus": gpus, "newest_sample_ts": newest_sample_ts(conn)})
 
 
 def date_range(query: dict, default_days: int) -> tuple:
@@ -117,7 +128,7 @@ def days() -> Response:
     """Daily roll-ups for a date range."""
     query = parse_query(DAYS_PARAMS, request.args)
     first, last = date_range(query, 30)
-    conn = state().readers.get()
+    conn = host_reader(state().readers.get(), query["host"], first, last)
     chosen = selected_gpus(conn, query["gpu"], with_host=True)
     rows = [r for g in chosen for r in daily_rows(conn, str(first), str(last), g.id)]
     rows.sort(key=lambda r: (r["day"], r["gpu"]))
@@ -133,7 +144,7 @@ def hours() -> Response:
     tz = state().settings.tz
     start = int(datetime.combine(first, time(), tz).timestamp())
     end = int(datetime.combine(last + timedelta(days=1), time(), tz).timestamp())
-    conn = state().readers.get()
+    conn = host_reader(state().readers.get(), query["host"], first, last, hours=True)
     chosen = selected_gpus(conn, query["gpu"], with_host=True)
     gpu = None if query["gpu"] == ALL else chosen[0].id
     rows = labelled(hourly_rows(conn, start, end, gpu), chosen)

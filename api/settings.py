@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from api.lab.settings import LabSettings
 from store import settings as env
 
 DEFAULT_BIND = "0.0.0.0:8080"
@@ -21,6 +22,7 @@ class ApiSettings:
     cache_max_age: int = 300
     svg_cache_size: int = 256
     clock: Callable[[], float] = field(default=time.time, compare=False)
+    lab: LabSettings = field(default_factory=LabSettings)  # issue 6: quotas, names, token
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -32,6 +34,7 @@ class ApiSettings:
                                       minimum=0, maximum=31_536_000),
             svg_cache_size=env.env_int("GPUPULSE_API_SVG_CACHE_SIZE", 256, environ,
                                        minimum=0, maximum=100_000),
+            lab=LabSettings.from_env(environ),
         )  # fmt: skip
 
 

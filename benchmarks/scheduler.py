@@ -54,10 +54,22 @@ def fill(conn, start: int, end: int, tick: int) -> int:
     return rows
 
 
+def statement_times(conn, start: int, threshold: float) -> None:
+    """Print what each of compute()'s statements costs over the day, to show where time goes."""
+    args = {"lo": start, "hi": start + 86400, "bucket": 900, "thr": threshold}
+    costs = []
+    for name in ("PARTIALS_SQL", "HOST_ACTIVE_SQL", "USER_ROWS_SQL", "USER_HOST_MEM_SQL"):
+        t = time.perf_counter()
+        conn.execute(getattr(aggregate, name), args).fetchall()
+        costs.append(f"{name} {time.perf_counter() - t:.2f} s")
+    print("  by statement, whole day at once: " + ", ".join(costs))
+
+
 def main() -> None:
     """Run the three measurements and print them."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--rebuild-interval", type=int, default=5, help="tick of the 30-day data")
+    ap.add_argument("--runs", type=int, default=5, help="one-day roll-ups to take the median of")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gpupulse-bench-"))
     settings = load({"GPUPULSE_DB": str(tmp / "day.db"), "GPUPULSE_TZ": "Europe/Berlin"})
@@ -69,12 +81,14 @@ def main() -> None:
     n = fill(conn, start, start + 86400, 1)
     print(f"generated one day: {n:,} samples in {time.perf_counter() - t:.1f} s")
     runs = []
-    for _ in range(3):
+    for _ in range(args.runs):
         t = time.perf_counter()
         aggregate.compute(conn, day, day, settings.tz, settings.threshold)
         runs.append(time.perf_counter() - t)
     print(f"roll-up compute, one day, 8 GPUs at 1 s ({n:,} samples): "
-          f"median {statistics.median(runs):.2f} s of {len(runs)} (target <= 2 s)")  # fmt: skip
+          f"median {statistics.median(runs):.2f} s of {len(runs)} "
+          f"(min {min(runs):.2f}, max {max(runs):.2f}; target <= 2 s)")  # fmt: skip
+    statement_times(conn, aggregate.day_start(day, settings.tz), settings.threshold)
     t = time.perf_counter()
     rollup.run(conn, settings, start + 86400 + 600)
     print(f"roll-up job incl. writes and push queue, same day: {time.perf_counter() - t:.2f} s")

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-db", action="store_true", help="print daily activity from the database"
     )
     mode.add_argument("--healthcheck", action="store_true", help="exit 0 if samples are fresh")
+    mode.add_argument(
+        "--migrate", action="store_true", help="create/upgrade the database schema and exit"
+    )
     p.add_argument("--ticks", type=int, default=3, help="ticks for --dry-run (default 3)")
     p.add_argument("--gpu", type=int, help="--show-db: one GPU by index (default: whole host)")
     p.add_argument("--days", type=int, default=7, help="--show-db: days back (default 7)")
@@ -131,6 +134,8 @@ def dispatch(args: argparse.Namespace, backend_factory: Callable) -> int:
         from collector.health import healthcheck
 
         return healthcheck(args.db, args.interval)
+    if args.migrate:
+        return migrate_only(args.db)
     if args.show_db:
         from collector.showdb import show_db
 
@@ -142,6 +147,20 @@ def dispatch(args: argparse.Namespace, backend_factory: Callable) -> int:
 
         return dry_run(backend_factory(args), args.ticks, args.db, wait=stop.wait)
     return run_collector(args, backend_factory(args), stop)
+
+
+def migrate_only(db: str) -> int:
+    """Bring the schema up to date without sampling (a hub or a host without GPUs)."""
+    from store.db import OperationalError, open_writer
+
+    try:
+        conn = open_writer(db)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open the database {db}: {exc}") from None
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
+    print(f"collector: {db} is at schema v{version}")
+    return 0
 
 
 def run_collector(args: argparse.Namespace, backend: Backend, stop: threading.Event) -> int:

@@ -10,13 +10,26 @@ import sys
 import threading
 import time
 
-from scheduler import heartbeat, ledger, loop, outbox, push, retention, rollup, show, timeparse
+from scheduler import (
+    heartbeat,
+    ledger,
+    loop,
+    outbox,
+    pull,
+    push,
+    retention,
+    rollup,
+    show,
+    status_push,
+    timeparse,
+)
 from scheduler.settings import LOG_LEVELS, ConfigError, Settings, load, with_offline
 from store.db import StoreError, open_reader, write
 from store.schema import SchemaMismatch
 from store.settings import SettingError
 
-RUN_ONCE = {"rollup": rollup.run, "prune": retention.run, "push": push.run}
+RUN_ONCE = {"rollup": rollup.run, "prune": retention.run, "push": push.run,
+            "status": status_push.run, "pull": pull.run}  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:

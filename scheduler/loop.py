@@ -10,7 +10,7 @@ from pathlib import Path
 
 import schedule
 
-from scheduler import heartbeat, push, retention, rollup
+from scheduler import heartbeat, pull, push, retention, rollup, status_push
 from scheduler.settings import Settings
 from store.db import Connection, StoreError, open_reader
 from store.schema import SchemaMismatch, current_version
@@ -67,6 +67,8 @@ def jobs(settings: Settings) -> list[tuple[str, Job, int]]:
         ("rollup", rollup.run, settings.rollup_every_s),
         ("push", push.run, settings.push_every_s),
         ("prune", retention.run, settings.prune_every_s),
+        ("status", status_push.run, settings.status_every_s),  # a hub's live page
+        ("pull", pull.run, settings.pull_every_s),  # a hub polling hosts
     ]
 
 

@@ -6,15 +6,23 @@ Payload (Targoman gpu_monitor compatible, see scheduler.push for the protocol):
      "aggregation_time": "2026-03-20T13:00:00Z", "hour": 1774011600,
      "host": "gpu-box-1", "idempotency_key": "gpu-box-1/2026-03-20T13:00:00Z",
      "interval_seconds": 3600, "schema": "gpu-pulse.hourly/1",
-     "host_summary": {"samples", "active_seconds", "gpu_active_seconds", "energy_wh"},
+     "host_summary": {"samples", "active_seconds", "gpu_active_seconds", "energy_wh",
+                      <the per-GPU statistics and sums below, for the whole host>},
      "gpus": [{"device_id": UUID, "index", "name", "pci_bus_id", "memory_total_mb",
                "samples", "active_seconds", "energy_wh",
                "sm_utilization_percent_{mean,min,max}", "memory_utilization_percent_{mean,max}",
                "memory_used_mb_{mean,min,max}", "temperature_celsius_{mean,min,max}",
                "fan_speed_percent_{mean,max}", "power_usage_watts_{mean,min,max}",
-               "graphics_clock_mhz_mean", "memory_clock_mhz_mean"}]}
+               "graphics_clock_mhz_mean", "memory_clock_mhz_mean",
+               # added for the hub (receivers that do not know them ignore them):
+               "energy_j",                          # unrounded
+               "sm_utilization_percent_{sum,count,active_sum,active_count}",
+               "users": [{"user", "gpu_seconds", "memory_used_mb_max"}]}]}
 
 The per-GPU names are Targoman's aggregation keys (`device_id`, `<metric>_mean/_min/_max`).
+The added sums let a hub build days that equal the host's own (mean utilization over all
+samples and over active ones) and count users' GPU time across hosts for quotas; they are
+left out once an hour's raw samples are pruned (a late recompute or `--resend`).
 An hour is queued once the roll-up job has run GPUPULSE_PUSH_GRACE seconds after it ended;
 a later recompute that changes the payload queues it again (receivers upsert by key).
 """
@@ -26,36 +34,61 @@ import json
 
 from scheduler.settings import Settings, host_id
 from scheduler.timeparse import iso as iso_hour
+from store.aggregate import PARTIAL_OPS, PARTIALS_SQL, USER_HOST_MEM_SQL, USER_SQL
 from store.db import Connection
+from store.hub import STAT_KEYS, SUM_KEYS
 from store.rollups import HOST, hourly_rows
 
 ENQUEUED_UNTIL = "push_enqueued_until"
 SCHEMA = "gpu-pulse.hourly/1"
 
-# Targoman key -> hourly column
-GPU_KEYS = (
-    ("samples", "samples"), ("active_seconds", "active_s"), ("energy_wh", "energy_wh"),
-    ("sm_utilization_percent_mean", "util_mean"), ("sm_utilization_percent_min", "util_min"),
-    ("sm_utilization_percent_max", "util_max"),
-    ("memory_utilization_percent_mean", "mem_util_mean"),
-    ("memory_utilization_percent_max", "mem_util_max"),
-    ("memory_used_mb_mean", "mem_used_mean"), ("memory_used_mb_min", "mem_used_min"),
-    ("memory_used_mb_max", "mem_used_max"),
-    ("temperature_celsius_mean", "temp_mean"), ("temperature_celsius_min", "temp_min"),
-    ("temperature_celsius_max", "temp_max"),
-    ("fan_speed_percent_mean", "fan_mean"), ("fan_speed_percent_max", "fan_max"),
-    ("power_usage_watts_mean", "power_mean"), ("power_usage_watts_min", "power_min"),
-    ("power_usage_watts_max", "power_max"),
-    ("graphics_clock_mhz_mean", "sm_mhz_mean"), ("memory_clock_mhz_mean", "mem_mhz_mean"),
-)  # fmt: skip
+# Targoman key -> hourly column (the statistics are shared with the hub, which reads them)
+GPU_KEYS = (("samples", "samples"), ("active_seconds", "active_s"), ("energy_wh", "energy_wh"),
+            *STAT_KEYS)  # fmt: skip
 
 
 def _num(value):
     return round(value, 3) if isinstance(value, float) else value
 
 
-def gpu_entries(conn: Connection, hour: int) -> list[dict]:
-    """The per-GPU part of an hour's payload (Targoman key names)."""
+# Partial column -> its position in a PARTIALS_SQL row (bucket and gpu lead the row).
+_AT = {name: i + 2 for i, (name, _) in enumerate(PARTIAL_OPS)}
+
+
+def entry(row: dict) -> dict:
+    """An hourly roll-up row as Targoman keys (3 decimals), plus the unrounded energy."""
+    out = {key: _num(row[col]) for key, col in GPU_KEYS}
+    out["energy_j"] = None if row["energy_wh"] is None else row["energy_wh"] * 3600
+    return out
+
+
+def exact_sums(conn: Connection, hour: int, threshold: float) -> dict[int, dict]:
+    """Per GPU id (HOST: the whole host) the sums and per-user time a receiver needs to
+    rebuild days exactly; empty once the hour's raw samples are pruned."""
+    args = {"lo": hour, "hi": hour + 3600, "bucket": 3600, "thr": threshold}
+    out: dict[int, dict] = {}
+    for part in conn.execute(PARTIALS_SQL, args):
+        out[part[1]] = {key: part[_AT[col]] or 0 for key, col in SUM_KEYS}
+        out[part[1]]["users"] = []
+    if not out:
+        return out
+    out[HOST] = {key: sum(v[key] for v in out.values()) for key, _ in SUM_KEYS}
+    users: dict[str, list] = {}
+    for _, gpu, user, seconds, mem in conn.execute(USER_SQL, args):
+        if gpu in out:
+            out[gpu]["users"].append(
+                {"user": user, "gpu_seconds": seconds, "memory_used_mb_max": mem}
+            )
+            users.setdefault(user, [0.0, None])[0] += seconds
+    for _, user, mem in conn.execute(USER_HOST_MEM_SQL, args):
+        users.setdefault(user, [0.0, None])[1] = mem
+    out[HOST]["users"] = [{"user": u, "gpu_seconds": s, "memory_used_mb_max": m}
+                          for u, (s, m) in sorted(users.items())]  # fmt: skip
+    return out
+
+
+def gpu_entries(conn: Connection, hour: int, sums: dict[int, dict] | None = None) -> list[dict]:
+    """The per-GPU part of an hour's payload (Targoman key names, plus exact sums if given)."""
     gpus = {
         gid: (uuid, idx, name, bus, mem)
         for gid, uuid, idx, name, bus, mem in conn.execute(
@@ -69,10 +102,9 @@ def gpu_entries(conn: Connection, hour: int) -> list[dict]:
         uuid, idx, name, bus, mem = gpus.get(
             row["gpu"], (f"gpu-{row['gpu']}", None, "", None, None)
         )
-        entry = {"device_id": uuid, "index": idx, "name": name, "pci_bus_id": bus,
-                 "memory_total_mb": mem}  # fmt: skip
-        entry.update((key, _num(row[col])) for key, col in GPU_KEYS)
-        out.append(entry)
+        item = {"device_id": uuid, "index": idx, "name": name, "pci_bus_id": bus,
+                "memory_total_mb": mem, **entry(row)}  # fmt: skip
+        out.append({**item, **(sums or {}).get(row["gpu"], {})})
     return sorted(out, key=lambda e: (e["index"] is None, e["index"], e["device_id"]))
 
 
@@ -83,15 +115,13 @@ def build_payload(conn: Connection, settings: Settings, hour: int) -> dict | Non
         return None
     h = host_rows[0]
     host = host_id(settings, conn)
+    sums = exact_sums(conn, hour, settings.threshold)
+    summary = {**entry(h), "gpu_active_seconds": _num(h["gpu_active_s"]), **sums.get(HOST, {})}
     return {
         "contract_number": settings.contract_number,
         "aggregation_time": iso_hour(hour), "hour": hour, "host": host,
         "idempotency_key": f"{host}/{iso_hour(hour)}", "interval_seconds": 3600,
-        "schema": SCHEMA,
-        "host_summary": {"samples": h["samples"], "active_seconds": _num(h["active_s"]),
-                         "gpu_active_seconds": _num(h["gpu_active_s"]),
-                         "energy_wh": _num(h["energy_wh"])},
-        "gpus": gpu_entries(conn, hour),
+        "schema": SCHEMA, "host_summary": summary, "gpus": gpu_entries(conn, hour, sums),
     }  # fmt: skip
 
 
@@ -138,11 +168,15 @@ def _queue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
 
 
 def requeue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
-    """Make one hour pending again from its current roll-up (for --resend); False if none."""
+    """Make one hour pending again from its current roll-up (for --resend); False if none.
+    Once the hour's raw samples are pruned, the payload frozen earlier is sent again as it
+    was, so a resend never replaces exact sums with less."""
     payload = build_payload(conn, settings, hour)
     if payload is None:
         return False
-    _store(conn, hour, encode(payload), now)
+    frozen = conn.execute("SELECT payload FROM push_queue WHERE hour = ?", (hour,)).fetchone()
+    pruned = "users" not in payload["host_summary"]
+    _store(conn, hour, frozen[0] if frozen and pruned else encode(payload), now)
     return True
 
 

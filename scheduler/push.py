@@ -52,12 +52,16 @@ class TransportError(Exception):
     """No HTTP answer: connection refused/reset, DNS, or a timeout."""
 
 
-Transport = Callable[[str, bytes, Mapping[str, str], float], Reply]
+Transport = Callable[[str, bytes | None, Mapping[str, str], float], Reply]
 
 
-def urllib_transport(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
-    """POST with the standard library; raise TransportError when no answer comes."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+def urllib_transport(
+    url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
+) -> Reply:
+    """POST `body` (GET when it is None, as pull mode does) with the standard library;
+    raise TransportError when no answer comes."""
+    method = "GET" if body is None else "POST"
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return Reply(answer.status, _lower(answer.headers), answer.read())

@@ -3,8 +3,9 @@
 Raw samples and process rows go after GPUPULSE_RETAIN_RAW_DAYS (cut at a local midnight,
 and never past an hour still waiting to be rolled up), hourly roll-ups, push queue,
 ledger and events after GPUPULSE_RETAIN_HOURLY_DAYS, daily and per-user roll-ups after
-GPUPULSE_RETAIN_DAILY_DAYS. Each chunk is its own BEGIN IMMEDIATE transaction; the chunk
-size adapts so a chunk takes about half of GPUPULSE_PRUNE_LOCK_MS.
+GPUPULSE_RETAIN_DAILY_DAYS, reservations two days after they expire. Each chunk is its
+own BEGIN IMMEDIATE transaction; the chunk size adapts so a chunk takes about half of
+GPUPULSE_PRUNE_LOCK_MS.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 
 from scheduler import rollup
 from scheduler.settings import Settings
-from store import aggregate
+from store import aggregate, reservations
 from store.db import Connection, write
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def run(
     with write(conn):
         previous = rollup.get_state(conn, rollup.PRUNED_BEFORE, 0) or 0
         rollup.set_state(conn, rollup.PRUNED_BEFORE, max(previous, int(limits["samples"])))
+        # A handful of rows: no chunking needed. Gone two days after they expire.
+        stats["deleted"]["reservations"] = reservations.prune(conn, now)
     if any(stats["deleted"].values()):
         log.info("pruned %s; longest lock %.1f ms", stats["deleted"], stats["max_lock_ms"])
     return stats

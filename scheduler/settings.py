@@ -49,6 +49,19 @@ class Settings:
     db_wait_s: float = 5.0
     log_level: str = "INFO"
     log_file: str = ""
+    status_url: str = ""
+    status_every_s: int = 60
+    pull_hosts: str = ""
+    pull_consul_url: str = ""
+    pull_consul_service: str = "gpu-pulse"
+    pull_every_s: int = 60
+    pull_timeout_s: float = 5.0
+    pull_backfill_days: int = 7
+
+    @property
+    def pulling(self) -> bool:
+        """True when this scheduler polls other hosts for a hub (pull mode)."""
+        return bool(self.pull_hosts or self.pull_consul_url)
 
     @property
     def sending(self) -> bool:
@@ -101,7 +114,25 @@ def _from_env(e: Mapping[str, str]) -> Settings:
         heartbeat_max_age_s=env.env_int("GPUPULSE_HEARTBEAT_MAX_AGE", 300, e, minimum=5),
         db_wait_s=env.env_float("GPUPULSE_DB_WAIT", 5.0, e, minimum=0.1, maximum=600),
         log_level=level, log_file=env.env_str("GPUPULSE_LOG_FILE", "", e),
+        status_url=env.env_str("GPUPULSE_STATUS_URL", _status_url(e), e),
+        status_every_s=env.env_int("GPUPULSE_STATUS_EVERY", 60, e, minimum=5, maximum=3600),
+        pull_hosts=env.env_str("GPUPULSE_PULL_HOSTS", "", e),
+        pull_consul_url=env.env_str("GPUPULSE_PULL_CONSUL_URL", "", e),
+        pull_consul_service=env.env_str("GPUPULSE_PULL_CONSUL_SERVICE", "gpu-pulse", e),
+        pull_every_s=env.env_int("GPUPULSE_PULL_EVERY", 60, e, minimum=5, maximum=3600),
+        pull_timeout_s=env.env_float("GPUPULSE_PULL_TIMEOUT", 5.0, e, minimum=0.1, maximum=120),
+        pull_backfill_days=env.env_int("GPUPULSE_PULL_BACKFILL_DAYS", 7, e, minimum=1,
+                                       maximum=366),
     )  # fmt: skip
+
+
+INGEST_PATH = "/api/v1/ingest"
+
+
+def _status_url(e: Mapping[str, str]) -> str:
+    """Where snapshots go by default: next to a GPU Pulse hub's ingest URL, else nowhere."""
+    push = env.env_str("GPUPULSE_PUSH_URL", "", e)
+    return push[: -len(INGEST_PATH)] + "/api/v1/status" if push.endswith(INGEST_PATH) else ""
 
 
 # Targoman config keys -> our variables; `collection.*` belongs to the collector.

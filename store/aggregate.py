@@ -14,10 +14,17 @@ collector's `--show-db` calls them directly. Rules (issue 3):
 - Per user: the GPU's active time in a tick is shared among the processes present, by SM
   utilization when every one of them reports it (and the total is > 0), else equally.
   Peak memory is the largest per-tick sum of that user's process memory.
+- Processes the idle runner started (idle_run_processes) take their share like anyone's,
+  but it is harvested time, not a person's: it is left out of the per-user rows (see
+  `idle_harvest` for the harvested hours).
 
-The heavy lifting is a few SQL scans into 15-minute partials (sums, counts, max, min);
-Python merges those into UTC hours and into days in the configured zone, whose midnights
-fall on 15-minute boundaries in every modern zone (a finer bucket is used otherwise).
+How it stays fast (one day of 8 GPUs at 1 s is 691,200 samples): each statement reads its
+table once in key order, (ts, gpu) for samples and (ts, gpu, process) for process rows,
+into 15-minute partials (sums, counts, max, min); no window functions, and the per-user
+work is grouped per tick in key order first, so only the rare ticks with several
+processes on one GPU are looked at process by process. Python merges the partials into
+UTC hours and into days in the configured zone, whose midnights fall on 15-minute
+boundaries in every modern zone (a finer bucket is used otherwise).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from store.db import Connection
 from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS
 
 UNKNOWN_USER = "unknown"
-ENERGY_LOOKBACK_S = 7200  # how far before a range to look for each GPU's previous counter
+CHUNK_S = 3600  # compute() runs its statements an hour of data at a time
+IDLE_LABEL = "<idle runner>"  # never a user name: POSIX names have no "<" or spaces
 
 
 def active_sql(prefix: str = "") -> str:
@@ -62,6 +70,25 @@ _NAMES = [name for name, _ in PARTIAL_OPS]
 _IX = {name: i for i, name in enumerate(_NAMES)}
 _OPS = [op for _, op in PARTIAL_OPS]
 
+# Joules of a sample: the counter's rise since the same GPU's previous sample when that one
+# is at most 1.5 ticks back and the counter did not go backwards; else mean power x tick.
+# In whole seconds "at most 1.5 ticks back" is "at most tick_ms * 3 / 2000 s back" (integer
+# division), so at 1 s ticks the only candidate is ts - 1, which the scan joins by key (`p`);
+# longer ticks look the previous sample up by key range (`q`). Either costs a fraction of a
+# lag() window, which SQLite runs through a temporary table, and needs no look-back.
+_DELTA = "CASE WHEN {0}.energy_j <= s.energy_j THEN (s.energy_j - {0}.energy_j) * 1.0 END"
+ENERGY_SQL = f"""coalesce(
+    CASE WHEN s.energy_j IS NULL THEN NULL
+        WHEN s.tick_ms * 3 / 2000 <= 1 THEN {_DELTA.format("p")}
+        ELSE (SELECT {_DELTA.format("q")} FROM samples q
+              WHERE q.ts < s.ts AND q.ts >= s.ts - s.tick_ms * 3 / 2000 AND q.gpu = s.gpu
+              ORDER BY q.ts DESC LIMIT 1)
+    END,
+    s.power_dw * s.tick_ms / 10000.0)"""
+PREVIOUS_SECOND_SQL = """LEFT JOIN samples p
+    ON p.ts = s.ts - 1 AND p.gpu = s.gpu AND s.tick_ms * 3 / 2000 = 1 AND s.energy_j IS NOT NULL"""
+
+# One scan of the range computes every per-GPU partial, energy included.
 PARTIALS_SQL = f"""
 SELECT ts / :bucket, gpu,
     count(*), total(a),
@@ -72,21 +99,16 @@ SELECT ts / :bucket, gpu,
     sum(temp_c), count(temp_c), max(temp_c), min(temp_c),
     sum(fan_pct), count(fan_pct), max(fan_pct),
     sum(power_dw), count(power_dw), max(power_dw), min(power_dw),
-    0.0, 0,
+    total(e), count(e),
     sum(sm_mhz), count(sm_mhz), sum(mem_mhz), count(mem_mhz)
-FROM (SELECT *, {active_sql()} AS a FROM samples WHERE ts >= :lo AND ts < :hi) GROUP BY 1, 2
-"""
-
-# Energy needs each GPU's previous sample, so it has its own (narrow) windowed scan.
-ENERGY_SQL = """
-SELECT ts / :bucket, gpu, total(e), count(e) FROM (
-    SELECT ts, gpu, CASE WHEN energy_j >= pe AND (ts - pt) * 1000 <= tick_ms * 1.5
-                         THEN (energy_j - pe) * 1.0 ELSE power_dw * tick_ms / 10000.0 END AS e
-    FROM (SELECT ts, gpu, tick_ms, power_dw, energy_j,
-                 lag(energy_j) OVER w AS pe, lag(ts) OVER w AS pt
-          FROM samples WHERE ts >= :lookback AND ts < :hi
-          WINDOW w AS (PARTITION BY gpu ORDER BY ts))
-    WHERE ts >= :lo
+FROM (
+    SELECT s.ts, s.gpu, s.util, s.mem_util, s.mem_used_mib, s.temp_c, s.fan_pct, s.power_dw,
+        s.sm_mhz, s.mem_mhz, {active_sql("s.")} AS a, {ENERGY_SQL} AS e
+    FROM samples s {PREVIOUS_SECOND_SQL}
+    WHERE s.ts >= :lo AND s.ts < :hi
+    -- LIMIT keeps this subquery from being flattened into the aggregate, which would
+    -- copy `e` (and its lookup) into each aggregate that uses it.
+    LIMIT -1
 ) GROUP BY 1, 2
 """
 
@@ -96,32 +118,71 @@ SELECT ts / :bucket, total(m) FROM (
 ) GROUP BY 1
 """
 
-PROCESS_ROWS_SQL = """
-SELECT ts / :bucket, gpu, count(*) FROM process_samples WHERE ts >= :lo AND ts < :hi GROUP BY 1, 2
+# Processes the idle runner started (issue 7): their GPU time is harvested, not a person's.
+IDLE_PROCESSES_SQL = """
+SELECT pr.id FROM processes pr
+JOIN idle_run_processes i ON i.pid = pr.pid AND i.started = pr.started
 """
 
-USER_SQL = f"""
-WITH p AS (
-    SELECT ps.ts, ps.gpu, coalesce(pr.user, '{UNKNOWN_USER}') AS user, ps.mem_mib, ps.sm_util,
-        count(*) OVER w AS n, count(ps.sm_util) OVER w AS nk, total(ps.sm_util) OVER w AS tot
-    FROM process_samples ps JOIN processes pr ON pr.id = ps.process
-    WHERE ps.ts >= :lo AND ps.ts < :hi
-    WINDOW w AS (PARTITION BY ps.ts, ps.gpu)
-), u AS (
-    SELECT ts, gpu, user, sum(mem_mib) AS mem,
-        total(CASE WHEN nk = n AND tot > 0 THEN sm_util / tot ELSE 1.0 / n END) AS share
-    FROM p GROUP BY ts, gpu, user
+
+# The idle runner's processes keep their share of a GPU like anyone's, booked to IDLE_LABEL
+# and left out of people's rows: a person beside one gets only their share, as beside
+# another person, so people's time plus harvested time never exceeds the GPU's own.
+def _user_of(p: str = "pr") -> str:
+    """SQL for the user a `processes` row's time is booked to (needs the `idle` CTE)."""
+    return (
+        f"CASE WHEN {p}.id IN idle THEN '{IDLE_LABEL}' "
+        f"ELSE coalesce({p}.user, '{UNKNOWN_USER}') END"
+    )
+
+
+# Per (bucket, gpu, user): GPU-seconds, peak memory and process rows (the hourly late-data
+# audit counts those), the idle runner's processes included under IDLE_LABEL.
+# `t` is one row per tick and GPU, grouped in key order (no sort, no window function). A
+# process alone on the GPU in a tick (the usual case) gets the whole active time; grouping
+# those by process id and naming users only afterwards keeps the big sort on integers.
+# Ticks with several processes (`shared`) give each its share: its SM utilization over the
+# total when every process reports one (and the total is > 0), else 1 / processes.
+USER_ROWS_SQL = f"""
+WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
+    SELECT ts, gpu, count(*) AS n, count(sm_util) AS nk, total(sm_util) AS tot,
+        min(process) AS p1, max(process) AS p2, sum(mem_mib) AS mem
+    FROM process_samples WHERE ts >= :lo AND ts < :hi GROUP BY ts, gpu
+), alone AS (
+    SELECT t.ts / :bucket AS b, t.gpu, t.p1 AS process, total({active_sql("s.")}) AS ms,
+        max(t.mem) AS mem, count(*) AS n
+    FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu
+    WHERE t.p1 = t.p2 GROUP BY 1, 2, 3
+), shared AS (
+    SELECT t.ts, t.gpu, {_user_of()} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
+        total(CASE WHEN t.nk = t.n AND t.tot > 0 THEN ps.sm_util / t.tot ELSE 1.0 / t.n END)
+            AS share
+    FROM t CROSS JOIN process_samples ps ON ps.ts = t.ts AND ps.gpu = t.gpu  -- few ticks
+    JOIN processes pr ON pr.id = ps.process
+    WHERE t.p1 <> t.p2 GROUP BY 1, 2, 3
+), booked AS (
+    SELECT a.b, a.gpu, {_user_of()} AS user, a.ms, a.mem, a.n
+    FROM alone a JOIN processes pr ON pr.id = a.process
+    UNION ALL
+    SELECT h.ts / :bucket, h.gpu, h.user, h.share * ({active_sql("s.")}), h.mem, h.n
+    FROM shared h LEFT JOIN samples s ON s.ts = h.ts AND s.gpu = h.gpu
 )
-SELECT u.ts / :bucket, u.gpu, u.user, total(u.share * ({active_sql("s.")})) / 1000.0, max(u.mem)
-FROM u JOIN samples s ON s.ts = u.ts AND s.gpu = u.gpu
-GROUP BY 1, 2, 3
+SELECT b, gpu, user, total(ms) / 1000.0 AS seconds, max(mem) AS mem, sum(n) AS n
+FROM booked GROUP BY 1, 2, 3
 """
 
+# People's usage only: (bucket, gpu, user, GPU-seconds, peak memory MiB).
+USER_SQL = f"""
+SELECT b, gpu, user, seconds, mem FROM ({USER_ROWS_SQL}) WHERE user <> '{IDLE_LABEL}'
+"""
+
+# A person's peak memory on the whole host: the largest per-tick sum over all GPUs.
 USER_HOST_MEM_SQL = f"""
+WITH idle AS ({IDLE_PROCESSES_SQL})
 SELECT ts / :bucket, user, max(mem) FROM (
     SELECT ps.ts, coalesce(pr.user, '{UNKNOWN_USER}') AS user, sum(ps.mem_mib) AS mem
     FROM process_samples ps JOIN processes pr ON pr.id = ps.process
-    WHERE ps.ts >= :lo AND ps.ts < :hi GROUP BY ps.ts, 2
+    WHERE ps.ts >= :lo AND ps.ts < :hi AND ps.process NOT IN idle GROUP BY ps.ts, 2
 ) GROUP BY 1, 2
 """
 
@@ -159,20 +220,9 @@ def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: 
     days = day_bounds(first, last, tz)
     lo, hi = days[0][1], days[-1][2]
     bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
-    args = {"lo": lo, "hi": hi, "bucket": bucket, "thr": threshold}
-    parts = conn.execute(PARTIALS_SQL, args).fetchall()
-    energy = {
-        (b, gpu): (joules, n)
-        for b, gpu, joules, n in conn.execute(
-            ENERGY_SQL, {**args, "lookback": lo - ENERGY_LOOKBACK_S}
-        )
-    }
-    e_at, n_at = _IX["energy_j"] + 2, _IX["energy_n"] + 2  # +2: bucket and gpu lead the row
-    parts = [(*p[:e_at], *energy.get((p[0], p[1]), (0.0, 0)), *p[n_at + 1 :]) for p in parts]
-    host_active = dict(conn.execute(HOST_ACTIVE_SQL, args).fetchall())
-    proc_rows = conn.execute(PROCESS_ROWS_SQL, args).fetchall()
-    users = conn.execute(USER_SQL, args).fetchall()
-    user_mem = conn.execute(USER_HOST_MEM_SQL, args).fetchall()
+    parts, host_active, user_rows, user_mem = _scan(conn, lo, hi, bucket, threshold)
+    people = [row[:5] for row in user_rows if row[2] != IDLE_LABEL]
+    proc_rows = [(b, gpu, n) for b, gpu, _user, _s, _m, n in user_rows]  # runner's included
     starts = [s for _, s, _ in days]
 
     def day_index(b: int) -> int:
@@ -180,7 +230,21 @@ def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: 
 
     hourly = _hourly(parts, host_active, proc_rows, bucket, lo, hi)
     daily = _daily(parts, host_active, days, day_index)
-    return Rollup(hourly, daily, _user_daily(users, user_mem, days, day_index))
+    return Rollup(hourly, daily, _user_daily(people, user_mem, days, day_index))
+
+
+def _scan(conn: Connection, lo: int, hi: int, bucket: int, threshold: float) -> tuple:
+    """Run the roll-up statements over [lo, hi) a chunk at a time; concatenate their rows."""
+    parts, host_active, user_rows, user_mem = [], {}, [], []
+    # A chunk is a whole number of buckets (lo is a bucket boundary and bucket divides
+    # CHUNK_S), so no bucket is split; the statements' sorts stay small and cache-warm.
+    for start in range(lo, hi, CHUNK_S):
+        args = {"lo": start, "hi": min(hi, start + CHUNK_S), "bucket": bucket, "thr": threshold}
+        parts += conn.execute(PARTIALS_SQL, args).fetchall()
+        host_active.update(conn.execute(HOST_ACTIVE_SQL, args).fetchall())
+        user_rows += conn.execute(USER_ROWS_SQL, args).fetchall()
+        user_mem += conn.execute(USER_HOST_MEM_SQL, args).fetchall()
+    return parts, host_active, user_rows, user_mem
 
 
 def compute_daily(
@@ -201,6 +265,39 @@ def compute_hourly(conn: Connection, start: int, end: int, threshold: float) -> 
     utc = ZoneInfo("UTC")
     rows = compute(conn, day_of(start, utc), day_of(end - 1, utc), utc, threshold).hourly
     return [r for r in rows if start <= r["hour"] < end]
+
+
+# Runs overlapping [lo, hi); a run still going ends, for now, at its last heartbeat.
+IDLE_RUNS_SQL = """
+SELECT started, coalesce(stopped, updated) AS ended, gpu_seconds FROM idle_runs
+WHERE started < :hi AND coalesce(stopped, updated) >= :lo
+"""
+
+
+def idle_harvest(conn: Connection, first: str, last: str, tz: ZoneInfo) -> list[dict]:
+    """GPU-seconds harvested by idle-runner jobs on each local day `first`..`last`.
+
+    `first`/`last` are YYYY-MM-DD in `tz` (GPUPULSE_TZ), inclusive; a malformed one raises
+    ValueError. Returns one {"day", "gpu_seconds", "runs"} per day in order, zeros included:
+    `gpu_seconds` is the run's recorded GPU-seconds (run time x its GPUs, from idle_runs)
+    spread evenly over its run time, so a run across midnight counts in both days and a
+    running one up to its last heartbeat; `runs` counts the runs that overlap the day. These
+    hours are kept apart from people's usage, which user_daily holds without them.
+    """
+    days = day_bounds(date.fromisoformat(first), date.fromisoformat(last), tz)
+    out = [{"day": day, "gpu_seconds": 0.0, "runs": 0} for day, _, _ in days]
+    if not days:
+        return out
+    runs = conn.execute(IDLE_RUNS_SQL, {"lo": days[0][1], "hi": days[-1][2]}).fetchall()
+    for started, ended, gpu_seconds in runs:
+        for row, (_, lo, hi) in zip(out, days, strict=True):
+            overlap = min(ended, hi) - max(started, lo)
+            if overlap > 0:
+                row["gpu_seconds"] += gpu_seconds * overlap / (ended - started)
+                row["runs"] += 1
+            elif ended <= started and lo <= started < hi:
+                row["runs"] += 1  # stopped as it started: no time to spread
+    return out
 
 
 def _merge(acc: list | None, row: Iterable) -> list:
@@ -244,7 +341,7 @@ def _hourly(parts, host_active, proc_rows, bucket, lo, hi) -> list[dict]:
     for b, ms in host_active.items():
         hour = b // per_hour * 3600
         active[hour] = active.get(hour, 0.0) + ms
-    procs: dict = {}
+    procs: dict = {}  # several rows per (bucket, gpu): one per user
     for b, gpu, n in proc_rows:
         hour = b // per_hour * 3600
         for key in ((hour, gpu), (hour, HOST)):

@@ -198,7 +198,103 @@ CREATE TABLE idle_run_processes (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS, V3_IDLE_RUNS]
+# Version 4: lab features (issue 6). A reservation books one GPU (by index, the number people
+# use) for a person until a time; host '' is this host (a hub keeps other hosts' too).
+V4_LAB = """
+CREATE TABLE reservations (
+    id INTEGER PRIMARY KEY,
+    host TEXT NOT NULL DEFAULT '',
+    gpu INTEGER NOT NULL,        -- GPU index
+    name TEXT NOT NULL,          -- who booked it
+    comment TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL,    -- UTC seconds
+    until INTEGER                -- UTC seconds; NULL: until someone removes it
+);
+
+CREATE INDEX reservations_gpu ON reservations (host, gpu);
+"""
+
+# Version 5: the hub (hosts, their tokens, what they push). Filled in by issue 8.
+# Remote hosts' GPUs get ids of their own (hub_gpus); gpu = 0 is a host's whole-host row.
+# Hourly rows keep sums and counts, so days in any whole-hour zone add up exactly.
+V5_HUB = """
+CREATE TABLE hub_hosts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token_hash TEXT,             -- sha256 hex of the bearer token; NULL for polled hosts
+    source TEXT NOT NULL,        -- push or pull
+    created INTEGER NOT NULL,
+    revoked INTEGER,             -- set by `gpupulse-api hosts revoke`: the token stops working
+    last_ingest INTEGER,
+    rate_tokens REAL,            -- token bucket of the per-host rate limit
+    rate_at REAL
+);
+
+CREATE TABLE hub_gpus (
+    id INTEGER PRIMARY KEY,
+    host INTEGER NOT NULL REFERENCES hub_hosts(id),
+    uuid TEXT NOT NULL,
+    idx INTEGER,
+    name TEXT,
+    pci_bus_id TEXT,
+    memory_total_mib INTEGER,
+    last_hour INTEGER NOT NULL,
+    UNIQUE (host, uuid)
+);
+
+CREATE TABLE hub_hourly (
+    host INTEGER NOT NULL REFERENCES hub_hosts(id),
+    hour INTEGER NOT NULL,       -- start of the UTC hour
+    gpu INTEGER NOT NULL,        -- hub_gpus.id, 0 = the whole host
+    samples INTEGER NOT NULL,
+    active_ms INTEGER NOT NULL,  -- wall-clock on the host row
+    gpu_active_ms INTEGER NOT NULL,
+    util_sum INTEGER,            -- sum and count of utilization readings
+    util_n INTEGER,
+    act_util_sum INTEGER,        -- the same over active samples; NULL when not sent
+    act_util_n INTEGER,
+    energy_j REAL,
+    util_mean REAL, util_min INTEGER, util_max INTEGER,
+    mem_util_mean REAL, mem_util_max INTEGER,
+    mem_used_mean REAL, mem_used_min INTEGER, mem_used_max INTEGER,
+    temp_mean REAL, temp_min INTEGER, temp_max INTEGER,
+    fan_mean REAL, fan_max INTEGER,
+    power_mean REAL, power_min REAL, power_max REAL,
+    sm_mhz_mean REAL, mem_mhz_mean REAL,
+    PRIMARY KEY (host, hour, gpu)
+) WITHOUT ROWID;
+
+CREATE TABLE hub_user_hourly (
+    host INTEGER NOT NULL REFERENCES hub_hosts(id),
+    hour INTEGER NOT NULL,
+    gpu INTEGER NOT NULL,        -- 0: the user's total on the host
+    user TEXT NOT NULL,
+    gpu_seconds REAL NOT NULL,
+    peak_mem_mib INTEGER,
+    PRIMARY KEY (host, gpu, hour, user)  -- a user's host totals (gpu 0) read as one range
+) WITHOUT ROWID;
+
+-- What each host-hour was last received as: the uid answered and the payload's hash.
+CREATE TABLE hub_receipts (
+    host INTEGER NOT NULL REFERENCES hub_hosts(id),
+    hour INTEGER NOT NULL,
+    uid TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    PRIMARY KEY (host, hour)
+) WITHOUT ROWID;
+
+-- Each host's newest live snapshot (GPUs, processes, reservations) as received.
+CREATE TABLE hub_status (
+    host INTEGER PRIMARY KEY REFERENCES hub_hosts(id),
+    received INTEGER NOT NULL,
+    every_s INTEGER NOT NULL,    -- how often the host sends: stale after 3 missed
+    body TEXT NOT NULL,
+    error TEXT                   -- why the last poll of a pulled host failed (then stale)
+);
+"""
+
+MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS, V3_IDLE_RUNS, V4_LAB, V5_HUB]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -270,19 +270,22 @@ def test_info_lists_every_endpoint_with_defaults(client):
         assert svg["metric"]["allowed"] == ["active_minutes", "gpu_hours", "utilization", "energy"]
 
 
-def flask_paths(app) -> set[str]:
-    return {rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods}
+def flask_routes(app) -> set[tuple[str, str]]:
+    """Every (path, method) the app serves, HEAD and OPTIONS aside."""
+    return {(rule.rule, method) for rule in app.url_map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}}  # fmt: skip
 
 
 def test_openapi_in_step_with_the_url_map(db_path):
     app = make_app(db_path)
     doc = app.test_client().get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == flask_paths(app)
+    documented = {(path, m.upper()) for path, ops in doc["paths"].items() for m in ops}
+    assert documented == flask_routes(app)
     info = app.test_client().get("/").get_json()
-    assert {e["path"] for e in info["endpoints"]} == flask_paths(app)
+    assert {(e["path"], e["method"]) for e in info["endpoints"]} == flask_routes(app)
     svg_params = {p["name"] for p in doc["paths"]["/gpu-activity.svg"]["get"]["parameters"]}
-    assert svg_params == {"theme", "weeks", "metric", "gpu", "user", "scale"}
+    assert svg_params == {"theme", "weeks", "metric", "gpu", "user", "scale", "host"}
 
 
 def test_parsed_svg_queries_are_reused_but_bad_ones_never_remembered(db_path):

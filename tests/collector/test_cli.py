@@ -218,3 +218,21 @@ def test_show_db_formats(conn, db_path):
 
     missing = collector("--show-db", "--db", str(db_path), "--gpu", "9")
     assert missing.returncode == 1 and "--gpu 9" in missing.stderr
+
+
+def test_migrate_only_creates_the_schema_without_a_gpu(tmp_path, capsys):
+    from store import SCHEMA_VERSION
+
+    db = tmp_path / "hub" / "pulse.db"
+    assert main(["--migrate", "--db", str(db)]) == 0
+    assert f"schema v{SCHEMA_VERSION}" in capsys.readouterr().out
+    conn = open_reader(db)  # a reader accepts it: the schema is current
+    assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
+
+
+def test_idle_run_subcommand_reaches_the_idle_runner(tmp_path, capsys):
+    config = tmp_path / "idle.conf"
+    config.write_text("[defaults]\nbogus = 1\n")
+    assert main(["idle-run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "idle.conf:2: [defaults] bogus is not a known key" in err[0]

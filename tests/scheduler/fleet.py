@@ -164,7 +164,10 @@ def reference_daily(samples, tz: ZoneInfo, threshold: float) -> dict:
 
 
 def reference_users(samples, procs, users: dict, tz: ZoneInfo, threshold: float) -> dict:
-    """{(day, gpu, user): (gpu_seconds, peak_mem)} with loops; host = gpu 0."""
+    """{(day, gpu, user): (gpu_seconds, peak_mem)} with loops; host = gpu 0.
+
+    users[process] None marks an idle-runner process: it takes its share, booked to no one.
+    """
     active = {}
     for ts, g, tick_ms, util, *_r in samples:
         a_ms = _r[9]
@@ -185,6 +188,8 @@ def reference_users(samples, procs, users: dict, tz: ZoneInfo, threshold: float)
         for proc, mem, sm in plist:
             share = sm / total if by_sm else 1 / len(plist)
             user = users[proc]
+            if user is None:
+                continue
             if (ts, g) in active:
                 secs[(day, g, user)] += share * active[(ts, g)] / 1000
                 secs[(day, 0, user)] += share * active[(ts, g)] / 1000

@@ -61,3 +61,18 @@ def _fake_clock(ticks):
         return len(ticks) / 1000
 
     return clock
+
+
+def test_expired_reservations_go_two_days_after_expiry(conn, settings):
+    from store.db import write
+    from store.reservations import Reservation, replace
+
+    now = 1_790_000_000
+    with write(conn):
+        replace(conn, Reservation(gpu=1, name="old", until=now - 2 * 86400 - 1, created=now - 9e5))
+        replace(conn, Reservation(gpu=2, name="recent", until=now - 3600, created=now - 9e5))
+        replace(conn, Reservation(gpu=3, name="open-ended", until=None, created=now - 9e5))
+    stats = retention.run(conn, settings, now)
+    assert stats["deleted"]["reservations"] == 1
+    names = {r[0] for r in conn.execute("SELECT name FROM reservations")}
+    assert names == {"recent", "open-ended"}

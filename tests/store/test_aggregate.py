@@ -1,4 +1,5 @@
-"""store.aggregate against an independent loop-based computation on generated data."""
+"""store.aggregate against an independent loop-based computation on generated data, and
+the idle runner's processes kept out of people's usage."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector.idle.jobs import Run
+from collector.idle.record import RunLog
 from store import aggregate
+from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
 from tests.scheduler import fleet
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -42,20 +46,30 @@ def test_daily_matches_reference_across_dst(conn, first):
     assert host_days[dst_day] == (hours - 2) * 60 * 4
 
 
-def test_user_daily_matches_reference(conn):
+# The runner case: process 5 (carol's name, pid 1005) shares its GPU with bob's process 4
+# by SM share; carol's own process 2 elsewhere still counts (the runner is known by
+# (pid, started), not by user name).
+@pytest.mark.parametrize("runner", [None, 5], ids=["people", "idle-runner"])
+def test_user_daily_matches_reference(conn, runner):
     gpus = fleet.add_gpus(conn, 4)
     start = aggregate.day_start(date(2026, 3, 29), BERLIN)
     end = aggregate.day_start(date(2026, 3, 31), BERLIN)
     samples, procs = fleet.generate(gpus, start, end, 30, seed=7)
     fleet.insert(conn, samples, procs)
     users = {pid: fleet.USERS[pid % 3] for pid in range(1, 7)}
-    rows = aggregate.compute(conn, date(2026, 3, 29), date(2026, 3, 30), BERLIN, 1.0).user_daily
+    if runner is not None:
+        mark_idle_runner(conn, "fold", start, [(1000 + runner, 0)])
+        users[runner] = None
+    result = aggregate.compute(conn, date(2026, 3, 29), date(2026, 3, 30), BERLIN, 1.0)
+    rows = result.user_daily
     expected = fleet.reference_users(samples, procs, users, BERLIN, 1.0)
     assert {(r["day"], r["gpu"], r["user"]) for r in rows} == set(expected)
     for r in rows:
         seconds, peak = expected[(r["day"], r["gpu"], r["user"])]
         assert close(r["gpu_seconds"], seconds)
         assert r["peak_mem_mib"] == peak
+    # the late-data audit counts every process row, the runner's included
+    assert sum(h["process_rows"] for h in result.hourly if h["gpu"] == 0) == len(procs)
 
 
 def test_hourly_host_is_wall_clock_and_energy_handles_reset(conn):
@@ -76,6 +90,23 @@ def test_hourly_host_is_wall_clock_and_energy_handles_reset(conn):
     assert hourly[g2]["energy_wh"] == pytest.approx(10 * 50 * 60 / 3600)
 
 
+def test_energy_at_one_second_ticks_matches_reference(conn):
+    # At 1 s ticks the previous sample is found by key (ts - 1), not by range: cover
+    # counter resets, a gap and lone missing samples there too.
+    gpus = fleet.add_gpus(conn, 3)
+    start = aggregate.day_start(date(2026, 3, 10), BERLIN) + 3 * 3600
+    samples, _procs = fleet.generate(gpus, start, start + 7200, 1, seed=5, gap=(start, start + 9))
+    samples = [s for i, s in enumerate(samples) if i % 101 != 7]
+    fleet.insert(conn, samples, [])
+    rows = aggregate.compute_daily(conn, date(2026, 3, 10), date(2026, 3, 10), BERLIN, 1.0)
+    expected = fleet.reference_daily(samples, BERLIN, 1.0)
+    assert len(rows) == len(expected) == 4
+    for row in rows:
+        want = expected[(row["day"], row["gpu"])]
+        assert (row["samples"], close(row["energy_kwh"], want["energy_kwh"])) == (
+            want["samples"], True), row["gpu"]  # fmt: skip
+
+
 def test_compute_daily_filters_one_gpu_and_empty_store(conn):
     assert aggregate.compute_daily(conn, date(2026, 1, 1), date(2026, 1, 2), BERLIN, 1.0) == []
     gpus = fleet.add_gpus(conn, 2)
@@ -84,3 +115,69 @@ def test_compute_daily_filters_one_gpu_and_empty_store(conn):
     rows = aggregate.compute_daily(conn, date(2026, 1, 1), date(2026, 1, 1), BERLIN, 1.0, gpu=0)
     assert [r["gpu"] for r in rows] == [0]
     assert rows[0]["samples"] == 240
+
+
+def mark_idle_runner(conn, job: str, started: int, processes: list[tuple[int, int]], gpus=(0,)):
+    """Record an idle-runner run and its (pid, started) processes the way the runner does."""
+    run = Run(job, tuple(gpus), processes[0][0], started)
+    log = RunLog(conn)
+    log.save(run, started + 60)
+    log.processes(run, [ProcessSample("GPU-x", pid, pstarted) for pid, pstarted in processes])
+    assert log.flush()
+
+
+def test_person_beside_idle_job_gets_only_their_share(conn):
+    gpu = GpuInfo("GPU-a", 0, "Test GPU")
+    runner = ("gpupulse", 500, 100, 5000, 75)  # user, pid, started, MiB, SM %
+    alice = ("alice", 600, 200, 1000, 25)
+    by_hand = ("gpupulse", 500, 300, 300, None)  # the runner's pid reused, a new process
+
+    def tick(i: int, *who) -> Tick:
+        return Tick(
+            7200 + 60 * i, 60, [GpuSample(gpu, util=90, power_w=100.0)],
+            [ProcessSample(gpu.uuid, pid, st, user, "cmd", mem, sm)
+             for user, pid, st, mem, sm in who],
+        )  # fmt: skip
+
+    ticks = [tick(i, runner) for i in range(4)]  # the idle job alone: no one's time
+    ticks += [tick(i, runner, alice) for i in (4, 5)]  # alice starts; the job has 75 % of SM
+    ticks += [tick(i, alice) for i in (6, 7, 8)]  # the runner stopped its job
+    ticks += [tick(9, by_hand)]
+    Recorder(conn).write(ticks)
+    mark_idle_runner(conn, "render", 7200, [(500, 100)])
+    result = aggregate.compute(conn, date(1970, 1, 1), date(1970, 1, 1), ZoneInfo("UTC"), 1.0)
+    rows = {(r["gpu"], r["user"]): (r["gpu_seconds"], r["peak_mem_mib"]) for r in result.user_daily}
+    # Beside the job alice gets her SM share (25 % of 2 ticks), not the whole GPU: the job's
+    # 75 % is harvested time (idle_runs), and counting it again as hers would book the same
+    # GPU-seconds twice. The job stops within one interval, so little of her time is at stake.
+    alice_s = 2 * 60 * 0.25 + 3 * 60
+    gid = conn.execute("SELECT id FROM gpus").fetchone()[0]
+    assert rows == {
+        (gid, "alice"): (alice_s, 1000), (0, "alice"): (alice_s, 1000),
+        (gid, "gpupulse"): (60.0, 300), (0, "gpupulse"): (60.0, 300),
+    }  # fmt: skip
+    assert sum(h["process_rows"] for h in result.hourly if h["gpu"] == 0) == 4 + 4 + 3 + 1
+
+
+def test_idle_harvest_spreads_runs_over_local_days(conn):
+    day1 = aggregate.day_start(date(2026, 3, 10), BERLIN)
+    day2 = day1 + 86400
+    log = RunLog(conn)
+    across_midnight = Run("fold", (0, 1), 11, day2 - 3600, stopped=day2 + 3600, reason="tty")
+    running = Run("render", (2,), 12, day2 + 36000)
+    earlier = Run("fold", (0,), 13, day1 - 7200, stopped=day1 - 3600, reason="exited 0")
+    later = Run("fold", (0,), 14, day2 + 86400 + 60, stopped=day2 + 86400 + 120)
+    for run in (across_midnight, earlier, later):
+        log.save(run, run.stopped)
+    log.save(running, running.started + 600)  # a heartbeat 10 minutes in
+    assert log.flush()
+    harvest = aggregate.idle_harvest(conn, "2026-03-10", "2026-03-11", BERLIN)
+    assert [h["day"] for h in harvest] == ["2026-03-10", "2026-03-11"]
+    assert [h["runs"] for h in harvest] == [1, 2]
+    # 2 GPUs x 2 h split at midnight; the running job's 10 minutes on 1 GPU
+    assert harvest[0]["gpu_seconds"] == pytest.approx(2 * 3600)
+    assert harvest[1]["gpu_seconds"] == pytest.approx(2 * 3600 + 600)
+    empty = aggregate.idle_harvest(conn, "2026-03-20", "2026-03-20", BERLIN)
+    assert empty == [{"day": "2026-03-20", "gpu_seconds": 0.0, "runs": 0}]
+    with pytest.raises(ValueError):
+        aggregate.idle_harvest(conn, "2026-13-01", "2026-03-20", BERLIN)

@@ -1,0 +1,94 @@
+"""`gpupulse-api hosts add NAME | list | revoke NAME`: the hub's per-host tokens.
+
+`add` prints a new token once (stdout, alone on its line, so `TOKEN=$(gpupulse-api hosts
+add box1)` works); the hub keeps only its sha256. Adding a host again replaces its token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from api.hub.hostview import ALL_HOSTS
+from api.hub.validate import Invalid, text
+from api.settings import ApiSettings
+from store import hub as hubstore
+from store.db import StoreError, open_reader
+
+COMMANDS = ("hosts",)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """The `hosts` subcommand and its actions."""
+    hosts = sub.add_parser("hosts", help="hub: add, list or revoke pushing hosts' tokens")
+    hosts.add_argument("action", choices=("add", "list", "revoke"))
+    hosts.add_argument("name", nargs="?", help="host name (its GPUPULSE_HOST_ID) for add/revoke")
+    hosts.add_argument("--db", help="database file (default: GPUPULSE_DB)")
+    hosts.add_argument("--format", choices=("table", "json"), default="table", help="for list")
+
+
+class HostNameError(ValueError):
+    """A host name the hub cannot use; the message says what fits."""
+
+
+def host_name(name: str | None) -> str:
+    """The NAME argument checked: printable, at most 128 characters, not `all`."""
+    if not name:
+        raise HostNameError("hosts add/revoke need a NAME (the host's GPUPULSE_HOST_ID)")
+    try:
+        text({"name": name}, "name", "host ", required=True, most=128)
+    except Invalid as problem:
+        raise HostNameError(problem.message) from None
+    if name == ALL_HOSTS or name != name.strip():
+        raise HostNameError(f"host name {name!r} is reserved or has surrounding spaces")
+    return name
+
+
+def run(args: argparse.Namespace, settings: ApiSettings,
+        clock: Callable[[], float] = time.time) -> int:  # fmt: skip
+    """Do one `hosts` action; 0 on success, 1 (one line on stderr) when nothing matched."""
+    try:
+        name = None if args.action == "list" else host_name(args.name)
+    except HostNameError as problem:
+        print(f"gpupulse-api hosts: {problem}", file=sys.stderr)
+        return 2
+    db = args.db or settings.db
+    if not Path(db).exists():  # opening to write would create an empty file
+        raise StoreError(f"database {db} does not exist yet; start the collector first")
+    conn = open_reader(db, readonly=args.action == "list")
+    try:
+        if args.action == "add":
+            print(hubstore.add_host(conn, name, clock()))
+            print(f"token for {name}: set it as GPUPULSE_PUSH_TOKEN on that host; "
+                  "it is not shown again", file=sys.stderr)  # fmt: skip
+            return 0
+        if args.action == "revoke":
+            if hubstore.revoke_host(conn, name, clock()):
+                print(f"revoked {name}: its token no longer works (its data stays)")
+                return 0
+            print(f"gpupulse-api hosts: no host {name!r} with a working token", file=sys.stderr)
+            return 1
+        show(hubstore.list_hosts(conn), args.format)
+        return 0
+    finally:
+        conn.close()
+
+
+def show(hosts: list[dict], fmt: str) -> None:
+    """Print the host list as a table or JSON."""
+    if fmt == "json":
+        print(json.dumps(hosts))
+        return
+    print(f"{'host':<32} {'source':<6} {'token':<8} {'last ingest':<20} last status")
+    for h in hosts:
+        token = "revoked" if h["revoked"] else ("-" if h["source"] == "pull" else "active")
+        print(f"{h['name']:<32} {h['source']:<6} {token:<8} {_when(h['last_ingest']):<20} "
+              f"{_when(h['last_status'])}")  # fmt: skip
+
+
+def _when(ts: int | None) -> str:
+    return "never" if ts is None else time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))

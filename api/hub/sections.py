@@ -1,0 +1,52 @@
+"""The status page on a hub: one section per host, its GPUs drawn like the local ones (from
+the host's newest snapshot), headed by a summary of GPUs busy, idle and reserved."""
+
+from __future__ import annotations
+
+from api.hub.views import active_reservations, gpu_counts
+from api.lab.status import gpu_view, reservation_view
+from api.settings import ApiSettings
+from api.svg.text import duration
+from scheduler.status_push import gpu_entry
+from store import hub as hubstore
+from store.db import Connection
+from store.reservations import Reservation, active_by_gpu, list_reservations
+
+
+def usable(r: dict) -> bool:
+    """A sent reservation with a GPU index and an end that is a time or none."""
+    number = (int, float)
+    return type(r.get("gpu")) is int and (r.get("until") is None or type(r["until"]) in number)
+
+
+def reservations_of(conn: Connection, snapshot: dict, now: float) -> dict[int, Reservation]:
+    """A host's reservations in force by GPU index: its own (from the snapshot) and those
+    made on the hub for it (reservations with host = its name)."""
+    sent = [Reservation(r["gpu"], str(r.get("name") or "?"), str(r.get("comment") or ""),
+                        r.get("until"), host=snapshot["host"])
+            for r in snapshot.get("reservations", ()) if usable(r)]  # fmt: skip
+    here = list_reservations(conn, now, snapshot["host"])
+    return active_by_gpu(sorted([*sent, *here], key=lambda r: (r.gpu, r.until or 1e18)), now)
+
+
+def section(conn: Connection, snapshot: dict, settings: ApiSettings, now: float) -> dict:
+    """One host's section: name, staleness, summary counts and GPU rows."""
+    names = settings.lab.names
+    booked = reservations_of(conn, snapshot, now)
+    stale_after = hubstore.STALE_AFTER_MISSED * snapshot["every_s"]
+    sent = [gpu_entry(g) for g in snapshot["gpus"]]  # every key present, even if not sent
+    gpus = [gpu_view(g, names, reservation_view(booked.get(g["index"]), names, settings, now),
+                     now, stale_after) for g in sent]  # fmt: skip
+    reserved = set(booked) | active_reservations(snapshot, now)
+    age = "never reported" if not snapshot["received"] else (
+        f"last report {duration(snapshot['age_s'] / 60)} ago")  # fmt: skip
+    return {"host": snapshot["host"], "source": snapshot["source"], "stale": snapshot["stale"],
+            "age": age, "error": snapshot["error"], "gpus": gpus,
+            "summary": gpu_counts(sent, reserved, settings.lab.threshold)}  # fmt: skip
+
+
+def host_sections(conn: Connection, settings: ApiSettings, now: float, here: str,
+                  only: str | None = None) -> list[dict]:  # fmt: skip
+    """A section per host that reports to this hub (all, or `only` that one), by name."""
+    return [section(conn, snap, settings, now) for snap in hubstore.snapshots(conn, now)
+            if snap["host"] != here and only in (None, "all", snap["host"])]  # fmt: skip

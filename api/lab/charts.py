@@ -1,0 +1,190 @@
+"""The usage charts: /charts/users.svg, /charts/hours.svg and /charts/months.svg.
+
+Same themes, escaping, caching and headers as the activity graph: rendered SVGs are cached
+per worker keyed by the parameters, today and the roll-ups' data version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, request
+
+from api.activity_stats import level_function
+from api.gpus import host_name
+from api.hub.charts import chart_days
+from api.hub.hostview import cache_key, choose
+from api.hub.views import reader_for
+from api.lab.names import DisplayNames
+from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
+from api.lab.quotas import month_span, this_month
+from api.params import BadParam, parse_query
+from api.routes import SVG_CSP, SVG_TYPE
+from api.state import state
+from api.svg.bars import Bar, render_bars
+from api.svg.chart import OTHERS
+from api.svg.heatmap import render_heatmap
+from api.svg.stacked import Column, render_stacked
+from api.svg.text import MONTHS, WEEKDAYS, clean_label, number, short_date
+from api.svg_cache import Rendered
+from store.db import Connection
+from store.rollups import HOST, data_version, hourly_rows
+from store.usage import Span, month_of, seconds_by, user_days, user_totals
+
+bp = Blueprint("lab_charts", __name__)
+LABEL = 24
+
+
+def month_name(year: int, month: int) -> str:
+    """'March 2026'."""
+    return f"{MONTHS[month - 1]} {year}"
+
+
+def users_svg(conn: Connection, names: DisplayNames, year: int, month: int, theme: str) -> str:
+    """GPU-hours per user in a month, as horizontal bars, busiest first."""
+    when = month_name(year, month)
+    bars = []
+    for user, seconds in user_totals(conn, month_span(year, month)).items():
+        who, hours = clean_label(names.user(user), LABEL), seconds / 3600
+        bars.append(Bar(who, hours, f"{number(hours)} GPU-hours",
+                        f"{who}: {number(hours, 2)} GPU-hours in {when}"))  # fmt: skip
+    title = f"GPU-hours per user in {when} on {clean_label(host_name(conn), 32)}"
+    return render_bars(title, bars, theme, f"no GPU use recorded in {when}")
+
+
+def hours_svg(conn: Connection, first: date, last: date, tz: ZoneInfo, theme: str) -> str:
+    """GPU-hours by weekday and local hour of day over a range of days."""
+    start = int(datetime.combine(first, time(), tz).timestamp())
+    end = int(datetime.combine(last + timedelta(days=1), time(), tz).timestamp())
+    values = [[0.0] * 24 for _ in range(7)]
+    for row in hourly_rows(conn, start, end, HOST):
+        local = datetime.fromtimestamp(row["hour"], tz)
+        values[local.weekday()][local.hour] += (row["gpu_active_s"] or 0) / 3600
+    flat = [v for day in values for v in day]
+    level = level_function(flat, "quartiles", (0, 0, 0))
+
+    def cell_title(day: int, hour: int, value: float) -> str:
+        slot = f"{WEEKDAYS[day]}s {hour:02d}:00 to {(hour + 1) % 24:02d}:00"
+        return f"{number(value, 2)} GPU-hours on {slot}" if value > 0 else f"No GPU use on {slot}"
+
+    period = f"{short_date(first)} to {short_date(last)}"
+    title = f"GPU activity by hour of the week on {clean_label(host_name(conn), 32)}"
+    note = None if any(flat) else f"no GPU activity from {period}"
+    footer = f"{number(sum(flat))} GPU-hours from {period} ({tz.key} time)"
+    return render_heatmap(title, values, level, cell_title, theme, note, footer)
+
+
+def month_starts(year: int, month: int, count: int) -> list[tuple[int, int]]:
+    """The `count` months ending with (year, month), oldest first."""
+    serial = year * 12 + month - 1
+    return [divmod(s, 12) for s in range(serial - count + 1, serial + 1)]
+
+
+def months_svg(conn: Connection, names: DisplayNames, year: int, month: int, count: int,
+               theme: str) -> str:  # fmt: skip
+    """GPU-hours per month stacked by user: the top users by name, the rest as "others"."""
+    months = [(y, m + 1) for y, m in month_starts(year, month, count)]
+    span = Span(date(months[0][0], months[0][1], 1), month_span(year, month).last)
+    per_month = seconds_by(user_days(conn, span), month_of)
+    totals: dict[str, float] = {}
+    for users in per_month.values():
+        for user, seconds in users.items():
+            totals[user] = totals.get(user, 0.0) + seconds
+    ranked = sorted(totals, key=lambda u: (-totals[u], u))
+    top = ranked if len(ranked) <= OTHERS else ranked[: OTHERS - 1]
+    series = [(clean_label(names.user(u), LABEL), k) for k, u in enumerate(top)]
+    if len(ranked) > len(top):
+        series.append(("others", OTHERS))
+    columns = []
+    for y, m in months:
+        users = per_month.get(f"{y:04d}-{m:02d}", {})
+        values = [users.get(u, 0.0) / 3600 for u in top]
+        if len(series) > len(top):
+            values.append(sum(s for u, s in users.items() if u not in top) / 3600)
+        label = MONTHS[m - 1][:3]
+        if m == 1 or (y, m) == months[0]:  # the year where it changes, and at the start
+            label = f"{label} {y % 100:02d}"
+        columns.append(Column(label, values, month_name(y, m)))
+    title = f"GPU-hours per month by user on {clean_label(host_name(conn), 32)}"
+    note = f"no GPU use recorded since {month_name(*months[0])}"
+    return render_stacked(title, series, columns, theme, "GPU-hours", note)
+
+
+def svg_reply(key: Hashable, render: Callable[[], str]) -> Response:
+    """The SVG for `key` from this worker's cache (rendered on a miss), with the activity
+    graph's headers: strong ETag and 304, gzip when accepted, no-scripts CSP."""
+    app_state = state()
+    rendered = app_state.svg_cache.get(key)
+    if rendered is None:
+        rendered = Rendered.of(render())
+        app_state.svg_cache.put(key, rendered)
+    gzip_ok = "gzip" in request.accept_encodings
+    body, tag = rendered.variant(gzip_ok)
+    fresh = request.if_none_match.contains_weak(tag)
+    reply = Response(b"" if fresh else body, 304 if fresh else 200)
+    reply.headers.update({"Content-Type": SVG_TYPE, "ETag": f'"{tag}"', "Vary": "Accept-Encoding",
+                          "Cache-Control": f"public, max-age={app_state.settings.cache_max_age}",
+                          "Content-Security-Policy": SVG_CSP})  # fmt: skip
+    if gzip_ok and not fresh:
+        reply.headers["Content-Encoding"] = "gzip"
+    return reply
+
+
+def chart_key(name: str, query: dict) -> tuple:
+    """Cache key: chart, parameters, today and the roll-ups' version."""
+    app_state = state()
+    version = data_version(app_state.readers.get())
+    return (name, *sorted(query.items()), app_state.today(), version)
+
+
+def users_job(query: dict, app_state) -> Callable[[Connection], str]:
+    """Draws /charts/users.svg for parsed parameters."""
+    year, month = query["month"] or this_month(app_state.now(), app_state.settings.tz)
+    names = app_state.settings.lab.names
+    return lambda conn: users_svg(conn, names, year, month, query["theme"])
+
+
+def hours_job(query: dict, app_state) -> Callable[[Connection], str]:
+    """Draws /charts/hours.svg (default: the last four weeks); BadParam if `from` > `to`."""
+    last = query["to"] or app_state.today()
+    first = query["from"] or last - timedelta(days=27)
+    if first > last:
+        raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
+    tz = app_state.settings.tz
+    return lambda conn: hours_svg(conn, first, last, tz, query["theme"])
+
+
+def months_job(query: dict, app_state) -> Callable[[Connection], str]:
+    """Draws /charts/months.svg, the months ending with this one."""
+    year, month = this_month(app_state.now(), app_state.settings.tz)
+    names = app_state.settings.lab.names
+    return lambda conn: months_svg(conn, names, year, month, query["months"], query["theme"])
+
+
+# Chart name -> (its parameters, what prepares its drawing); each is served at /charts/NAME.svg.
+CHARTS = {
+    "users": (USERS_CHART_PARAMS, users_job),
+    "hours": (HOURS_CHART_PARAMS, hours_job),
+    "months": (MONTHS_CHART_PARAMS, months_job),
+}
+
+
+def chart(name: str) -> Response:
+    """One chart: parameters checked before any SQL, the SVG from the cache when it can."""
+    params, job = CHARTS[name]
+    query = parse_query(params, request.args)
+    app_state = state()
+    draw = job(query, app_state)
+    conn = app_state.readers.get()
+    hosts = choose(conn, query["host"])  # host=NAME|all (api.hub)
+    days = chart_days(name, query, app_state.now(), app_state.today(), app_state.settings.tz)
+    return svg_reply(
+        (*chart_key(name, query), *cache_key(conn, hosts)),
+        lambda: draw(reader_for(conn, hosts, *days, hours=name == "hours")),
+    )
+
+
+for _name in CHARTS:
+    bp.add_url_rule(f"/charts/{_name}.svg", f"{_name}_chart", chart, defaults={"name": _name})

@@ -1,0 +1,140 @@
+"""`gpupulse-api usage | export | reservations`: the lab features from the command line,
+reading the same database file and settings as the server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import closing
+from datetime import date, datetime
+from pathlib import Path
+
+from api.gpus import host_name
+from api.lab.comments import CommentsError, comments_document, parse_comments
+from api.lab.export import write_day_files
+from api.lab.params import USAGE_GROUPS, USAGE_PARAMS
+from api.lab.usage import span_of, usage_report
+from api.params import parse_query
+from api.settings import ApiSettings
+from store.db import Connection, open_reader, write
+from store.reservations import list_reservations, prune, replace
+
+COMMANDS = ("usage", "export", "reservations")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the lab subcommands to gpupulse-api's parser."""
+    usage = sub.add_parser("usage", help="GPU-hours by user, day, month or gpu")
+    usage.add_argument("--by", default="user", help=f"one of {', '.join(USAGE_GROUPS)}")
+    export = sub.add_parser("export", help="write one CSV per day (the older lab format)")
+    export.add_argument("--dir", required=True, help="directory for gpupulse-YYYY-MM-DD.csv")
+    for p in (usage, export):
+        p.add_argument("--db", help="database file (default: GPUPULSE_DB)")
+        p.add_argument("--from", dest="first", help="first day YYYY-MM-DD")
+        p.add_argument("--to", dest="last", help="last day YYYY-MM-DD (default: today)")
+    usage.add_argument("--json", action="store_true", help="print the /api/v1/usage JSON")
+    res = sub.add_parser("reservations", help="import or export comments.json")
+    res.add_argument("action", choices=("import", "export"))
+    res.add_argument("file", help="comments.json to read or write ('-': stdin/stdout)")
+    res.add_argument("--db", help="database file (default: GPUPULSE_DB)")
+
+
+def run(args: argparse.Namespace, settings: ApiSettings) -> int:
+    """Run a lab subcommand; 2 with one line on stdout for a problem to fix."""
+    now = settings.clock()
+    today = datetime.fromtimestamp(now, settings.tz).date()
+    try:
+        if args.command == "usage":
+            return print_usage(args, settings, today)
+        if args.command == "export":
+            return export_days(args, settings, today)
+        if args.action == "import":
+            return import_comments(args, settings, now)
+        return export_comments(args, settings, now)
+    except CommentsError as problem:
+        print(f"gpupulse-api: {args.file}: {problem}")
+    except (OSError, UnicodeDecodeError) as problem:
+        print(f"gpupulse-api: {problem}")
+    return 2
+
+
+def open_db(args: argparse.Namespace, settings: ApiSettings, writing: bool = False) -> Connection:
+    """The --db file (or GPUPULSE_DB), schema-checked, read-only unless `writing`."""
+    return open_reader(args.db or settings.db, readonly=not writing)
+
+
+def days_of(args: argparse.Namespace, today: date) -> dict:
+    """--from/--to parsed like the API's parameters (BadParam names the option)."""
+    query = parse_query(USAGE_PARAMS, {"by": getattr(args, "by", "user"), "from": args.first,
+                                       "to": args.last})  # fmt: skip
+    if args.first is None and args.command == "export":  # export defaults to one day
+        query["from"] = query["to"] or today
+    return query
+
+
+def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
+    """Print GPU-hours grouped --by, as a table or as JSON."""
+    query = days_of(args, today)
+    with closing(open_db(args, settings)) as conn:
+        report = usage_report(conn, query["by"], span_of(query, today), settings.lab.names,
+                              settings.tz)  # fmt: skip
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"GPU-hours by {report['by']}, {report['from']} to {report['to']} ({report['timezone']})")
+    for row in report["rows"]:
+        key = row.get(report["by"]) if report["by"] != "gpu" else row["gpu_index"]
+        if report["by"] == "user":
+            key = settings.lab.names.user(row["user"])
+        elif report["by"] == "gpu":
+            key = f"{row['gpu_index']} {row['display_name']}"
+        print(f"{key!s:<32} {row['gpu_hours']:>12,.2f}")
+    print(f"{'total':<32} {report['total_gpu_hours']:>12,.2f}")
+    print(f"{'idle jobs (not in the total)':<32} {report['idle_harvested_gpu_hours']:>12,.2f}")
+    return 0
+
+
+def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
+    """Write one CSV file per day from --from to --to into --dir."""
+    query = days_of(args, today)
+    span = span_of(query, today)
+    with closing(open_db(args, settings)) as conn:
+        for path, rows in write_day_files(conn, span.first, span.last, settings.tz,
+                                          Path(args.dir)):  # fmt: skip
+            print(f"wrote {path} ({rows:,} rows)")
+    return 0
+
+
+def import_comments(args: argparse.Namespace, settings: ApiSettings, now: float) -> int:
+    """Book the GPUs a comments.json lists (each replaces that GPU's reservation)."""
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        doc = json.loads(text)
+    except ValueError as problem:
+        raise CommentsError(f"not JSON: {problem}") from None
+    with closing(open_db(args, settings, writing=True)) as conn:
+        items = parse_comments(doc, host_name(conn), now, settings.tz)
+        with write(conn):
+            prune(conn, now)
+            for item in items:
+                replace(conn, item)
+    print(f"imported {len(items)} reservations from {args.file}")
+    return 0
+
+
+def export_comments(args: argparse.Namespace, settings: ApiSettings, now: float) -> int:
+    """Write every reservation not yet deleted as comments.json."""
+    with closing(open_db(args, settings)) as conn:
+        local = host_name(conn)
+        count = conn.execute("SELECT count(DISTINCT idx) FROM gpus").fetchone()[0]
+        doc = comments_document(list_reservations(conn, now, host=None), local, {local: count},
+                                settings.tz)  # fmt: skip
+    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    if args.file == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text, encoding="utf-8")
+        print(f"wrote {args.file} ({sum(1 for h in doc.values() for e in h if e['name'])} "
+              "reservations)")  # fmt: skip
+    return 0

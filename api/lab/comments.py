@@ -1,0 +1,86 @@
+"""The older status page's `comments.json`: host -> a list (position = GPU index) or an
+index-keyed object of {name, date, comment}. Import turns entries into reservations (`date`
+is when the booking ends; empty means until removed); export writes the list form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import tzinfo
+from typing import Any
+
+from api.lab.until import iso, parse_instant
+from store.reservations import LOCAL, Reservation
+
+ENTRY_KEYS = ("name", "date", "comment")
+EMPTY = {"name": "", "date": "", "comment": ""}
+
+
+class CommentsError(ValueError):
+    """The file is not in the comments.json shape; the message names the entry and field."""
+
+
+def entries(host: str, value: Any) -> Iterable[tuple[int, Any]]:
+    """(GPU index, entry) pairs of one host's list or index-keyed object."""
+    if isinstance(value, list):
+        return enumerate(value)
+    if isinstance(value, dict):
+        pairs = []
+        for key, entry in value.items():
+            if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+                raise CommentsError(f"{host}: key {key!r} is not a GPU index")
+            pairs.append((int(key), entry))
+        return pairs
+    raise CommentsError(f"{host}: expected a list or an object keyed by GPU index")
+
+
+def field(where: str, entry: Mapping, key: str) -> str:
+    """A text field of an entry ('' when absent); CommentsError naming it otherwise."""
+    value = entry.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 1000:
+        raise CommentsError(f"{where}.{key} must be text of at most 1000 characters")
+    return value.strip()
+
+
+def parse_comments(doc: Any, local_host: str, now: float, tz: tzinfo) -> list[Reservation]:
+    """Reservations in a comments.json document; entries without name and comment are free
+    GPUs and skipped. `local_host`'s entries become this host's (host '')."""
+    if not isinstance(doc, dict):
+        raise CommentsError("comments.json must be an object of host -> GPUs")
+    out = []
+    for host, value in doc.items():
+        for index, entry in entries(str(host), value):
+            where = f"{host}[{index}]"
+            if not isinstance(entry, dict):
+                raise CommentsError(f"{where} must be an object with {', '.join(ENTRY_KEYS)}")
+            name, date, comment = (field(where, entry, k) for k in ENTRY_KEYS)
+            if not name and not comment:
+                continue
+            until = parse_instant(date, tz) if date else None
+            if date and until is None:
+                raise CommentsError(f"{where}.date {date[:40]!r} is not an ISO date or date-time")
+            out.append(Reservation(gpu=index, name=name[:64], comment=comment, until=until,
+                                   created=int(now),
+                                   host=LOCAL if host == local_host else str(host)))  # fmt: skip
+    return out
+
+
+def comments_document(reservations: Iterable[Reservation], local_host: str,
+                      gpu_counts: Mapping[str, int], tz: tzinfo) -> dict:  # fmt: skip
+    """comments.json for `reservations`: each host's list as long as its GPU count (or its
+    highest reserved index), free GPUs as empty entries."""
+    by_host: dict[str, dict[int, Reservation]] = {}
+    for r in reservations:
+        by_host.setdefault(local_host if r.host == LOCAL else r.host, {})[r.gpu] = r
+    doc = {}
+    for host in sorted(set(by_host) | set(gpu_counts)):
+        booked = by_host.get(host, {})
+        length = max(gpu_counts.get(host, 0), max(booked, default=-1) + 1)
+        doc[host] = [
+            {"name": r.name, "date": iso(r.until, tz) or "", "comment": r.comment}
+            if (r := booked.get(i))
+            else dict(EMPTY)
+            for i in range(length)
+        ]
+    return doc

@@ -1,0 +1,100 @@
+"""Monthly GPU-hour quotas: GET /api/v1/quotas, the Prometheus gauges, and the figures the
+status page flags (used over limit)."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, jsonify, request
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from api.hub.views import fleet_default, fleet_reader, host_reader
+from api.lab.names import DisplayNames
+from api.lab.params import QUOTA_PARAMS
+from api.lab.quota_limits import Quotas
+from api.params import parse_query
+from api.settings import ApiSettings
+from api.state import state
+from store.db import Connection
+from store.usage import Span, user_totals
+
+bp = Blueprint("lab_quotas", __name__)
+
+
+def month_span(year: int, month: int) -> Span:
+    """Every day of a calendar month."""
+    return Span(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+
+
+def quota_rows(conn: Connection, quotas: Quotas, names: DisplayNames, span: Span) -> list[dict]:
+    """Used, limit and percent for every user with usage in the span or a limit of their own;
+    the most used share first (users without a limit last, busiest first)."""
+    used = user_totals(conn, span)
+    rows = []
+    for user in sorted(set(used) | set(quotas.limits)):
+        hours, limit = used.get(user, 0.0) / 3600, quotas.limit(user)
+        percent = None if not limit else round(100 * hours / limit, 1)
+        over = limit is not None and hours > limit
+        rows.append({"user": user, "display_name": names.user(user),
+                     "used_gpu_hours": round(hours, 3), "limit_gpu_hours": limit,
+                     "percent": percent, "over": over})  # fmt: skip
+    rows.sort(key=lambda r: (r["percent"] is None, -(r["percent"] or 0), -r["used_gpu_hours"]))
+    return rows
+
+
+def this_month(now: float, tz: ZoneInfo) -> tuple[int, int]:
+    """(year, month) of `now` in `tz`."""
+    moment = datetime.fromtimestamp(now, tz)
+    return moment.year, moment.month
+
+
+@bp.get("/api/v1/quotas")
+def quotas() -> Response:
+    """Each user's GPU-hours this month (or `month=`) against their monthly limit."""
+    query = parse_query(QUOTA_PARAMS, request.args)
+    app_state = state()
+    lab = app_state.settings.lab
+    year, month = query["month"] or this_month(app_state.now(), app_state.settings.tz)
+    span = month_span(year, month)
+    conn = app_state.readers.get()  # on a hub: every host's hours by default (api.hub)
+    conn = host_reader(conn, fleet_default(conn, query["host"]), span.first, span.last)
+    rows = quota_rows(conn, lab.quotas, lab.names, span)
+    return jsonify({"month": f"{year:04d}-{month:02d}", "timezone": app_state.settings.tz.key,
+                    "default_limit_gpu_hours": lab.quotas.default,
+                    "users": rows})  # fmt: skip
+
+
+class QuotaCollector(Collector):
+    """This month's per-user GPU-hours, limits and used share, read at scrape time."""
+
+    def __init__(self, connection: Callable[[], Connection], settings: ApiSettings) -> None:
+        self.connection, self.settings = connection, settings
+
+    def collect(self) -> Iterator[Metric]:
+        """Three gauges labelled by user; the ratio only for users with a limit."""
+        s = self.settings
+        span = month_span(*this_month(s.clock(), s.tz))
+        conn = fleet_reader(self.connection(), span.first, span.last, s.tz)  # api.hub
+        rows = quota_rows(conn, s.lab.quotas, s.lab.names, span)
+        used = GaugeMetricFamily(
+            "gpupulse_user_month_gpu_hours", "GPU-hours a user used this month", labels=("user",)
+        )
+        limit = GaugeMetricFamily(
+            "gpupulse_user_quota_limit_gpu_hours",
+            "A user's monthly GPU-hour quota",
+            labels=("user",),
+        )
+        ratio = GaugeMetricFamily("gpupulse_user_quota_used_ratio",
+                                  "Share of the monthly quota used (over 1: over quota)",
+                                  labels=("user",))  # fmt: skip
+        for row in rows:
+            used.add_metric([row["user"]], row["used_gpu_hours"])
+            if row["limit_gpu_hours"] is not None:
+                limit.add_metric([row["user"]], row["limit_gpu_hours"])
+                if row["limit_gpu_hours"] > 0:
+                    ratio.add_metric([row["user"]], row["used_gpu_hours"] / row["limit_gpu_hours"])
+        yield from (used, limit, ratio)

@@ -1,0 +1,66 @@
+"""Live snapshots for a hub: every GPUPULSE_STATUS_EVERY seconds, POST this host's GPUs,
+their processes and its reservations to GPUPULSE_STATUS_URL (a hub's /api/v1/status).
+
+No retries and no queue: a snapshot is only worth something while it is fresh, and the next
+one replaces it. The hub marks the host stale after three missed snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from scheduler.push import Transport, TransportError, urllib_transport
+from scheduler.settings import Settings, host_id
+from store.db import Connection
+from store.samples import latest_state
+
+log = logging.getLogger(__name__)
+GPU_KEYS = ("uuid", "index", "name", "memory_total_mib", "ts", "lost_at", "util", "mem_util",
+            "mem_used_mib", "temp_c", "fan_pct", "power_w")  # fmt: skip
+PROCESS_KEYS = ("pid", "user", "command", "mem_mib", "sm_util")
+
+
+def reservations(conn: Connection, host: str, now: float) -> list[dict]:
+    """Reservations in force on this host's GPUs (gpu = the GPU index)."""
+    rows = conn.execute(
+        "SELECT gpu, name, comment, until FROM reservations WHERE host IN ('', ?) "
+        "AND (until IS NULL OR until > ?) ORDER BY gpu, id",
+        (host, now),
+    )
+    return [{"gpu": g, "name": n, "comment": c, "until": u} for g, n, c, u in rows]
+
+
+def snapshot(conn: Connection, settings: Settings, now: float) -> dict:
+    """What one status push carries (api.hub.validate.check_snapshot checks it)."""
+    host = host_id(settings, conn)
+    return {"host": host, "sent_at": now, "every_s": settings.status_every_s,
+            "gpus": [gpu_entry(g) for g in latest_state(conn)],
+            "reservations": reservations(conn, host, now)}  # fmt: skip
+
+
+def gpu_entry(gpu: dict) -> dict:
+    """The snapshot's part for one GPU of latest_state (or of a host's /api/v1/gpus)."""
+    processes = [{k: p.get(k) for k in PROCESS_KEYS} for p in gpu.get("processes") or ()]
+    return {**{k: gpu.get(k) for k in GPU_KEYS}, "processes": processes}
+
+
+def run(conn: Connection, settings: Settings, now: float, *,
+        transport: Transport = urllib_transport) -> dict:  # fmt: skip
+    """The scheduled job: send one snapshot; return what happened."""
+    if not settings.status_url or settings.offline:
+        return {"sent": False}
+    body = json.dumps(snapshot(conn, settings, now), separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json"}
+    if settings.push_token:
+        headers["Authorization"] = f"Bearer {settings.push_token}"
+    try:
+        reply = transport(settings.status_url, body, headers, settings.push_timeout_s)
+    except TransportError as problem:
+        log.warning("status push: %s", problem)
+        return {"sent": False, "error": str(problem)}
+    if reply.status != 200:
+        text = reply.body[:200].decode("utf-8", "replace").strip()
+        log.warning("status push: HTTP %d %s", reply.status, text)
+        return {"sent": False, "status": reply.status, "error": text}
+    return {"sent": True, "status": 200}

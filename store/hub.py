@@ -1,0 +1,449 @@
+"""The hub's store: remote hosts, their tokens, the hours they push, and their live snapshots.
+
+A hub is an ordinary GPU Pulse database with the V5 tables filled. Each host's hourly
+aggregate (the scheduler's push payload, see scheduler.outbox) is kept as sums and counts
+per host, GPU and UTC hour, so the hub can build days in its own GPUPULSE_TZ that equal the
+host's own wherever the zone's offset is a whole number of hours.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import hmac
+import json
+import secrets
+import uuid as uuidlib
+from collections.abc import Iterable, Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from store.aggregate import day_bounds
+from store.db import Connection, write
+from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS
+
+TOKEN_PREFIX = "gpp"
+HUB_VERSION = "hub_version"
+STALE_AFTER_MISSED = 3
+
+# Targoman statistics keys of a payload entry -> the hourly column they come from/go to.
+STAT_KEYS = (
+    ("sm_utilization_percent_mean", "util_mean"), ("sm_utilization_percent_min", "util_min"),
+    ("sm_utilization_percent_max", "util_max"),
+    ("memory_utilization_percent_mean", "mem_util_mean"),
+    ("memory_utilization_percent_max", "mem_util_max"),
+    ("memory_used_mb_mean", "mem_used_mean"), ("memory_used_mb_min", "mem_used_min"),
+    ("memory_used_mb_max", "mem_used_max"),
+    ("temperature_celsius_mean", "temp_mean"), ("temperature_celsius_min", "temp_min"),
+    ("temperature_celsius_max", "temp_max"),
+    ("fan_speed_percent_mean", "fan_mean"), ("fan_speed_percent_max", "fan_max"),
+    ("power_usage_watts_mean", "power_mean"), ("power_usage_watts_min", "power_min"),
+    ("power_usage_watts_max", "power_max"),
+    ("graphics_clock_mhz_mean", "sm_mhz_mean"), ("memory_clock_mhz_mean", "mem_mhz_mean"),
+)  # fmt: skip
+# Exact sums GPU Pulse adds to each entry (absent from a Targoman client's payloads).
+SUM_KEYS = (
+    ("sm_utilization_percent_sum", "util_sum"), ("sm_utilization_percent_count", "util_n"),
+    ("sm_utilization_percent_active_sum", "act_util_sum"),
+    ("sm_utilization_percent_active_count", "act_util_n"),
+)  # fmt: skip
+ROW_COLUMNS = ("host", "hour", "gpu", "samples", "active_ms", "gpu_active_ms", "util_sum",
+               "util_n", "act_util_sum", "act_util_n", "energy_j",
+               *(col for _, col in STAT_KEYS))  # fmt: skip
+
+
+# --- hosts and tokens -------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """sha256 hex of a token (tokens are 256-bit random, so a fast hash is enough)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_host(conn: Connection, name: str, now: float) -> str:
+    """Register a pushing host (or give a polled/revoked one a new token); return the token."""
+    with write(conn):
+        conn.execute(
+            "INSERT INTO hub_hosts (name, source, created) VALUES (?, 'push', ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name, int(now)),
+        )
+        host_id = conn.execute("SELECT id FROM hub_hosts WHERE name = ?", (name,)).fetchone()[0]
+        token = f"{TOKEN_PREFIX}_{host_id}_{secrets.token_urlsafe(32)}"
+        conn.execute(
+            "UPDATE hub_hosts SET token_hash = ?, revoked = NULL, source = 'push' WHERE id = ?",
+            (hash_token(token), host_id),
+        )
+    return token
+
+
+def revoke_host(conn: Connection, name: str, now: float) -> bool:
+    """Stop a host's token from working (its data stays); False when no such active host."""
+    with write(conn):
+        return bool(
+            conn.execute(
+                "UPDATE hub_hosts SET revoked = ?, token_hash = NULL "
+                "WHERE name = ? AND revoked IS NULL",
+                (int(now), name),
+            ).rowcount
+        )
+
+
+def list_hosts(conn: Connection) -> list[dict]:
+    """Every host the hub knows, with how it reports and when it last did."""
+    keys = ("id", "name", "source", "created", "revoked", "last_ingest", "last_status")
+    rows = conn.execute(
+        "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, s.received "
+        "FROM hub_hosts h LEFT JOIN hub_status s ON s.host = h.id ORDER BY h.name"
+    )
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def token_host(conn: Connection, token: str) -> tuple[int, str] | None:
+    """(host id, name) owning a bearer token, or None; the hash is compared in constant time."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
+        return None
+    row = conn.execute(
+        "SELECT id, name, token_hash FROM hub_hosts WHERE id = ? AND revoked IS NULL",
+        (int(parts[1]),),
+    ).fetchone()
+    if row is None or row[2] is None:
+        hmac.compare_digest(hash_token(token), hash_token(""))  # same work either way
+        return None
+    return (row[0], row[1]) if hmac.compare_digest(hash_token(token), row[2]) else None
+
+
+def pull_host(conn: Connection, name: str, now: float) -> int:
+    """The id of a polled host, registered on first sight (inside a write transaction)."""
+    conn.execute(
+        "INSERT INTO hub_hosts (name, source, created) VALUES (?, 'pull', ?) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, int(now)),
+    )
+    return conn.execute("SELECT id FROM hub_hosts WHERE name = ?", (name,)).fetchone()[0]
+
+
+def host_ids(conn: Connection) -> dict[str, int]:
+    """{name: id} of every host with data or a token."""
+    return dict(conn.execute("SELECT name, id FROM hub_hosts ORDER BY name"))
+
+
+# --- rate limit -------------------------------------------------------------------------
+
+
+def _bucket(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
+    """Requests available in the host's token bucket at `now`."""
+    tokens, at = conn.execute(
+        "SELECT rate_tokens, rate_at FROM hub_hosts WHERE id = ?", (host,)
+    ).fetchone()
+    return burst if tokens is None else min(burst, tokens + (now - at) * rate)
+
+
+def rate_wait(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
+    """Seconds until the host may send again (0: now); reads the host's token bucket."""
+    available = _bucket(conn, host, now, rate, burst)
+    return 0.0 if available >= 1 else (1 - available) / rate
+
+
+def take_rate(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
+    """Spend one request from the bucket (inside a write transaction); seconds to wait if none."""
+    available = _bucket(conn, host, now, rate, burst)
+    if available < 1:
+        return (1 - available) / rate
+    conn.execute(
+        "UPDATE hub_hosts SET rate_tokens = ?, rate_at = ? WHERE id = ?",
+        (available - 1, now, host),
+    )
+    return 0.0
+
+
+# --- receiving hours --------------------------------------------------------------------
+
+
+def _ms(seconds) -> int:
+    return 0 if seconds is None else round(seconds * 1000)
+
+
+def entry_row(host: int, hour: int, gpu: int, entry: dict, gpu_active_s=None) -> tuple:
+    """One hub_hourly row from a payload entry (a GPU, or the host summary)."""
+    sums = {col: entry.get(key) for key, col in SUM_KEYS}
+    mean, n = entry.get("sm_utilization_percent_mean"), entry.get("samples") or 0
+    if sums["util_sum"] is None and mean is not None:  # a Targoman-style entry: estimate
+        sums["util_sum"], sums["util_n"] = mean * n, n
+    energy = entry.get("energy_j")
+    if energy is None and entry.get("energy_wh") is not None:
+        energy = entry["energy_wh"] * 3600
+    active = _ms(entry.get("active_seconds"))
+    row = (host, hour, gpu, n, active,
+           active if gpu != HOST else _ms(gpu_active_s), sums["util_sum"], sums["util_n"],
+           sums["act_util_sum"], sums["act_util_n"], energy,
+           *(entry.get(key) for key, _ in STAT_KEYS))  # fmt: skip
+    return row
+
+
+def save_hour(conn: Connection, host: int, payload: dict, now: float) -> None:
+    """Replace one host-hour with a payload's rows (inside a write transaction)."""
+    hour = payload["hour"]
+    summary = payload["host_summary"]
+    ids = gpu_ids(conn, host, hour, payload["gpus"])
+    rows = [entry_row(host, hour, HOST, summary, summary.get("gpu_active_seconds"))]
+    users = _user_rows(host, hour, HOST, summary.get("users") or ())
+    for entry in payload["gpus"]:
+        gpu = ids[entry["device_id"]]
+        rows.append(entry_row(host, hour, gpu, entry))
+        users += _user_rows(host, hour, gpu, entry.get("users") or ())
+    old = conn.execute("SELECT gpu FROM hub_hourly WHERE host = ? AND hour = ?", (host, hour))
+    conn.executemany(
+        "DELETE FROM hub_user_hourly WHERE host = ? AND gpu = ? AND hour = ?",
+        [(host, gpu, hour) for (gpu,) in old.fetchall()],
+    )  # by key, GPU by GPU
+    conn.execute("DELETE FROM hub_hourly WHERE host = ? AND hour = ?", (host, hour))
+    marks = ", ".join("?" * len(ROW_COLUMNS))
+    conn.executemany(f"INSERT INTO hub_hourly ({', '.join(ROW_COLUMNS)}) VALUES ({marks})", rows)
+    conn.executemany("INSERT INTO hub_user_hourly VALUES (?,?,?,?,?,?)", users)
+    conn.execute("UPDATE hub_hosts SET last_ingest = ? WHERE id = ?", (int(now), host))
+    bump_hub_version(conn)
+
+
+def _user_rows(host: int, hour: int, gpu: int, users: Iterable[dict]) -> list[tuple]:
+    merged: dict[str, list] = {}
+    for u in users:  # a name sent twice is added up, never a primary-key error
+        cur = merged.setdefault(u["user"], [0.0, None])
+        cur[0] += u["gpu_seconds"]
+        mem = u.get("memory_used_mb_max")
+        cur[1] = mem if cur[1] is None else max(cur[1], mem or 0)
+    return [(host, hour, gpu, name, s, m) for name, (s, m) in merged.items()]
+
+
+GPU_DESCRIPTION = ("index", "name", "pci_bus_id", "memory_total_mb")
+
+
+def gpu_ids(conn: Connection, host: int, hour: int, entries: list[dict]) -> dict[str, int]:
+    """{device_id: the hub's id} for a payload's GPUs; new GPUs are added, and a GPU's
+    description is refreshed when this hour is its newest (one read in the common case)."""
+    known = {uuid: (gid, desc, last) for uuid, gid, last, *desc in conn.execute(
+        "SELECT uuid, id, last_hour, idx, name, pci_bus_id, memory_total_mib FROM hub_gpus "
+        "WHERE host = ?", (host,))}  # fmt: skip
+    ids, newer = {}, []
+    for entry in entries:
+        uuid, desc = entry["device_id"], [entry.get(k) for k in GPU_DESCRIPTION]
+        found = known.get(uuid)
+        if found is not None and (hour <= found[2] or desc == found[1]):
+            ids[uuid] = found[0]  # an older hour, or the same description
+            if hour > found[2]:
+                newer.append(found[0])
+            continue
+        ids[uuid] = conn.execute(
+            "INSERT INTO hub_gpus (host, uuid, idx, name, pci_bus_id, memory_total_mib, "
+            "last_hour) VALUES (?,?,?,?,?,?,?) ON CONFLICT (host, uuid) DO UPDATE SET "
+            "idx = excluded.idx, name = excluded.name, "
+            "pci_bus_id = coalesce(excluded.pci_bus_id, pci_bus_id), "
+            "memory_total_mib = coalesce(excluded.memory_total_mib, memory_total_mib), "
+            "last_hour = excluded.last_hour RETURNING id", (host, uuid, *desc, hour),
+        ).fetchone()[0]  # fmt: skip
+    if newer:  # one statement moves every unchanged GPU's newest hour on
+        conn.execute(f"UPDATE hub_gpus SET last_hour = ? WHERE id IN ({_ids(newer)})", (hour,))
+    return ids
+
+
+def _ids(values: Iterable[int]) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def receipt(conn: Connection, host: int, hour: int) -> tuple[str, str] | None:
+    """(uid, payload hash) of the host-hour as last received, or None."""
+    return conn.execute(
+        "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?", (host, hour)
+    ).fetchone()
+
+
+def record_receipt(conn: Connection, host: int, hour: int, digest: str, now: float) -> str:
+    """Remember a newly stored host-hour and return the uid answered for it."""
+    uid = uuidlib.uuid4().hex
+    conn.execute(
+        "INSERT INTO hub_receipts VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE SET "
+        "uid = excluded.uid, payload_hash = excluded.payload_hash, received = excluded.received",
+        (host, hour, uid, digest, int(now)),
+    )
+    return uid
+
+
+def bump_hub_version(conn: Connection) -> None:
+    """Mark the hub's data changed (readers key their caches on hub_version)."""
+    conn.execute(
+        "INSERT INTO rollup_state (name, value) VALUES (?, 1) "
+        "ON CONFLICT (name) DO UPDATE SET value = value + 1",
+        (HUB_VERSION,),
+    )
+
+
+def hub_version(conn: Connection) -> int:
+    """The counter bumped on every change to hub data (0 before the first)."""
+    row = conn.execute("SELECT value FROM rollup_state WHERE name = ?", (HUB_VERSION,)).fetchone()
+    return 0 if row is None else row[0]
+
+
+# --- live snapshots ---------------------------------------------------------------------
+
+
+def save_status(conn: Connection, host: int, snapshot: dict, every_s: int, now: float) -> None:
+    """Keep a host's newest snapshot (inside a write transaction)."""
+    conn.execute(
+        "INSERT INTO hub_status VALUES (?,?,?,?,NULL) ON CONFLICT (host) DO UPDATE SET "
+        "received = excluded.received, every_s = excluded.every_s, body = excluded.body, "
+        "error = NULL",
+        (host, int(now), every_s, json.dumps(snapshot, separators=(",", ":"))),
+    )
+
+
+def mark_failed(conn: Connection, host: int, error: str, every_s: int) -> None:
+    """Mark a polled host stale at once, with why (inside a write transaction)."""
+    conn.execute(
+        "INSERT INTO hub_status VALUES (?, 0, ?, '{\"gpus\": []}', ?) "
+        "ON CONFLICT (host) DO UPDATE SET error = excluded.error",
+        (host, every_s, error[:500]),
+    )
+
+
+def snapshots(conn: Connection, now: float, names: Sequence[str] | None = None) -> list[dict]:
+    """Each host's newest snapshot with its age and whether it is stale (3 missed sends)."""
+    rows = conn.execute(
+        "SELECT h.name, h.source, s.received, s.every_s, s.body, s.error FROM hub_hosts h "
+        "JOIN hub_status s ON s.host = h.id ORDER BY h.name"
+    )
+    out = []
+    for name, source, received, every_s, body, error in rows:
+        if names is not None and name not in names:
+            continue
+        age = now - received
+        stale = error is not None or age > STALE_AFTER_MISSED * every_s
+        # The body first: what the hub measured must win over keys a host sent.
+        out.append({**json.loads(body), "host": name, "source": source, "received": received,
+                    "error": error, "age_s": round(age, 3), "every_s": every_s,
+                    "stale": stale})  # fmt: skip
+    return out
+
+
+# --- reading days and hours -------------------------------------------------------------
+
+DAY_SQL = """
+SELECT hour, gpu, sum(samples), sum(active_ms), sum(gpu_active_ms), sum(util_sum), sum(util_n),
+       max(util_max), sum(act_util_sum), sum(act_util_n), sum(energy_j)
+FROM hub_hourly WHERE host IN ({hosts}) AND hour >= ? AND hour < ? {gpu} GROUP BY hour, gpu
+"""
+_MAX_AT = 5  # util_max's place among the values after (hour, gpu)
+
+
+def _day_index(first: date, last: date, tz: ZoneInfo):
+    days = day_bounds(first, last, tz)
+    starts = [s for _, s, _ in days]
+    return days, lambda hour: days[bisect.bisect_right(starts, hour) - 1][0]
+
+
+def daily(conn: Connection, hosts: Sequence[int], first: date, last: date, tz: ZoneInfo,
+          gpu: int | None = HOST) -> list[dict]:  # fmt: skip
+    """Daily rows (keys DAILY_FIELDS) built from the hours of `hosts` (summed when several:
+    a fleet's day), days in `tz`; gpu None: the host rows and every GPU's."""
+    days, day_of = _day_index(first, last, tz)
+    sql = DAY_SQL.format(hosts=_ids(hosts) or "NULL",
+                         gpu="" if gpu is None else f"AND gpu = {int(gpu)}")  # fmt: skip
+    acc: dict[tuple[str, int], list] = {}
+    for hour, g, *values in conn.execute(sql, (days[0][1], days[-1][2])):
+        cur = acc.setdefault((day_of(hour), g), [None] * len(values))
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            if cur[i] is None:
+                cur[i] = value
+            else:
+                cur[i] = max(cur[i], value) if i == _MAX_AT else cur[i] + value
+    return [_day_row(day, g, v) for (day, g), v in sorted(acc.items())]
+
+
+def _day_row(day: str, gpu: int, v: list) -> dict:
+    samples, active, gpu_active, usum, un, umax, asum, an, energy = v
+    row = (day, gpu, samples, (active or 0) / 60000, (gpu_active or 0) / 60000, umax,
+           usum / un if un else None, asum / an if an else None,
+           None if energy is None else energy / 3.6e6)  # fmt: skip
+    return dict(zip(DAILY_FIELDS, row, strict=True))
+
+
+def hourly(conn: Connection, host: int, start: int, end: int, gpu: int | None = None) -> list:
+    """One host's hourly rows (keys HOURLY_FIELDS) with start <= hour < end."""
+    cols = ("hour", "gpu", "samples", "active_ms / 1000.0", *(c for _, c in STAT_KEYS),
+            "energy_j / 3600", "gpu_active_ms / 1000.0")  # fmt: skip
+    keys = ("hour", "gpu", "samples", "active_s", *(c for _, c in STAT_KEYS), "energy_wh",
+            "gpu_active_s")  # fmt: skip
+    where = "host = ? AND hour >= ? AND hour < ?" + ("" if gpu is None else " AND gpu = ?")
+    params = (host, start, end) if gpu is None else (host, start, end, gpu)
+    rows = conn.execute(f"SELECT {', '.join(cols)} FROM hub_hourly WHERE {where} "
+                        "ORDER BY hour, gpu", params)  # fmt: skip
+    found = (dict(zip(keys, r, strict=True)) for r in rows)
+    return [{k: d[k] for k in HOURLY_FIELDS} for d in found]
+
+
+def user_daily(conn: Connection, hosts: Sequence[int], first: date, last: date, tz: ZoneInfo,
+               gpu: int | None = None) -> list[dict]:  # fmt: skip
+    """Per-user GPU-seconds per day and GPU of `hosts` (gpu 0: a user's total on them)."""
+    days, day_of = _day_index(first, last, tz)
+    sql = ("SELECT hour, gpu, user, sum(gpu_seconds), max(peak_mem_mib) FROM hub_user_hourly "
+           f"WHERE host IN ({_ids(hosts) or 'NULL'}) AND hour >= ? AND hour < ?")  # fmt: skip
+    params: tuple = (days[0][1], days[-1][2])
+    if gpu is not None:
+        sql, params = sql + " AND gpu = ?", (*params, gpu)
+    acc: dict[tuple, list] = {}
+    for hour, g, name, seconds, mem in conn.execute(sql + " GROUP BY hour, gpu, user", params):
+        cur = acc.setdefault((day_of(hour), g, name), [0.0, None])
+        cur[0] += seconds
+        cur[1] = mem if cur[1] is None else max(cur[1], mem or 0)
+    return [{"day": d, "gpu": g, "user": u, "gpu_seconds": s, "peak_mem_mib": m}
+            for (d, g, u), (s, m) in sorted(acc.items())]  # fmt: skip
+
+
+def gpu_rows(conn: Connection, host: int) -> list[tuple]:
+    """(id, uuid, index, name, pci_bus_id, memory_total_mib, last hour) of a host's GPUs."""
+    return conn.execute(
+        "SELECT id, uuid, idx, name, pci_bus_id, memory_total_mib, last_hour FROM hub_gpus "
+        "WHERE host = ? ORDER BY idx, last_hour DESC",
+        (host,),
+    ).fetchall()
+
+
+def _how(field: str) -> str:
+    """How a roll-up column of several hosts combines: max, min, mean (by samples) or sum."""
+    if field.endswith("_max") or field.startswith("peak_"):
+        return "max"
+    if field.endswith("_min"):
+        return "min"
+    return "mean" if field.endswith("_mean") or field.startswith("avg_") else "sum"
+
+
+def combine(groups: Iterable[Iterable[dict]], keys: Sequence[str]) -> list[dict]:
+    """Rows of several hosts merged by `keys` (a fleet's day or hour): sums, maxima, minima,
+    and means weighted by samples."""
+    merged: dict[tuple, dict] = {}
+    weights: dict[tuple, dict[str, float]] = {}
+    for rows in groups:
+        for row in rows:
+            k = tuple(row[f] for f in keys)
+            cur, w = merged.setdefault(k, dict.fromkeys(row)), weights.setdefault(k, {})
+            cur.update({f: row[f] for f in keys})
+            for field, value in row.items():
+                if field in keys or value is None:
+                    continue
+                _merge_value(cur, w, field, value, row.get("samples") or 0)
+    return [merged[k] for k in sorted(merged)]
+
+
+def _merge_value(cur: dict, weights: dict, field: str, value, samples: int) -> None:
+    old, how = cur.get(field), _how(field)
+    if how == "mean":
+        total = weights.get(field, 0)
+        cur[field] = value if old is None or total + samples == 0 else (
+            (old * total + value * samples) / (total + samples))  # fmt: skip
+        weights[field] = total + samples
+    elif old is None:
+        cur[field] = value
+    else:
+        cur[field] = {"max": max, "min": min}.get(how, lambda a, b: a + b)(old, value)

@@ -1,0 +1,100 @@
+"""Who used the GPUs: per-user GPU-seconds read from the scheduler's `user_daily` roll-ups.
+
+Every query takes a `Span` (first and last local day, inclusive). A filter that narrows the
+rows (a host on a hub, say) belongs on `Span`, so callers pass one value and each query
+gains the filter in one place: `_where`.
+
+Host-level rule, as the activity graph uses it: for a day and user, the scheduler's gpu = 0
+row when it wrote one, else the sum of that user's per-GPU rows, so nothing counts twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from store.db import Connection
+from store.rollups import HOST
+
+
+@dataclass(frozen=True)
+class Span:
+    """Local days `first`..`last` (inclusive, YYYY-MM-DD in GPUPULSE_TZ) of user_daily rows."""
+
+    first: date
+    last: date
+
+    def _where(self) -> tuple[str, tuple]:
+        """The SQL condition and its parameters selecting this span's rows."""
+        return "day BETWEEN ? AND ?", (self.first.isoformat(), self.last.isoformat())
+
+
+def user_days(conn: Connection, span: Span) -> Iterator[tuple[str, str, float]]:
+    """(day, user, GPU-seconds on the whole host) for each day and user with usage."""
+    where, params = span._where()
+    yield from conn.execute(
+        f"""SELECT day, user,
+                   CASE WHEN max(gpu = {HOST}) THEN total(CASE WHEN gpu = {HOST}
+                        THEN gpu_seconds END) ELSE total(gpu_seconds) END
+            FROM user_daily WHERE {where} GROUP BY day, user ORDER BY day, user""",
+        params,
+    )
+
+
+def user_gpus(conn: Connection, span: Span) -> Iterator[tuple[int, str, float]]:
+    """(gpu id, user, GPU-seconds) over the span, per GPU (host rows left out)."""
+    where, params = span._where()
+    yield from conn.execute(
+        f"""SELECT gpu, user, total(gpu_seconds) FROM user_daily
+            WHERE {where} AND gpu != {HOST} GROUP BY gpu, user ORDER BY gpu, user""",
+        params,
+    )
+
+
+def seconds_by(rows: Iterable[tuple[str, str, float]], key) -> dict[str, dict[str, float]]:
+    """Group (day, user, seconds) rows as {key(day): {user: seconds}}."""
+    out: dict[str, dict[str, float]] = {}
+    for day, user, seconds in rows:
+        bucket = out.setdefault(key(day), {})
+        bucket[user] = bucket.get(user, 0.0) + seconds
+    return out
+
+
+def user_totals(conn: Connection, span: Span) -> dict[str, float]:
+    """GPU-seconds per user over the span."""
+    return seconds_by(user_days(conn, span), lambda _day: "all").get("all", {})
+
+
+def month_of(day: str) -> str:
+    """'2026-03-04' -> '2026-03'."""
+    return day[:7]
+
+
+def user_seconds_buckets(conn: Connection, lo: int, hi: int, threshold: float,
+                         bucket: int) -> dict[int, dict[str, float]]:  # fmt: skip
+    """GPU-seconds per user in UTC seconds [lo, hi), per `bucket`-second slot (keyed by its
+    start), from the raw samples by the roll-ups' own per-user rule (aggregate.USER_SQL),
+    for windows that are not whole days."""
+    from store.aggregate import USER_SQL
+
+    args = {"lo": lo, "hi": hi, "bucket": bucket, "thr": threshold}
+    out: dict[int, dict[str, float]] = {}
+    for slot, _gpu, user, seconds, _mem in conn.execute(USER_SQL, args):
+        users = out.setdefault(slot * bucket, {})
+        users[user] = users.get(user, 0.0) + seconds
+    return out
+
+
+def user_seconds_between(conn: Connection, lo: int, hi: int, threshold: float) -> dict[str, float]:
+    """GPU-seconds per user in UTC seconds [lo, hi) from the raw samples."""
+    return merge(user_seconds_buckets(conn, lo, hi, threshold, max(hi - lo, 1)).values())
+
+
+def merge(parts: Iterable[dict[str, float]]) -> dict[str, float]:
+    """Sum {user: seconds} dicts."""
+    out: dict[str, float] = {}
+    for part in parts:
+        for user, seconds in part.items():
+            out[user] = out.get(user, 0.0) + seconds
+    return out

@@ -1,0 +1,99 @@
+"""The three usage charts, parsed as XML: content, themes, escaping, empty notes and 400s."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api.svg.text import clean_label
+from tests.api.lab.conftest import HOSTILE
+from tests.api.rows import add_hour, add_user_days
+from tests.api.svg_parse import NS, parse, texts, title_of
+
+
+def rects(root, cls: str) -> list:
+    return [r for r in root.iter(f"{NS}rect") if cls in r.get("class", "").split()]
+
+
+def test_users_chart_bars_sorted_with_values_and_aliases(lab_client):
+    reply = lab_client.get("/charts/users.svg?month=2026-03")
+    assert reply.status_code == 200 and reply.mimetype == "image/svg+xml"
+    assert "script-src" not in reply.headers["Content-Security-Policy"]
+    root = parse(reply.data)
+    words = [t.text for t in texts(root)]
+    assert words[0] == "GPU-hours per user in March 2026 on labbox"
+    labels = [w for w in words if w in ("Alice Liddell", "bob") or w.startswith(HOSTILE[:9])]
+    assert labels == ["Alice Liddell", "bob", clean_label(HOSTILE, 24)]  # busiest first
+    assert "12 GPU-hours" in words and "5 GPU-hours" in words and "0.5 GPU-hours" in words
+    bars = rects(root, "l3")
+    widths = [float(b.get("width")) for b in bars]
+    assert widths == sorted(widths, reverse=True) and len(bars) == 3
+    assert title_of(bars[0]) == "Alice Liddell: 12 GPU-hours in March 2026"
+    assert b"<script>" not in reply.data  # the hostile name is escaped text
+
+
+def test_users_chart_for_an_empty_month_has_a_note(lab_client):
+    root = parse(lab_client.get("/charts/users.svg?month=2025-01").data)
+    assert "no GPU use recorded in January 2025" in [t.text for t in texts(root)]
+    assert rects(root, "l3") == []
+
+
+def test_hours_heat_map(lab_client, conn):
+    # Wednesday 2026-03-04 09:00 UTC: 2 GPU-hours; Monday 2026-03-02 23:00: 30 min.
+    add_hour(conn, int(datetime(2026, 3, 4, 9, tzinfo=UTC).timestamp()), 0, 7200)
+    add_hour(conn, int(datetime(2026, 3, 2, 23, tzinfo=UTC).timestamp()), 0, 1800)
+    root = parse(lab_client.get("/charts/hours.svg?theme=dark").data)
+    cells = [r for r in root.iter(f"{NS}rect") if "data-hour" in r.attrib]
+    assert len(cells) == 7 * 24
+    busy = {(c.get("data-weekday"), c.get("data-hour")): c for c in cells
+            if c.get("data-level") != "0"}  # fmt: skip
+    assert set(busy) == {("2", "9"), ("0", "23")}
+    assert busy[("2", "9")].get("fill") == "#56d364"  # dark theme, top level
+    assert title_of(busy[("2", "9")]) == "2 GPU-hours on Wednesdays 09:00 to 10:00"
+    assert "2.5 GPU-hours from Feb 5, 2026 to Mar 4, 2026 (UTC time)" in [
+        t.text for t in texts(root)]  # fmt: skip
+
+
+def test_hours_heat_map_empty_range_has_a_note(lab_client):
+    root = parse(lab_client.get("/charts/hours.svg?from=2020-01-01&to=2020-01-31").data)
+    assert any(t.text.startswith("no GPU activity from") for t in texts(root))
+
+
+def test_months_stacked_by_user_with_others(lab_client, conn):
+    for k in range(9):  # nine more users in January: the top seven are named, the rest grouped
+        add_user_days(conn, f"user{k}", {"2026-01-15": 3600 * (k + 1)}, gpu=1)
+    root = parse(lab_client.get("/charts/months.svg?months=3&theme=auto").data)
+    style = root.find(f"{NS}defs/{NS}style").text
+    assert "prefers-color-scheme: dark" in style and ".s7{fill:#9198a1}" in style
+    legend = [t.text for t in texts(root)][-7:]  # six named users, then the rest
+    assert legend == ["Alice Liddell", "user8", "user7", "bob", "user6", "user5", "others"]
+    stacks = [r for r in root.iter(f"{NS}rect") if "data-series" in r.attrib]
+    titles = {title_of(r) for r in stacks}
+    assert "Alice Liddell: 12 GPU-hours in March 2026" in titles
+    assert "others: 15 GPU-hours in January 2026" in titles  # user0..user4: 1+2+3+4+5 h
+    assert "others: 0.5 GPU-hours in March 2026" in titles
+    labels = [t.text for t in texts(root) if t.text in ("Jan 26", "Feb", "Mar")]
+    assert labels == ["Jan 26", "Feb", "Mar"]
+
+
+def test_months_chart_empty_has_a_note(client):
+    root = parse(client.get("/charts/months.svg").data)
+    assert any(t.text.startswith("no GPU use recorded since") for t in texts(root))
+
+
+@pytest.mark.parametrize(("path", "parameter"), [
+    ("/charts/users.svg?month=2026-00", "month"), ("/charts/users.svg?theme=pink", "theme"),
+    ("/charts/hours.svg?from=2026-03-05&to=2026-03-01", "from"),
+    ("/charts/hours.svg?to=03/01/2026", "to"), ("/charts/months.svg?months=0", "months"),
+    ("/charts/months.svg?months=37", "months"), ("/charts/months.svg?months=x", "months"),
+])  # fmt: skip
+def test_bad_parameters_are_400(lab_client, path, parameter):
+    reply = lab_client.get(path)
+    assert reply.status_code == 400 and reply.get_json()["parameter"] == parameter
+
+
+def test_etag_and_304(lab_client):
+    first = lab_client.get("/charts/months.svg")
+    again = lab_client.get("/charts/months.svg", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
