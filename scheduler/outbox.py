@@ -21,8 +21,10 @@ Payload (Targoman gpu_monitor compatible, see scheduler.push for the protocol):
 
 The per-GPU names are Targoman's aggregation keys (`device_id`, `<metric>_mean/_min/_max`).
 The added sums let a hub build days that equal the host's own (mean utilization over all
-samples and over active ones) and count users' GPU time across hosts for quotas; they are
-left out once an hour's raw samples are pruned (a late recompute or `--resend`).
+samples and over active ones) and count users' GPU time across hosts for quotas.
+A payload is built from the roll-up tables only (hourly, user_hourly, gpus), never from raw
+samples: queueing costs no second scan of the hour, and the sums are kept for as long as
+the hourly roll-ups, so a `--resend` after retention pruned the raw samples sends them too.
 An hour is queued once the roll-up job has run GPUPULSE_PUSH_GRACE seconds after it ended;
 a later recompute that changes the payload queues it again (receivers upsert by key).
 """
@@ -34,10 +36,9 @@ import json
 
 from scheduler.settings import Settings, host_id
 from scheduler.timeparse import iso as iso_hour
-from store.aggregate import PARTIAL_OPS, PARTIALS_SQL, USER_HOST_MEM_SQL, USER_SQL
 from store.db import Connection
 from store.hub import STAT_KEYS, SUM_KEYS
-from store.rollups import HOST, hourly_rows
+from store.rollups import HOST, hourly_rows, user_hourly_rows
 
 ENQUEUED_UNTIL = "push_enqueued_until"
 SCHEMA = "gpu-pulse.hourly/1"
@@ -51,10 +52,6 @@ def _num(value):
     return round(value, 3) if isinstance(value, float) else value
 
 
-# Partial column -> its position in a PARTIALS_SQL row (bucket and gpu lead the row).
-_AT = {name: i + 2 for i, (name, _) in enumerate(PARTIAL_OPS)}
-
-
 def entry(row: dict) -> dict:
     """An hourly roll-up row as Targoman keys (3 decimals), plus the unrounded energy."""
     out = {key: _num(row[col]) for key, col in GPU_KEYS}
@@ -62,28 +59,19 @@ def entry(row: dict) -> dict:
     return out
 
 
-def exact_sums(conn: Connection, hour: int, threshold: float) -> dict[int, dict]:
+def exact_sums(conn: Connection, hour: int) -> dict[int, dict]:
     """Per GPU id (HOST: the whole host) the sums and per-user time a receiver needs to
-    rebuild days exactly; empty once the hour's raw samples are pruned."""
-    args = {"lo": hour, "hi": hour + 3600, "bucket": 3600, "thr": threshold}
-    out: dict[int, dict] = {}
-    for part in conn.execute(PARTIALS_SQL, args):
-        out[part[1]] = {key: part[_AT[col]] or 0 for key, col in SUM_KEYS}
-        out[part[1]]["users"] = []
-    if not out:
-        return out
-    out[HOST] = {key: sum(v[key] for v in out.values()) for key, _ in SUM_KEYS}
-    users: dict[str, list] = {}
-    for _, gpu, user, seconds, mem in conn.execute(USER_SQL, args):
-        if gpu in out:
-            out[gpu]["users"].append(
-                {"user": user, "gpu_seconds": seconds, "memory_used_mb_max": mem}
-            )
-            users.setdefault(user, [0.0, None])[0] += seconds
-    for _, user, mem in conn.execute(USER_HOST_MEM_SQL, args):
-        users.setdefault(user, [0.0, None])[1] = mem
-    out[HOST]["users"] = [{"user": u, "gpu_seconds": s, "memory_used_mb_max": m}
-                          for u, (s, m) in sorted(users.items())]  # fmt: skip
+    rebuild days exactly, read from the hour's roll-ups (hourly and user_hourly)."""
+    cols = ", ".join(col for _, col in SUM_KEYS)
+    out = {
+        gpu: {**{key: v for (key, _), v in zip(SUM_KEYS, values, strict=True)}, "users": []}
+        for gpu, *values in conn.execute(f"SELECT gpu, {cols} FROM hourly WHERE hour = ?", (hour,))
+    }
+    for row in user_hourly_rows(conn, hour, hour + 3600):  # by gpu, then user
+        if row["gpu"] in out:
+            user = {"user": row["user"], "gpu_seconds": row["gpu_seconds"],
+                    "memory_used_mb_max": row["peak_mem_mib"]}  # fmt: skip
+            out[row["gpu"]]["users"].append(user)
     return out
 
 
@@ -115,7 +103,7 @@ def build_payload(conn: Connection, settings: Settings, hour: int) -> dict | Non
         return None
     h = host_rows[0]
     host = host_id(settings, conn)
-    sums = exact_sums(conn, hour, settings.threshold)
+    sums = exact_sums(conn, hour)
     summary = {**entry(h), "gpu_active_seconds": _num(h["gpu_active_s"]), **sums.get(HOST, {})}
     return {
         "contract_number": settings.contract_number,
@@ -168,15 +156,11 @@ def _queue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
 
 
 def requeue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
-    """Make one hour pending again from its current roll-up (for --resend); False if none.
-    Once the hour's raw samples are pruned, the payload frozen earlier is sent again as it
-    was, so a resend never replaces exact sums with less."""
+    """Make one hour pending again from its current roll-up (for --resend); False if none."""
     payload = build_payload(conn, settings, hour)
     if payload is None:
         return False
-    frozen = conn.execute("SELECT payload FROM push_queue WHERE hour = ?", (hour,)).fetchone()
-    pruned = "users" not in payload["host_summary"]
-    _store(conn, hour, frozen[0] if frozen and pruned else encode(payload), now)
+    _store(conn, hour, encode(payload), now)
     return True
 
 

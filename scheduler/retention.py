@@ -1,11 +1,11 @@
 """Retention: delete old rows in small chunks so no write lock is held past the budget.
 
 Raw samples and process rows go after GPUPULSE_RETAIN_RAW_DAYS (cut at a local midnight,
-and never past an hour still waiting to be rolled up), hourly roll-ups, push queue,
-ledger and events after GPUPULSE_RETAIN_HOURLY_DAYS, daily and per-user roll-ups after
-GPUPULSE_RETAIN_DAILY_DAYS, reservations two days after they expire. Each chunk is its
-own BEGIN IMMEDIATE transaction; the chunk size adapts so a chunk takes about half of
-GPUPULSE_PRUNE_LOCK_MS.
+and never past an hour still waiting to be rolled up), hourly roll-ups (per GPU and per
+user), push queue, ledger and events after GPUPULSE_RETAIN_HOURLY_DAYS, daily and per-user
+daily roll-ups after GPUPULSE_RETAIN_DAILY_DAYS, reservations two days after they expire.
+Each chunk is its own BEGIN IMMEDIATE transaction; the chunk size adapts so a chunk takes
+about half of GPUPULSE_PRUNE_LOCK_MS.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ TABLES = {
     "process_samples": ("ts, gpu, process", "ts"),
     "processes": ("id", "last_seen"),
     "hourly": ("hour, gpu", "hour"),
+    "user_hourly": ("hour, gpu, user", "hour"),
     "push_queue": ("hour", "hour"),
     "push_ledger": ("id", "hour"),
     "events": ("id", "ts"),
@@ -52,7 +53,7 @@ def cutoffs(conn: Connection, settings: Settings, now: float) -> dict[str, int |
     hourly = int(now) - settings.hourly_days * 86400
     daily = (aggregate.day_of(int(now), tz) - timedelta(days=settings.daily_days)).isoformat()
     return {"samples": raw, "process_samples": raw, "processes": raw, "hourly": hourly,
-            "push_queue": hourly, "push_ledger": hourly, "events": hourly,
+            "user_hourly": hourly, "push_queue": hourly, "push_ledger": hourly, "events": hourly,
             "daily": daily, "user_daily": daily}  # fmt: skip
 
 

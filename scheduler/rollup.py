@@ -8,8 +8,8 @@ How changed hours are found (samples is WITHOUT ROWID, so there is no ingestion 
   marks hours with more raw rows than rolled up in `rollup_dirty`. It runs at the first
   run, every GPUPULSE_ROLLUP_AUDIT_EVERY seconds, and from the prune job before deleting.
   Fewer raw rows than rolled up means retention pruned them: the roll-up is kept.
-A dirty hour recomputes its hourly rows and the local day(s) it falls in (daily and
-user_daily); nothing else is rewritten. Days starting before the prune horizon are not
+A dirty hour recomputes its hourly and user_hourly rows and the local day(s) it falls in
+(daily and user_daily); nothing else is rewritten. Days starting before the prune horizon are not
 recomputed, because their raw data is gone.
 """
 
@@ -22,14 +22,14 @@ from scheduler import outbox
 from scheduler.settings import Settings
 from store import aggregate
 from store.db import Connection, write
-from store.rollups import HOST, HOURLY_FIELDS, bump_data_version
+from store.rollups import HOST, HOURLY_FIELDS, HOURLY_SUMS, bump_data_version
 
 log = logging.getLogger(__name__)
 
 LIVE_TS = "rollup_live_ts"
 AUDIT_AT = "rollup_audit_at"
 PRUNED_BEFORE = "raw_pruned_before"
-HOUR_COLUMNS = (*HOURLY_FIELDS, "process_rows")
+HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows")
 
 
 def get_state(conn: Connection, name: str, default: int | None = None) -> int | None:
@@ -159,13 +159,19 @@ def _day_runs(
 def _write(conn, hours, runs, results, settings, newest, now) -> int:
     """Replace exactly the changed hours and days in one short write transaction."""
     hourly = [r for res in results for r in res.hourly if r["hour"] in hours]
+    user_hourly = [r for res in results for r in res.user_hourly if r["hour"] in hours]
     days = [(d.isoformat(),) for first, last in runs for d in _dates(first, last)]
     cols = ", ".join(HOUR_COLUMNS)
     with write(conn):
         conn.executemany("DELETE FROM hourly WHERE hour = ?", [(h,) for h in hours])
+        conn.executemany("DELETE FROM user_hourly WHERE hour = ?", [(h,) for h in hours])
         conn.executemany(
             f"INSERT INTO hourly ({cols}) VALUES ({', '.join('?' * len(HOUR_COLUMNS))})",
             [tuple(r[c] for c in HOUR_COLUMNS) for r in hourly],
+        )
+        conn.executemany(
+            "INSERT INTO user_hourly VALUES (:hour, :gpu, :user, :gpu_seconds, :peak_mem_mib)",
+            user_hourly,
         )
         conn.executemany("DELETE FROM daily WHERE day = ?", days)
         conn.executemany("DELETE FROM user_daily WHERE day = ?", days)
@@ -186,7 +192,7 @@ def _write(conn, hours, runs, results, settings, newest, now) -> int:
         outbox.enqueue(conn, settings, now, {r["hour"] for r in hourly})
         if hours or days:
             bump_data_version(conn)
-    return len(hourly) + len(daily) + len(users)
+    return len(hourly) + len(user_hourly) + len(daily) + len(users)
 
 
 def _dates(first: date, last: date) -> list[date]:

@@ -1,7 +1,8 @@
 """The one definition of GPU Pulse's roll-ups: pure, read-only functions over a connection.
 
-The scheduler writes what these return into `hourly`, `daily` and `user_daily`; the
-collector's `--show-db` calls them directly. Rules (issue 3):
+The scheduler writes what these return into `hourly`, `user_hourly`, `daily` and
+`user_daily` (the push outbox reads only those); the collector's `--show-db` calls them
+directly. Rules (issue 3):
 
 - A sample stands for its tick (`tick_ms`) and belongs to the bucket holding its `ts`.
 - Active time of a sample: `active_ms` (capped at the tick) where the driver's sample
@@ -24,7 +25,8 @@ into 15-minute partials (sums, counts, max, min); no window functions, and the p
 work is grouped per tick in key order first, so only the rare ticks with several
 processes on one GPU are looked at process by process. Python merges the partials into
 UTC hours and into days in the configured zone, whose midnights fall on 15-minute
-boundaries in every modern zone (a finer bucket is used otherwise).
+boundaries in every modern zone (a finer bucket is used otherwise); the per-user rows are
+merged the same way, so hours and days come from one set of partials and agree.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from store.db import Connection
-from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS
+from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS, HOURLY_SUMS
 
 UNKNOWN_USER = "unknown"
 CHUNK_S = 3600  # compute() runs its statements an hour of data at a time
@@ -189,11 +191,12 @@ SELECT ts / :bucket, user, max(mem) FROM (
 
 @dataclass
 class Rollup:
-    """Roll-ups of one span of days: rows shaped like the `hourly`/`daily`/`user_daily` tables."""
+    """Roll-ups of one span of days: rows shaped like the tables of the same names."""
 
     hourly: list[dict]
     daily: list[dict]
     user_daily: list[dict]
+    user_hourly: list[dict]
 
 
 def day_start(day: date, tz: ZoneInfo) -> int:
@@ -228,9 +231,16 @@ def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: 
     def day_index(b: int) -> int:
         return bisect.bisect_right(starts, b * bucket) - 1
 
-    hourly = _hourly(parts, host_active, proc_rows, bucket, lo, hi)
+    per_hour = 3600 // bucket
+
+    def hour_of(b: int) -> int:
+        return b // per_hour * 3600
+
+    hourly = _hourly(parts, host_active, proc_rows, hour_of)
     daily = _daily(parts, host_active, days, day_index)
-    return Rollup(hourly, daily, _user_daily(people, user_mem, days, day_index))
+    user_daily = [{"day": days[i][0], **row} for i, row in _per_user(people, user_mem, day_index)]
+    user_hourly = [{"hour": h, **row} for h, row in _per_user(people, user_mem, hour_of)]
+    return Rollup(hourly, daily, user_daily, user_hourly)
 
 
 def _scan(conn: Connection, lo: int, hi: int, bucket: int, threshold: float) -> tuple:
@@ -334,16 +344,15 @@ def _group(parts: list[tuple], key) -> dict:
     return out
 
 
-def _hourly(parts, host_active, proc_rows, bucket, lo, hi) -> list[dict]:
-    per_hour = 3600 // bucket if bucket <= 3600 else 1
-    groups = _group(parts, lambda b: b // per_hour * 3600)
+def _hourly(parts, host_active, proc_rows, hour_of) -> list[dict]:
+    groups = _group(parts, hour_of)
     active: dict[int, float] = {}
     for b, ms in host_active.items():
-        hour = b // per_hour * 3600
+        hour = hour_of(b)
         active[hour] = active.get(hour, 0.0) + ms
     procs: dict = {}  # several rows per (bucket, gpu): one per user
     for b, gpu, n in proc_rows:
-        hour = b // per_hour * 3600
+        hour = hour_of(b)
         for key in ((hour, gpu), (hour, HOST)):
             procs[key] = procs.get(key, 0) + n
     rows = []
@@ -375,6 +384,7 @@ def _hour_row(hour: int, gpu: int, acc: list, active_s: float, gpu_active_s: flo
         "temp_min": g(_IX["temp_min"]),
         "power_min": None if power_min is None else power_min / 10,
         "fan_mean": _mean(acc, "fan_sum", "fan_n"), "fan_max": g(_IX["fan_max"]),
+        **{name: g(_IX[name]) or 0 for name in HOURLY_SUMS},  # sum() of no readings is NULL
     }  # fmt: skip
     assert set(HOURLY_FIELDS) <= {*row, "process_rows"}
     return row
@@ -399,21 +409,22 @@ def _daily(parts, host_active, days, day_index) -> list[dict]:
     return rows
 
 
-def _user_daily(users, user_mem, days, day_index) -> list[dict]:
+def _per_user(users, user_mem, key) -> list[tuple[int, dict]]:
+    """Per-user rows merged into (key(bucket), gpu, user), host totals (gpu 0) included."""
     acc: dict[tuple, list] = {}
     for b, gpu, user, seconds, mem in users:
-        for key in ((day_index(b), gpu, user), (day_index(b), HOST, user)):
-            cur = acc.setdefault(key, [0.0, None])
+        for k in ((key(b), gpu, user), (key(b), HOST, user)):
+            cur = acc.setdefault(k, [0.0, None])
             cur[0] += seconds
-            if gpu != HOST and key[1] != HOST:
+            if gpu != HOST and k[1] != HOST:
                 cur[1] = _max(cur[1], mem)
-    for b, user, mem in user_mem:
-        cur = acc.setdefault((day_index(b), HOST, user), [0.0, None])
+    for b, user, mem in user_mem:  # the host's peak is per tick over all GPUs, not a GPU's
+        cur = acc.setdefault((key(b), HOST, user), [0.0, None])
         cur[1] = _max(cur[1], mem)
     return [
-        {"day": days[i][0], "gpu": gpu, "user": user, "gpu_seconds": s,
-         "peak_mem_mib": None if m is None else int(m)}
-        for (i, gpu, user), (s, m) in sorted(acc.items())
+        (k, {"gpu": gpu, "user": user, "gpu_seconds": s,
+             "peak_mem_mib": None if m is None else int(m)})
+        for (k, gpu, user), (s, m) in sorted(acc.items())
     ]  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """Reading the scheduler's roll-ups: the queries the api, CLI and hub share.
 
-The scheduler writes `hourly`, `daily` and `user_daily`; after each write it bumps the
-`data_version` counter so readers can cache rendered output and check one integer.
+The scheduler writes `hourly`, `user_hourly`, `daily` and `user_daily`; after each write it
+bumps the `data_version` counter so readers can cache rendered output and check one integer.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ HOURLY_FIELDS = (
     "energy_wh", "sm_mhz_mean", "mem_mhz_mean", "gpu_active_s", "util_min", "mem_util_max",
     "mem_used_min", "temp_min", "power_min", "fan_mean", "fan_max",
 )  # fmt: skip
+# hourly's exact sums and counts of utilization readings (for the push payload, not the api)
+HOURLY_SUMS = ("util_sum", "util_n", "act_util_sum", "act_util_n")
 
 
 def data_version(conn: Connection) -> int:
@@ -54,6 +56,17 @@ def hourly_rows(conn: Connection, start: int, end: int, gpu: int | None = None) 
         f"SELECT {', '.join(HOURLY_FIELDS)} FROM hourly WHERE {where} ORDER BY hour, gpu", params
     )
     return [dict(zip(HOURLY_FIELDS, r, strict=True)) for r in rows]
+
+
+def user_hourly_rows(conn: Connection, start: int, end: int) -> list[dict]:
+    """Per-user GPU-seconds and peak memory per hour and GPU, start <= hour < end."""
+    keys = ("hour", "gpu", "user", "gpu_seconds", "peak_mem_mib")
+    rows = conn.execute(
+        f"SELECT {', '.join(keys)} FROM user_hourly WHERE hour >= ? AND hour < ? "
+        "ORDER BY hour, gpu, user",
+        (start, end),
+    )
+    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def user_daily_rows(conn: Connection, first: str, last: str, user: str | None = None) -> list[dict]:

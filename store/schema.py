@@ -106,7 +106,24 @@ CREATE TABLE hourly (
     fan_mean REAL,
     fan_max INTEGER,
     process_rows INTEGER NOT NULL,  -- process_samples rows rolled up (late-data audit)
+    -- Exact sums and counts of utilization readings, over all samples and over active ones:
+    -- the push payload carries them so a hub can rebuild the host's days exactly.
+    util_sum INTEGER NOT NULL DEFAULT 0,
+    util_n INTEGER NOT NULL DEFAULT 0,
+    act_util_sum INTEGER NOT NULL DEFAULT 0,
+    act_util_n INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, gpu)
+) WITHOUT ROWID;
+
+-- Per-user GPU-seconds and peak memory per UTC hour (for the push payload; kept with hourly).
+-- gpu 0: the user's total on the host, peak memory being the largest per-tick sum over GPUs.
+CREATE TABLE user_hourly (
+    hour INTEGER NOT NULL,
+    gpu INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    gpu_seconds REAL NOT NULL,
+    peak_mem_mib INTEGER,
+    PRIMARY KEY (hour, gpu, user)
 ) WITHOUT ROWID;
 
 CREATE TABLE daily (

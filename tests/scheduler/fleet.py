@@ -163,10 +163,18 @@ def reference_daily(samples, tz: ZoneInfo, threshold: float) -> dict:
     return result
 
 
-def reference_users(samples, procs, users: dict, tz: ZoneInfo, threshold: float) -> dict:
+def utc_hour(ts: int) -> int:
+    """Start of the UTC hour holding `ts` (a `period` for the references)."""
+    return ts // 3600 * 3600
+
+
+def reference_users(
+    samples, procs, users: dict, tz: ZoneInfo, threshold: float, period=None
+) -> dict:
     """{(day, gpu, user): (gpu_seconds, peak_mem)} with loops; host = gpu 0.
 
     users[process] None marks an idle-runner process: it takes its share, booked to no one.
+    period(ts), if given, names the period instead of the local day (e.g. the UTC hour).
     """
     active = {}
     for ts, g, tick_ms, util, *_r in samples:
@@ -182,7 +190,7 @@ def reference_users(samples, procs, users: dict, tz: ZoneInfo, threshold: float)
     secs = defaultdict(float)
     mem_tick = defaultdict(float)  # (day, gpu, user, ts) -> memory
     for (ts, g), plist in present.items():
-        day = datetime.fromtimestamp(ts, tz).date().isoformat()
+        day = period(ts) if period else datetime.fromtimestamp(ts, tz).date().isoformat()
         total = sum(sm for _, _, sm in plist if sm is not None)
         by_sm = all(sm is not None for _, _, sm in plist) and total > 0
         for proc, mem, sm in plist:

@@ -47,10 +47,12 @@ def test_rollup_retention_by_age(conn, settings):
         conn.execute(
             "INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, process_rows)"
             " VALUES (?, 0, 1, 1, 1, 0)", (hour,))  # fmt: skip
+        conn.execute("INSERT INTO user_hourly VALUES (?, 0, 'alice', 1, 1)", (hour,))
     conn.execute("COMMIT")
     retention.run(conn, settings, 1_780_000_000, pause=lambda s: None)  # 2026-05-28
     assert [d for (d,) in conn.execute("SELECT day FROM daily")] == ["2025-06-01"]
-    assert count(conn, "hourly") == 1
+    assert count(conn, "hourly") == count(conn, "user_hourly") == 1
+    assert count(conn, "user_hourly", "hour = 0") == 0
 
 
 def _fake_clock(ticks):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from scheduler import rollup
 from store import aggregate
 from store.rollups import data_version
@@ -15,7 +17,7 @@ DAY1 = date(2026, 3, 28)
 def tables(conn) -> dict:
     return {
         t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall()
-        for t in ("hourly", "daily", "user_daily")
+        for t in ("hourly", "user_hourly", "daily", "user_daily")
     }
 
 
@@ -37,7 +39,7 @@ def test_incremental_runs_equal_a_full_rebuild(conn, settings, tmp_path):
     rollup.run(conn, settings, now)  # nothing new: same rows (idempotent)
     assert tables(conn) == incremental
     conn.execute("BEGIN IMMEDIATE")
-    for t in ("hourly", "daily", "user_daily", "rollup_state", "rollup_dirty"):
+    for t in ("hourly", "user_hourly", "daily", "user_daily", "rollup_state", "rollup_dirty"):
         conn.execute(f"DELETE FROM {t}")
     conn.execute("COMMIT")
     rollup.rebuild(conn, settings, now)
@@ -45,6 +47,11 @@ def test_incremental_runs_equal_a_full_rebuild(conn, settings, tmp_path):
     expected = fleet.reference_daily(samples, settings.tz, settings.threshold)
     got = {(r[0], r[1]): r[2] for r in incremental["daily"]}
     assert got == {k: v["samples"] for k, v in expected.items()}
+    users = {pid: fleet.USERS[pid % 3] for pid in range(1, 7)}
+    hour = fleet.utc_hour
+    people = fleet.reference_users(samples, procs, users, settings.tz, settings.threshold, hour)
+    assert {r[:3]: r[3] for r in incremental["user_hourly"]} == pytest.approx(
+        {k: seconds for k, (seconds, _peak) in people.items()}, rel=1e-9)  # fmt: skip
 
 
 def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings):
@@ -79,6 +86,6 @@ def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings):
 
 
 def _in_day29(table, row, lo, hi) -> bool:
-    if table == "hourly":
+    if table in ("hourly", "user_hourly"):
         return lo <= row[0] < hi
     return row[0] == "2026-03-29"

@@ -12,6 +12,7 @@ import pytest
 from collector.idle.jobs import Run
 from collector.idle.record import RunLog
 from store import aggregate
+from store.rollups import HOURLY_SUMS
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
 from tests.scheduler import fleet
 
@@ -70,6 +71,12 @@ def test_user_daily_matches_reference(conn, runner):
         assert r["peak_mem_mib"] == peak
     # the late-data audit counts every process row, the runner's included
     assert sum(h["process_rows"] for h in result.hourly if h["gpu"] == 0) == len(procs)
+    # the same per UTC hour (what the push payload carries), host peak per tick over GPUs
+    hourly = fleet.reference_users(samples, procs, users, BERLIN, 1.0, fleet.utc_hour)
+    assert {(r["hour"], r["gpu"], r["user"]) for r in result.user_hourly} == set(hourly)
+    for r in result.user_hourly:
+        seconds, peak = hourly[(r["hour"], r["gpu"], r["user"])]
+        assert close(r["gpu_seconds"], seconds) and r["peak_mem_mib"] == peak
 
 
 def test_hourly_host_is_wall_clock_and_energy_handles_reset(conn):
@@ -88,6 +95,27 @@ def test_hourly_host_is_wall_clock_and_energy_handles_reset(conn):
     # g1: first tick and the reset tick use power (100 W x 60 s), the 8 others counter deltas
     assert hourly[g1]["energy_wh"] == pytest.approx((2 * 6000 + 8 * 600) / 3600)
     assert hourly[g2]["energy_wh"] == pytest.approx(10 * 50 * 60 / 3600)
+
+
+def test_hourly_utilization_sums_count_every_reading_and_the_active_ones(conn):
+    gpus = fleet.add_gpus(conn, 3)
+    start = aggregate.day_start(date(2026, 3, 29), BERLIN)  # the 23-hour DST day
+    samples, _procs = fleet.generate(gpus, start, start + 23 * 3600, 60, seed=11)
+    samples = [(*s[:3], None, *s[4:]) if i % 13 == 0 else s for i, s in enumerate(samples)]
+    fleet.insert(conn, samples, [])
+    result = aggregate.compute(conn, date(2026, 3, 29), date(2026, 3, 29), BERLIN, 1.0)
+    want: dict[tuple, list[int]] = {}
+    for ts, g, tick_ms, util, *rest in samples:
+        a = min(rest[9], tick_ms) if rest[9] is not None else (tick_ms if (util or 0) > 1 else 0)
+        for key in ((ts // 3600 * 3600, g), (ts // 3600 * 3600, 0)):
+            acc = want.setdefault(key, [0, 0, 0, 0])
+            if util is not None:
+                acc[0], acc[1] = acc[0] + util, acc[1] + 1
+                if a > 0:
+                    acc[2], acc[3] = acc[2] + util, acc[3] + 1
+    got = {(r["hour"], r["gpu"]): [r[k] for k in HOURLY_SUMS] for r in result.hourly}
+    assert got == want and len(got) == 23 * 4
+    assert all(type(v) is int for sums in got.values() for v in sums)  # exact, sent as is
 
 
 def test_energy_at_one_second_ticks_matches_reference(conn):
