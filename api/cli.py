@@ -24,17 +24,9 @@ from api.params import BadParam, parse_query
 from api.settings import ApiSettings, ServerSettings
 from store.db import Error, StoreError, open_reader
 from store.schema import SchemaMismatch
-from store.settings import SettingError
+from store.settings import OneLineParser, SettingError
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.app:create_app()"]
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        """Print one line and exit 2."""
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -9,25 +9,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
 from collector.backend import Backend, BackendUnavailable
 from store import settings
 from store.db import StoreError, check_sqlite_version
 from store.schema import SchemaMismatch
-from store.settings import SettingError, env_int, env_str
+from store.settings import OneLineParser, SettingError, env_int, env_str
 
 BACKENDS = ("nvml", "simulated")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("collector")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line (no usage block) and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print `prog: error: message` and exit 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

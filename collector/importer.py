@@ -308,9 +308,10 @@ def store(parsed: Parsed, recorder: Recorder, source: str, fallback_s: float) ->
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of `collector import`."""
-    from collector.cli import OneLineParser
 
-    p = OneLineParser(prog="collector import", description="Import GPU history from CSV files.")
+    p = settings.OneLineParser(
+        prog="collector import", description="Import GPU history from CSV files."
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="nvidia-smi or gpu_stats CSV")
     p.add_argument("--db", help=f"database file (GPUPULSE_DB, {settings.DEFAULT_DB})")
     p.add_argument("--tz", help="zone of nvidia-smi's local timestamps (GPUPULSE_TZ, UTC)")

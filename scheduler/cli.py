@@ -26,7 +26,7 @@ from scheduler import (
 from scheduler.settings import LOG_LEVELS, ConfigError, Settings, load, with_offline
 from store.db import StoreError, open_reader, write
 from store.schema import SchemaMismatch
-from store.settings import SettingError
+from store.settings import OneLineParser, SettingError
 
 RUN_ONCE = {"rollup": rollup.run, "prune": retention.run, "push": push.run,
             "status": status_push.run, "pull": pull.run}  # fmt: skip
@@ -34,7 +34,7 @@ RUN_ONCE = {"rollup": rollup.run, "prune": retention.run, "push": push.run,
 
 def parser() -> argparse.ArgumentParser:
     """The command line (Targoman gpu_monitor's options plus GPU Pulse's)."""
-    p = argparse.ArgumentParser(prog="scheduler", description=__doc__)
+    p = OneLineParser(prog="scheduler", description=__doc__)
     p.add_argument("--run-once", choices=sorted(RUN_ONCE), help="run one job now and exit")
     p.add_argument("-o", "--offline", action="store_true", help="aggregate but never send")
     p.add_argument("-c", "--config", metavar="FILE", help="Targoman-style JSON config file")

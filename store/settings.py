@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 from collections.abc import Mapping
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DB = "/var/lib/gpu-pulse/pulse.db"
@@ -12,6 +14,15 @@ DEFAULT_DB = "/var/lib/gpu-pulse/pulse.db"
 
 class SettingError(ValueError):
     """A setting has a value we cannot use; the message names it and says what fits."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (no usage block) and exits 2;
+    every service's command line uses it, so a typo never prints a screenful."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `prog: error: message` and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def env_str(name: str, default: str, env: Mapping[str, str] | None = None) -> str:

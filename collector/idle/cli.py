@@ -15,7 +15,7 @@ from collector.idle import proctree
 from collector.idle.config import ConfigError, RunnerSettings, load
 from collector.idle.record import open_run_log
 from collector.idle.runner import Clocks, Runner
-from store.settings import SettingError, db_path, env_str
+from store.settings import OneLineParser, SettingError, db_path, env_str
 
 log = logging.getLogger("collector.idle")
 
@@ -41,7 +41,6 @@ class StopFlag:
 
 def parser() -> argparse.ArgumentParser:
     """The idle-run command line."""
-    from collector.cli import OneLineParser  # here: collector.cli imports this module
 
     p = OneLineParser(prog="collector idle-run", description=__doc__)
     p.add_argument("--config", required=True, help="INI file in gpu_mon's shape")
