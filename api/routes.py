@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import datetime, time, timedelta
 
 from flask import Blueprint, Response, jsonify, request
@@ -74,10 +75,21 @@ def activity() -> Response:
     hosts = requested_hosts(conn)  # host=NAME|all (api.hub)
     key = (*(query[p.name] for p in SVG_PARAMS), today, data_version(conn),
            *cache_key(conn, hosts))  # fmt: skip
+
+    def render() -> str:
+        shown = reader_for(conn, hosts, window(today, query["weeks"])[0], today)
+        return activity_svg(shown, query, today, app_state.settings.lab.names)
+
+    return svg_reply(key, render)
+
+
+def svg_reply(key: Hashable, render: Callable[[], str]) -> Response:
+    """An SVG from this worker's cache (rendered on a miss) with strong ETag and 304,
+    gzip when accepted, and a no-scripts CSP: the activity graph's and the charts' reply."""
+    app_state = state()
     rendered = app_state.svg_cache.get(key)
     if rendered is None:
-        shown = reader_for(conn, hosts, window(today, query["weeks"])[0], today)
-        rendered = Rendered.of(activity_svg(shown, query, today, app_state.settings.lab.names))
+        rendered = Rendered.of(render())
         app_state.svg_cache.put(key, rendered)
     gzip_ok = "gzip" in request.accept_encodings
     body, tag = rendered.variant(gzip_ok)

@@ -6,7 +6,7 @@ per worker keyed by the parameters, today and the roll-ups' data version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,14 +21,13 @@ from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
 from api.lab.quotas import month_span, this_month
 from api.params import BadParam, parse_query
-from api.routes import SVG_CSP, SVG_TYPE
+from api.routes import svg_reply
 from api.state import state
 from api.svg.bars import Bar, render_bars
 from api.svg.chart import OTHERS
 from api.svg.heatmap import render_heatmap
 from api.svg.stacked import Column, render_stacked
 from api.svg.text import MONTHS, WEEKDAYS, clean_label, number, short_date
-from api.svg_cache import Rendered
 from store.db import Connection
 from store.rollups import HOST, data_version, hourly_rows
 from store.usage import Span, month_of, seconds_by, user_days, user_totals
@@ -110,26 +109,6 @@ def months_svg(conn: Connection, names: DisplayNames, year: int, month: int, cou
     title = f"GPU-hours per month by user on {clean_label(host_name(conn), 32)}"
     note = f"no GPU use recorded since {month_name(*months[0])}"
     return render_stacked(title, series, columns, theme, "GPU-hours", note)
-
-
-def svg_reply(key: Hashable, render: Callable[[], str]) -> Response:
-    """The SVG for `key` from this worker's cache (rendered on a miss), with the activity
-    graph's headers: strong ETag and 304, gzip when accepted, no-scripts CSP."""
-    app_state = state()
-    rendered = app_state.svg_cache.get(key)
-    if rendered is None:
-        rendered = Rendered.of(render())
-        app_state.svg_cache.put(key, rendered)
-    gzip_ok = "gzip" in request.accept_encodings
-    body, tag = rendered.variant(gzip_ok)
-    fresh = request.if_none_match.contains_weak(tag)
-    reply = Response(b"" if fresh else body, 304 if fresh else 200)
-    reply.headers.update({"Content-Type": SVG_TYPE, "ETag": f'"{tag}"', "Vary": "Accept-Encoding",
-                          "Cache-Control": f"public, max-age={app_state.settings.cache_max_age}",
-                          "Content-Security-Policy": SVG_CSP})  # fmt: skip
-    if gzip_ok and not fresh:
-        reply.headers["Content-Encoding"] = "gzip"
-    return reply
 
 
 def chart_key(name: str, query: dict) -> tuple:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime
 
 import pytest
@@ -97,3 +98,15 @@ def test_etag_and_304(lab_client):
     first = lab_client.get("/charts/months.svg")
     again = lab_client.get("/charts/months.svg", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
+
+
+def test_charts_share_the_activity_graphs_headers_and_gzip(lab_client):
+    plain = lab_client.get("/charts/users.svg")
+    packed = lab_client.get("/charts/users.svg", headers={"Accept-Encoding": "gzip"})
+    assert plain.headers["Content-Type"] == "image/svg+xml; charset=utf-8"
+    assert "script-src" not in plain.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in plain.headers["Content-Security-Policy"]
+    assert plain.headers["Cache-Control"].startswith("public, max-age=")
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.data) == plain.data
+    assert packed.headers["ETag"] != plain.headers["ETag"]  # each encoding its own strong tag
