@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store import open_writer, write
 from store.rollups import bump_data_version
+from tests.api.conftest import start_gunicorn, stop
 
 GPUS = 8
-APP = "api.app:create_app()"
 HEADERS = {"Accept-Encoding": "gzip"}  # as browsers and GitHub's image proxy send
 
 
@@ -69,32 +68,10 @@ def build_db(path: Path) -> None:
     conn.close()
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: Path, **env_extra: str) -> tuple[subprocess.Popen, int]:
-    """gunicorn with the project's config on a free port; waits until it answers."""
-    port = free_port()
-    env = {**os.environ, "GPUPULSE_DB": str(db), "GPUPULSE_API_BIND": f"127.0.0.1:{port}",
-           "GPUPULSE_API_WORKERS": "2", **env_extra}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", APP],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(200):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/api")
-            c.getresponse().read()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("gunicorn did not start")
+def serve(db: Path, workers: int = 2, **env_extra: str) -> tuple[subprocess.Popen, int]:
+    """The tests' real gunicorn (`gpupulse-api`) on a free loopback port: (process, port)."""
+    proc, base = start_gunicorn(db, workers=workers, **env_extra)
+    return proc, int(base.rsplit(":", 1)[1])
 
 
 def load(port: int, path: str, seconds: float, clients: int) -> tuple[float, float, float]:
@@ -175,7 +152,7 @@ def main() -> None:
               f"{args.seconds:g} s per scenario, {os.cpu_count()} CPUs")  # fmt: skip
         print(f"{'scenario':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
         results = {}
-        proc, port = start_server(db)
+        proc, port = serve(db)
         try:
             days = f"/api/v1/days?from={year_ago}"
             scenarios = [("ceiling: /api", "/api"), ("cached SVG", "/gpu-activity.svg"),
@@ -187,9 +164,8 @@ def main() -> None:
                       f"{results[name][2]:>10.2f}")  # fmt: skip
             paired = ratio_rounds(port, measure, args.rounds, 2.0, args.clients)
         finally:
-            proc.terminate()
-            proc.wait()
-        proc, port = start_server(db, GPUPULSE_API_SVG_CACHE_SIZE="0")
+            stop(proc)
+        proc, port = serve(db, GPUPULSE_API_SVG_CACHE_SIZE="0")
         try:
             load(port, "/gpu-activity.svg", 0.5, 1)
             name = "uncached SVG render (1 client)"
@@ -197,8 +173,7 @@ def main() -> None:
             print(f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
                   f"{results[name][2]:>10.2f}")  # fmt: skip
         finally:
-            proc.terminate()
-            proc.wait()
+            stop(proc)
     ceiling, svg, ratio, ratios = paired
     render = results["uncached SVG render (1 client)"][1]
     print(f"{args.rounds} alternating 2 s rounds: ceiling median {ceiling:.0f} req/s, "

@@ -28,11 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.api import serve
 from scheduler import rollup
 from scheduler.settings import load
 from store import hub as hubstore
 from store import open_writer
-from tests.api.conftest import start_gunicorn, stop
+from tests.api.conftest import stop
 from tests.scheduler.fleet import add_gpus, generate, insert
 
 GPUS = 8
@@ -200,9 +201,8 @@ def main() -> None:
         tokens = {f"gpu-{i:03d}": hubstore.add_host(conn, f"gpu-{i:03d}", time.time())
                   for i in range(args.hosts)}  # fmt: skip
         conn.close()
-        proc, base = start_gunicorn(hub_db, workers=4, GPUPULSE_HUB_RATE="100000",
-                                    GPUPULSE_HUB_BURST="100000")  # fmt: skip
-        port = int(base.rsplit(":", 1)[1])
+        proc, port = serve(hub_db, workers=4, GPUPULSE_HUB_RATE="100000",
+                           GPUPULSE_HUB_BURST="100000")  # fmt: skip
         try:
             print(f"hub: gunicorn 4 workers (gthread) on loopback, {multiprocessing.cpu_count()} "
                   "CPUs shared with the clients")  # fmt: skip

@@ -30,10 +30,11 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.lab.status import RecentUsage
-from benchmarks.api import load, start_server
+from benchmarks.api import load, serve
 from store import open_reader, open_writer, write
 from store.rollups import bump_data_version
 from store.usage import user_seconds_between
+from tests.api.conftest import stop
 
 GPUS, USERS, TICK_S = 8, 30, 5
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Encoding": "gzip"}
@@ -134,7 +135,7 @@ def serve_figures(seconds: float, clients: int) -> None:
             f"{statistics.median(cold):.0f} ms (a worker's first page view); the once-a-minute "
             f"refresh that reuses whole hours median {statistics.median(refresh):.1f} ms"
         )
-        proc, port = start_server(db, GPUPULSE_QUOTAS="user00=50,*=100")
+        proc, port = serve(db, GPUPULSE_QUOTAS="user00=50,*=100")
         try:
             print(f"{'scenario':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
             first = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
@@ -148,8 +149,7 @@ def serve_figures(seconds: float, clients: int) -> None:
             ]:  # fmt: skip
                 measure(port, name, path, headers, seconds, clients)
         finally:
-            proc.terminate()
-            proc.wait()
+            stop(proc)
 
 
 def measure(port: int, name: str, path: str, headers, seconds: float, clients: int) -> None:
@@ -215,7 +215,7 @@ def export_figures() -> None:
 
 def http_export(db: Path, day: date) -> None:
     """The full day through gunicorn: rows/s as a client reads the streamed body."""
-    proc, port = start_server(db)
+    proc, port = serve(db)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         t0 = time.perf_counter()
@@ -229,8 +229,7 @@ def http_export(db: Path, day: date) -> None:
             f" (Transfer-Encoding: chunked: {chunked})"
         )
     finally:
-        proc.terminate()
-        proc.wait()
+        stop(proc)
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.api.conftest import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -65,13 +66,6 @@ def docker_problem() -> str | None:
     if compose.returncode != 0:
         return "the Docker Compose v2 plugin is not installed (`docker compose version` failed)"
     return None
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now, for the api's published port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:
