@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 from store.db import Connection
-from store.samples import get_meta, newest_sample_ts
+from store.samples import STALE_AFTER_TICKS, collector_interval, newest_sample_ts
 from store.schema import current_version
-
-DEFAULT_INTERVAL = 5.0
-STALE_INTERVALS = 3  # a collector that misses three ticks in a row is not keeping up
-
-
-def collector_interval(conn: Connection) -> float:
-    """The collector's tick (meta `interval`), or the default if missing or unreadable."""
-    raw = get_meta(conn, "interval")
-    try:
-        value = float(raw) if raw is not None else DEFAULT_INTERVAL
-    except ValueError:
-        return DEFAULT_INTERVAL
-    return value if 0 < value < 86_400 else DEFAULT_INTERVAL
 
 
 def health(conn: Connection, now: float) -> tuple[int, dict]:
@@ -29,11 +16,11 @@ def health(conn: Connection, now: float) -> tuple[int, dict]:
         "newest_sample_ts": newest,
         "newest_sample_age_s": None if newest is None else round(now - newest, 3),
         "collector_interval_s": interval,
-        "stale_after_s": STALE_INTERVALS * interval,
+        "stale_after_s": STALE_AFTER_TICKS * interval,
     }
     if newest is None:
         return 503, {"status": "stale", "detail": "no samples recorded yet", **body}
-    limit = STALE_INTERVALS * interval
+    limit = STALE_AFTER_TICKS * interval
     if now - newest > limit:
         detail = f"newest sample is {now - newest:.0f} s old (limit {limit:g} s)"
         return 503, {"status": "stale", "detail": detail, **body}

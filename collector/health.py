@@ -7,9 +7,7 @@ import time
 from collections.abc import Callable
 
 from store.db import Error, StoreError, open_reader
-from store.samples import get_meta, newest_sample_ts
-
-STALE_AFTER_TICKS = 3
+from store.samples import STALE_AFTER_TICKS, collector_interval, newest_sample_ts
 
 
 def healthcheck(db: str, interval: float, clock: Callable[[], float] = time.time) -> int:
@@ -18,7 +16,7 @@ def healthcheck(db: str, interval: float, clock: Callable[[], float] = time.time
         conn = open_reader(db)
         try:
             newest = newest_sample_ts(conn)
-            interval = float(get_meta(conn, "interval", f"{interval:g}") or interval)
+            interval = collector_interval(conn, interval)
         finally:
             conn.close()
     except (StoreError, Error, RuntimeError, ValueError) as exc:

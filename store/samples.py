@@ -164,6 +164,20 @@ SAMPLE_COLUMNS = (
 )  # fmt: skip
 
 
+DEFAULT_INTERVAL = 5.0
+STALE_AFTER_TICKS = 3  # a collector that misses three ticks in a row is not keeping up
+
+
+def collector_interval(conn: Connection, default: float = DEFAULT_INTERVAL) -> float:
+    """The collector's tick (meta `interval`), or `default` if missing or unusable."""
+    raw = get_meta(conn, "interval")
+    try:
+        value = default if raw is None else float(raw)
+    except ValueError:
+        return default
+    return value if 0 < value < 86_400 else default
+
+
 def newest_sample_ts(conn: Connection) -> int | None:
     """UTC seconds of the newest sample, or None for an empty store."""
     return conn.execute("SELECT max(ts) FROM samples").fetchone()[0]

@@ -15,7 +15,6 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 
 from api.gpus import host_name
-from api.health import STALE_INTERVALS, collector_interval
 from api.hub.hostview import HOST_PARAM
 from api.hub.views import fleet_reader, gpu_counts
 from api.lab.names import DisplayNames
@@ -27,7 +26,7 @@ from api.state import state
 from api.svg.text import duration, number
 from store.db import Connection
 from store.reservations import Reservation, active_by_gpu, list_reservations
-from store.samples import latest_state
+from store.samples import STALE_AFTER_TICKS, collector_interval, latest_state
 from store.usage import merge, user_seconds_between, user_seconds_buckets, user_totals
 
 bp = Blueprint("lab_status", __name__, template_folder="../templates")
@@ -159,7 +158,7 @@ def status_context(conn: Connection, settings: ApiSettings, now: float, today: d
                    recent: Callable[[], dict[str, float]]) -> dict:  # fmt: skip
     """Everything the template shows."""
     names = settings.lab.names
-    stale_after = STALE_INTERVALS * collector_interval(conn)
+    stale_after = STALE_AFTER_TICKS * collector_interval(conn)
     reservations = list_reservations(conn, now)
     active = active_by_gpu(reservations, now)
     gpus = latest_state(conn)

@@ -94,3 +94,27 @@ def test_one_host_identity_for_collector_scheduler_and_api(conn):
     assert recorded_host(conn) == "lab-box-7"
     assert host_id(load({}), conn) == "lab-box-7"
     assert host_id(load({"GPUPULSE_HOST_ID": "override"}), conn) == "override"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"), [(None, 7.0), ("2", 2.0), ("junk", 7.0), ("-1", 7.0), ("1e9", 7.0)]
+)
+def test_collector_interval_is_read_one_way_for_every_staleness_check(conn, recorded, expected):
+    from store.samples import collector_interval, set_meta
+
+    if recorded is not None:
+        set_meta(conn, [("interval", recorded)])
+    assert collector_interval(conn, default=7.0) == expected
+
+
+def test_collector_healthcheck_and_api_health_agree_on_stale(conn, db_path):
+    from api.health import health
+    from collector.health import healthcheck
+    from store.samples import set_meta
+
+    Recorder(conn).write([_tick(1000, 10)])
+    set_meta(conn, [("interval", "junk")])  # unusable: both fall back to a 5 s tick
+    assert healthcheck(str(db_path), 5.0, clock=lambda: 1015) == 0
+    assert health(conn, 1015)[0] == 200
+    assert healthcheck(str(db_path), 5.0, clock=lambda: 1016) == 1
+    assert health(conn, 1016)[0] == 503
