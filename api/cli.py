@@ -10,7 +10,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 
 from api.activity import SVG_PARAMS, activity_svg, check_combination
@@ -22,6 +21,7 @@ from api.lab.cli import add_commands as add_lab_commands
 from api.lab.cli import run as run_lab_command
 from api.params import BadParam, parse_query
 from api.settings import ApiSettings, ServerSettings
+from store.aggregate import day_of
 from store.db import Error, StoreError, open_reader
 from store.schema import SchemaMismatch
 from store.settings import OneLineParser, SettingError
@@ -72,7 +72,7 @@ def render_svg(args: argparse.Namespace, env=None) -> str:
     check_combination(query)
     conn = open_reader(args.db or settings.db)
     try:
-        today = datetime.fromtimestamp(settings.clock(), settings.tz).date()
+        today = day_of(settings.clock(), settings.tz)
         return activity_svg(conn, query, today, settings.lab.names)
     finally:
         conn.close()

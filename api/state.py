@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 
 from flask import current_app
 
@@ -12,6 +12,7 @@ from api.metrics import registry_for
 from api.readers import Readers
 from api.settings import ApiSettings
 from api.svg_cache import RenderCache
+from store.aggregate import day_of
 
 EXTENSION = "gpupulse"
 
@@ -37,7 +38,7 @@ class AppState:
 
     def today(self) -> date:
         """Today's date in GPUPULSE_TZ."""
-        return datetime.fromtimestamp(self.now(), self.settings.tz).date()
+        return day_of(self.now(), self.settings.tz)
 
 
 def state() -> AppState:

@@ -8,9 +8,9 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from store.aggregate import compute_daily
+from store.aggregate import compute_daily, day_of
 from store.db import Connection, Error, StoreError, open_reader
 from store.rollups import HOST
 from store.schema import SchemaMismatch
@@ -61,7 +61,7 @@ def day_rows(conn: Connection, gpu_id: int, days: int, now: float) -> list[dict]
     and --show-db works before the scheduler has rolled anything up.
     """
     tz = timezone()
-    today = datetime.fromtimestamp(now, tz).date()
+    today = day_of(now, tz)
     first = today - timedelta(days=days - 1)
     rows = compute_daily(conn, first, today, tz, active_threshold(), gpu_id)
     found = {r["day"]: r for r in rows}

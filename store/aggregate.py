@@ -204,8 +204,8 @@ def day_start(day: date, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
 
 
-def day_of(ts: int, tz: ZoneInfo) -> date:
-    """The local day in `tz` holding UTC second `ts`."""
+def day_of(ts: float, tz: ZoneInfo) -> date:
+    """The local day in `tz` holding UTC second `ts` (every "today" in GPU Pulse)."""
     return datetime.fromtimestamp(ts, tz).date()
 
 

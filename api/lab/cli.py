@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 from contextlib import closing
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from api.gpus import host_name
@@ -17,6 +17,7 @@ from api.lab.params import USAGE_GROUPS, USAGE_PARAMS
 from api.lab.usage import span_of, usage_report
 from api.params import parse_query
 from api.settings import ApiSettings
+from store.aggregate import day_of
 from store.db import Connection, open_reader, write
 from store.reservations import list_reservations, prune, replace
 
@@ -43,7 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: ApiSettings) -> int:
     """Run a lab subcommand; 2 with one line on stdout for a problem to fix."""
     now = settings.clock()
-    today = datetime.fromtimestamp(now, settings.tz).date()
+    today = day_of(now, settings.tz)
     try:
         if args.command == "usage":
             return print_usage(args, settings, today)
