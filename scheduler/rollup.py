@@ -22,11 +22,10 @@ from scheduler import outbox
 from scheduler.settings import Settings
 from store import aggregate
 from store.db import Connection, write
-from store.rollups import HOST, HOURLY_FIELDS, HOURLY_SUMS, bump_data_version
+from store.rollups import HOST, HOURLY_FIELDS, HOURLY_SUMS, LIVE_TS, bump_data_version
 
 log = logging.getLogger(__name__)
 
-LIVE_TS = "rollup_live_ts"
 AUDIT_AT = "rollup_audit_at"
 PRUNED_BEFORE = "raw_pruned_before"
 HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows")

@@ -24,6 +24,28 @@ HOURLY_FIELDS = (
 HOURLY_SUMS = ("util_sum", "util_n", "act_util_sum", "act_util_n")
 
 
+LIVE_TS = "rollup_live_ts"  # rollup_state: the newest raw sample the roll-ups cover
+
+
+def rolled_up_until(conn: Connection) -> int:
+    """UTC second of the newest raw sample the roll-ups cover (0 before the first run);
+    an hour ending at or before it is complete in hourly and user_hourly."""
+    row = conn.execute("SELECT value FROM rollup_state WHERE name = ?", (LIVE_TS,)).fetchone()
+    return 0 if row is None else row[0]
+
+
+def user_hour_totals(conn: Connection, start: int, end: int) -> dict[int, dict[str, float]]:
+    """{hour: {user: GPU-seconds on the whole host}} for start <= hour < end (host rows)."""
+    out: dict[int, dict[str, float]] = {}
+    rows = conn.execute(
+        "SELECT hour, user, gpu_seconds FROM user_hourly WHERE hour >= ? AND hour < ? AND gpu = ?",
+        (start, end, HOST),
+    )
+    for hour, user, seconds in rows:
+        out.setdefault(hour, {})[user] = seconds
+    return out
+
+
 def data_version(conn: Connection) -> int:
     """A counter the scheduler bumps whenever roll-ups change (0 before the first)."""
     row = conn.execute("SELECT value FROM rollup_state WHERE name = 'data_version'").fetchone()

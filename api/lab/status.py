@@ -26,6 +26,7 @@ from api.state import state
 from api.svg.text import duration, number
 from store.db import Connection
 from store.reservations import Reservation, active_by_gpu, list_reservations
+from store.rollups import rolled_up_until, user_hour_totals
 from store.samples import STALE_AFTER_TICKS, collector_interval, latest_state
 from store.usage import merge, user_seconds_between, user_seconds_buckets, user_totals
 
@@ -43,12 +44,13 @@ STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}  # fmt
 
 
 class RecentUsage:
-    """Per-user GPU-seconds of the last 24 h from raw samples, kept per worker.
+    """Per-user GPU-seconds of the last 24 h, kept per worker.
 
-    A full scan of a day of raw samples takes most of a second, so whole UTC hours are
-    computed once and kept; each refresh (at most once a minute) scans only the partial
-    hours at both ends of the window. An hour counts as whole a minute after it ends, so
-    ticks written a little late still land in it."""
+    Whole UTC hours the scheduler has rolled up come from user_hourly (the same per-user
+    rule, already computed); only hours it has not reached yet, and the partial hours at
+    both ends of the window, are scanned raw (a day of raw samples takes most of a second).
+    Whole hours are kept; a refresh runs at most once a minute. An hour counts as whole a
+    minute after it ends, so ticks written a little late still land in it."""
 
     def __init__(self, ttl_s: float = 60, grace_s: int = 60) -> None:
         self.ttl_s, self.grace_s = ttl_s, grace_s
@@ -71,9 +73,15 @@ class RecentUsage:
         done = max(first, (hi - self.grace_s) // HOUR * HOUR)  # whole hours end here
         self._hours = {h: u for h, u in self._hours.items() if first <= h < done}
         missing = [h for h in range(first, done, HOUR) if h not in self._hours]
-        if missing:
-            fresh = user_seconds_buckets(conn, missing[0], missing[-1] + HOUR, threshold, HOUR)
-            self._hours.update({h: fresh.get(h, {}) for h in missing})
+        live = rolled_up_until(conn)
+        rolled = [h for h in missing if h + HOUR <= live]
+        if rolled:
+            stored = user_hour_totals(conn, rolled[0], rolled[-1] + HOUR)
+            self._hours.update({h: stored.get(h, {}) for h in rolled})
+        raw = [h for h in missing if h + HOUR > live]
+        if raw:
+            fresh = user_seconds_buckets(conn, raw[0], raw[-1] + HOUR, threshold, HOUR)
+            self._hours.update({h: fresh.get(h, {}) for h in raw})
         edges = [user_seconds_between(conn, lo, first, threshold) if lo < first else {},
                  user_seconds_between(conn, done, hi, threshold)]  # fmt: skip
         return merge([*self._hours.values(), *edges])

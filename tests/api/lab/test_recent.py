@@ -50,3 +50,28 @@ def test_cached_hours_match_a_full_scan(conn):
             assert abs(got[user] - seconds) < 1e-6, (step, user)
     # Within a minute the figure is reused, not recomputed.
     assert recent.get(conn, now - now % 60 + 59, 1.0) is got
+
+
+def test_rolled_up_hours_come_from_user_hourly_not_raw(conn, db_path):
+    from scheduler import rollup
+    from scheduler.settings import load
+    from store.rollups import rolled_up_until
+
+    add_gpu(conn, 1, 0, "GPU-a", "A100")
+    add_gpu(conn, 2, 1, "GPU-b", "A100")
+    ticks(conn, START - 90_000, START, random.Random(5))
+    now = START + 1_800
+    rollup.run(conn, load({"GPUPULSE_DB": str(db_path)}), now)
+    want = user_seconds_between(conn, now + 1 - 86_400, now + 1, 1.0)
+    assert RecentUsage().get(conn, now, 1.0).keys() == want.keys()
+    # Remove the raw process rows of every whole hour the roll-up finished: a figure read
+    # from user_hourly cannot change, one scanned from raw samples would.
+    first = -(-(now + 1 - 86_400) // 3600) * 3600
+    finished = rolled_up_until(conn) // 3600 * 3600
+    assert finished - first >= 20 * 3600
+    with write(conn):
+        conn.execute("DELETE FROM process_samples WHERE ts >= ? AND ts < ?", (first, finished))
+    got = RecentUsage().get(conn, now, 1.0)
+    assert got.keys() == want.keys()
+    for user, seconds in want.items():
+        assert abs(got[user] - seconds) < 1e-6, user
