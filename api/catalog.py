@@ -84,9 +84,11 @@ ENDPOINTS = (
     Endpoint("/charts/months.svg", "GPU-hours per month stacked by user", SVG,
              lab.MONTHS_CHART_PARAMS, (304, 400, 503)),
     # The hub (issue 8), see docs/hub.md.
-    Endpoint("/api/v1/ingest", "Hub: store one host-hour pushed by a host's scheduler "
-             "(Bearer host token, X-Contract-Number); echoes it as params", JSON,
-             errors=HUB_ERRORS, method="POST", body={"type": "object"}),
+    Endpoint("/api/v1/ingest", "Hub: store a host-hour pushed by a host's scheduler, or an "
+             "array of them (Bearer host token, X-Contract-Number); echoes the body as params",
+             JSON, errors=HUB_ERRORS, method="POST",
+             body={"oneOf": [{"type": "object"},
+                             {"type": "array", "items": {"type": "object"}}]}),
     Endpoint("/api/v1/status", "Hub: a host's live snapshot of GPUs, processes and "
              "reservations (Bearer host token)", JSON,
              errors=HUB_ERRORS, method="POST", body={"type": "object"}),

@@ -153,10 +153,11 @@ def store(conn: Connection, polled: Polled, settings: Settings, since: int, now:
     snap = check_snapshot(snapshot(polled, settings, now))
     for payload in hours:
         check_hourly(payload, now, 0)
+    rows = [hubstore.hour_rows(payload) for payload in hours]
     with write(conn):
         host = hubstore.pull_host(conn, polled.target.name, now)
-        for payload in hours:
-            hubstore.save_hour(conn, host, payload, now)
+        for one in rows:
+            hubstore.save_hour(conn, host, one, now)
         hubstore.save_status(conn, host, snap, settings.pull_every_s, now)
     return len(hours)
 

@@ -16,7 +16,9 @@ Additions here: `Authorization: Bearer` when a token is set, an idempotency key 
 hour) in the body and an `Idempotency-Key` header, retries only on connection errors,
 timeouts, 429 and 5xx with exponential backoff and full jitter (GPUPULSE_PUSH_BACKOFF_MIN..
 MAX) honouring `Retry-After`, and immediate failure on other non-200 replies. The oldest
-pending hour goes first; while it waits for its backoff, nothing newer is sent.
+pending hour goes first; while it waits for its backoff, nothing newer is sent. With
+GPUPULSE_PUSH_PER_REQUEST above 1, due hours go as a JSON array (a GPU Pulse hub answers
+`uids`, one per payload); each hour still gets its own ledger row.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from scheduler.settings import Settings
@@ -37,6 +39,7 @@ from store.db import Connection, write
 
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 86400
+MAX_REQUEST_BYTES = 512 * 1024  # an array of payloads stays under a hub's 1 MiB default
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,9 @@ class Outcome:
     retry_after: float | None = None
 
 
-def judge(reply: Reply, sent: dict, now: float) -> Outcome:
-    """Apply the protocol's success rule and the retry policy to one reply."""
+def judge(reply: Reply, sent: dict | list, now: float, uid_key: str = "uid") -> Outcome:
+    """Apply the protocol's success rule and the retry policy to one reply (for an array
+    of payloads, the reply's uids are under `uid_key`, see judge_many)."""
     status = reply.status
     if status == 429 or status >= 500:
         return Outcome(False, True, status, f"HTTP {status}", None, retry_after(reply, now))
@@ -106,12 +110,24 @@ def judge(reply: Reply, sent: dict, now: float) -> Outcome:
         return Outcome(False, True, status, "Server response is not valid JSON")
     if not isinstance(answer, dict):
         return Outcome(False, True, status, "Server response is not a valid JSON object")
-    if "uid" not in answer:
-        return Outcome(False, True, status, "Server response missing required 'uid' field")
-    uid = str(answer["uid"])
+    if uid_key not in answer:
+        return Outcome(False, True, status, f"Server response missing required '{uid_key}' field")
+    uid = answer[uid_key] if uid_key != "uid" else str(answer[uid_key])
     if "params" in answer and answer["params"] != sent:
         return Outcome(False, True, status, "Server response data does not match sent data", uid)
     return Outcome(True, False, status, None, uid)
+
+
+def judge_many(reply: Reply, sent: list[dict], now: float) -> list[Outcome]:
+    """judge() for an array of payloads: one outcome each, with its uid from `uids`."""
+    outcome = judge(reply, sent, now, uid_key="uids")
+    uids = outcome.uid
+    if outcome.success and not (isinstance(uids, list) and len(uids) == len(sent)):
+        outcome = Outcome(False, True, reply.status,
+                          f"Server response 'uids' does not hold {len(sent)} uids")  # fmt: skip
+    if not outcome.success:
+        return [replace(outcome, uid=None)] * len(sent)
+    return [replace(outcome, uid=str(uid)) for uid in uids]
 
 
 def retry_after(reply: Reply, now: float) -> float | None:
@@ -135,13 +151,12 @@ def backoff(settings: Settings, attempt: int, rand: Callable[[], float]) -> floa
     return settings.backoff_min_s + rand() * (cap - settings.backoff_min_s)
 
 
-def headers(settings: Settings, payload: dict) -> dict[str, str]:
-    """Request headers: Targoman's two plus bearer token and idempotency key."""
-    out = {
-        "Content-Type": "application/json",
-        "X-Contract-Number": settings.contract_number,
-        "Idempotency-Key": payload["idempotency_key"],
-    }
+def headers(settings: Settings, payload: dict | None) -> dict[str, str]:
+    """Request headers: Targoman's two plus bearer token and the idempotency key (an array
+    of payloads has none: each payload carries its own)."""
+    out = {"Content-Type": "application/json", "X-Contract-Number": settings.contract_number}
+    if payload is not None:
+        out["Idempotency-Key"] = payload["idempotency_key"]
     if settings.push_token:
         out["Authorization"] = f"Bearer {settings.push_token}"
     return out
@@ -164,12 +179,18 @@ def run(
         "SELECT hour, next_at FROM push_queue WHERE state = 'pending' ORDER BY hour LIMIT ?",
         (settings.push_batch,),
     ).fetchall()
+    due = []
     for hour, next_at in rows:
         if next_at > clock():
             break  # the oldest is backing off; keep the order
-        outcome = send(conn, settings, hour, transport=transport, rand=rand, clock=clock)
-        counts["sent" if outcome.success else "retry" if outcome.retry else "failed"] += 1
-        if outcome.retry:
+        due.append(hour)
+    while due:
+        outcomes = send_many(conn, settings, due[: settings.push_per_request],
+                             transport=transport, rand=rand, clock=clock)  # fmt: skip
+        del due[: len(outcomes)]
+        for outcome in outcomes:
+            counts["sent" if outcome.success else "retry" if outcome.retry else "failed"] += 1
+        if any(outcome.retry for outcome in outcomes):
             break  # the server is struggling: wait for the backoff
     return counts
 
@@ -188,15 +209,57 @@ def send(
         "SELECT payload, payload_hash, attempts FROM push_queue WHERE hour = ?", (hour,)
     ).fetchone()
     sent = json.loads(body)
-    started = clock()
-    try:
-        reply = transport(settings.push_url, body.encode(), headers(settings, sent),
-                          settings.push_timeout_s)  # fmt: skip
-        outcome = judge(reply, sent, clock())
-    except TransportError as exc:
-        outcome = Outcome(False, True, None, str(exc))
+    started, outcome = _attempt(settings, body, sent, sent, judge, transport, clock)
     _record(conn, settings, hour, attempts + 1, started, digest, outcome, rand, clock)
     return outcome
+
+
+def _attempt(settings: Settings, body: str, sent, one: dict | None, verdict,
+             transport: Transport, clock: Callable[[], float]) -> tuple[float, object]:  # fmt: skip
+    """POST a body once: (when it started, `verdict` of the reply, or a retryable Outcome
+    when no reply came)."""
+    started = clock()
+    try:
+        reply = transport(settings.push_url, body.encode(), headers(settings, one),
+                          settings.push_timeout_s)  # fmt: skip
+        return started, verdict(reply, sent, clock())
+    except TransportError as exc:
+        return started, Outcome(False, True, None, str(exc))
+
+
+def send_many(
+    conn: Connection,
+    settings: Settings,
+    hours: list[int],
+    *,
+    transport: Transport = urllib_transport,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.time,
+) -> list[Outcome]:
+    """One attempt for the first of `hours` that fit in one request (at most
+    MAX_REQUEST_BYTES; a GPU Pulse hub takes a JSON array of payloads), each recorded
+    like send()'s. When the array is refused (400, 413), each hour goes alone at once,
+    so one bad hour fails by itself."""
+    queued = [conn.execute("SELECT payload, payload_hash, attempts FROM push_queue "
+                           "WHERE hour = ?", (hour,)).fetchone() for hour in hours]  # fmt: skip
+    count, size = 1, len(queued[0][0]) + 2
+    while count < len(queued) and size + len(queued[count][0]) + 1 <= MAX_REQUEST_BYTES:
+        count, size = count + 1, size + len(queued[count][0]) + 1
+    if count == 1:
+        return [send(conn, settings, hours[0], transport=transport, rand=rand, clock=clock)]
+    body = "[" + ",".join(payload for payload, _, _ in queued[:count]) + "]"
+    started, result = _attempt(settings, body, json.loads(body), None, judge_many, transport,
+                               clock)  # fmt: skip
+    outcomes = result if isinstance(result, list) else [result] * count
+    refused = outcomes[0].status in (400, 413)
+    for hour, (_, digest, attempts), outcome in zip(hours, queued, outcomes, strict=False):
+        if refused:  # recorded as an attempt to retry, which follows at once, alone
+            outcome = replace(outcome, retry=True, error=f"{outcome.error} (sent alone next)")
+        _record(conn, settings, hour, attempts + 1, started, digest, outcome, rand, clock)
+    if refused:
+        return [send(conn, settings, hour, transport=transport, rand=rand, clock=clock)
+                for hour in hours[:count]]  # fmt: skip
+    return outcomes
 
 
 def _record(conn, settings, hour, attempt, started, digest, outcome: Outcome, rand, clock):

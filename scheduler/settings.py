@@ -43,6 +43,7 @@ class Settings:
     backoff_min_s: float = 5.0
     backoff_max_s: float = 600.0
     push_batch: int = 500
+    push_per_request: int = 1
     host_id: str = ""
     heartbeat: str = DEFAULT_HEARTBEAT
     heartbeat_max_age_s: int = 300
@@ -109,6 +110,8 @@ def _from_env(e: Mapping[str, str]) -> Settings:
         backoff_min_s=env.env_float("GPUPULSE_PUSH_BACKOFF_MIN", 5.0, e, minimum=0.1),
         backoff_max_s=env.env_float("GPUPULSE_PUSH_BACKOFF_MAX", 600.0, e, minimum=1),
         push_batch=env.env_int("GPUPULSE_PUSH_BATCH", 500, e, minimum=1),
+        push_per_request=env.env_int("GPUPULSE_PUSH_PER_REQUEST", 1, e, minimum=1,
+                                     maximum=1000),
         host_id=env.env_str("GPUPULSE_HOST_ID", "", e),
         heartbeat=env.env_str("GPUPULSE_HEARTBEAT", DEFAULT_HEARTBEAT, e),
         heartbeat_max_age_s=env.env_int("GPUPULSE_HEARTBEAT_MAX_AGE", 300, e, minimum=5),

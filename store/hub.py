@@ -15,8 +15,11 @@ import json
 import secrets
 import uuid as uuidlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from store.aggregate import day_bounds
 from store.db import Connection, write
@@ -50,6 +53,9 @@ SUM_KEYS = (
 ROW_COLUMNS = ("host", "hour", "gpu", "samples", "active_ms", "gpu_active_ms", "util_sum",
                "util_n", "act_util_sum", "act_util_n", "energy_j",
                *(col for _, col in STAT_KEYS))  # fmt: skip
+STAT_PAYLOAD_KEYS = tuple(key for key, _ in STAT_KEYS)
+INSERT_HOURLY = (f"INSERT INTO hub_hourly ({', '.join(ROW_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})")  # fmt: skip
 
 
 # --- hosts and tokens -------------------------------------------------------------------
@@ -132,28 +138,33 @@ def host_ids(conn: Connection) -> dict[str, int]:
 # --- rate limit -------------------------------------------------------------------------
 
 
-def _bucket(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
-    """Requests available in the host's token bucket at `now`."""
+def _bucket(conn: Connection, host: int, now: float, rate: float,
+            burst: float) -> tuple[float, float]:  # fmt: skip
+    """(requests available in the host's token bucket at `now`, the bucket's time). A
+    request that read the clock before another's write but waited longer for the lock
+    arrives with an earlier `now`: it refills nothing, and never makes the bucket go back."""
     tokens, at = conn.execute(
         "SELECT rate_tokens, rate_at FROM hub_hosts WHERE id = ?", (host,)
     ).fetchone()
-    return burst if tokens is None else min(burst, tokens + (now - at) * rate)
+    if tokens is None:
+        return burst, now
+    return min(burst, tokens + max(0.0, now - at) * rate), max(now, at)
 
 
 def rate_wait(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
     """Seconds until the host may send again (0: now); reads the host's token bucket."""
-    available = _bucket(conn, host, now, rate, burst)
+    available = _bucket(conn, host, now, rate, burst)[0]
     return 0.0 if available >= 1 else (1 - available) / rate
 
 
 def take_rate(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
     """Spend one request from the bucket (inside a write transaction); seconds to wait if none."""
-    available = _bucket(conn, host, now, rate, burst)
+    available, at = _bucket(conn, host, now, rate, burst)
     if available < 1:
         return (1 - available) / rate
     conn.execute(
         "UPDATE hub_hosts SET rate_tokens = ?, rate_at = ? WHERE id = ?",
-        (available - 1, now, host),
+        (available - 1, at, host),
     )
     return 0.0
 
@@ -165,69 +176,94 @@ def _ms(seconds) -> int:
     return 0 if seconds is None else round(seconds * 1000)
 
 
-def entry_row(host: int, hour: int, gpu: int, entry: dict, gpu_active_s=None) -> tuple:
-    """One hub_hourly row from a payload entry (a GPU, or the host summary)."""
-    sums = {col: entry.get(key) for key, col in SUM_KEYS}
-    mean, n = entry.get("sm_utilization_percent_mean"), entry.get("samples") or 0
-    if sums["util_sum"] is None and mean is not None:  # a Targoman-style entry: estimate
-        sums["util_sum"], sums["util_n"] = mean * n, n
-    energy = entry.get("energy_j")
-    if energy is None and entry.get("energy_wh") is not None:
+@dataclass(frozen=True)
+class HourRows:
+    """One host-hour payload as table rows, built before the write lock is taken (so the
+    lock is held only to store them). GPUs are named by device id until the write maps
+    them to the hub's ids; None is the whole-host row."""
+
+    hour: int
+    gpus: list[tuple[str, list]]  # (device id, [index, name, pci_bus_id, memory_total_mb])
+    hourly: list[tuple]  # (device id or None, *ROW_COLUMNS after host, hour and gpu)
+    users: list[tuple]  # (device id or None, user, gpu_seconds, peak_mem_mib)
+
+
+def entry_values(entry: dict, gpu_active_s=None) -> tuple:
+    """The hub_hourly values of a payload entry (a GPU, or the host summary with its
+    gpu_active_s), in ROW_COLUMNS order after host, hour and gpu."""
+    get = entry.get
+    util_sum, util_n = get("sm_utilization_percent_sum"), get("sm_utilization_percent_count")
+    mean, n = get("sm_utilization_percent_mean"), get("samples") or 0
+    if util_sum is None and mean is not None:  # a Targoman-style entry: estimate
+        util_sum, util_n = mean * n, n
+    energy = get("energy_j")
+    if energy is None and get("energy_wh") is not None:
         energy = entry["energy_wh"] * 3600
-    active = _ms(entry.get("active_seconds"))
-    row = (host, hour, gpu, n, active,
-           active if gpu != HOST else _ms(gpu_active_s), sums["util_sum"], sums["util_n"],
-           sums["act_util_sum"], sums["act_util_n"], energy,
-           *(entry.get(key) for key, _ in STAT_KEYS))  # fmt: skip
-    return row
+    active = _ms(get("active_seconds"))
+    gpu_active = active if gpu_active_s is None else _ms(gpu_active_s)
+    return (n, active, gpu_active, util_sum, util_n, get("sm_utilization_percent_active_sum"),
+            get("sm_utilization_percent_active_count"), energy,
+            *map(get, STAT_PAYLOAD_KEYS))  # fmt: skip
 
 
-def save_hour(conn: Connection, host: int, payload: dict, now: float) -> None:
-    """Replace one host-hour with a payload's rows (inside a write transaction)."""
-    hour = payload["hour"]
+def hour_rows(payload: dict) -> HourRows:
+    """A checked hourly payload (api.hub.validate.check_hourly) as the rows it stores."""
     summary = payload["host_summary"]
-    ids = gpu_ids(conn, host, hour, payload["gpus"])
-    rows = [entry_row(host, hour, HOST, summary, summary.get("gpu_active_seconds"))]
-    users = _user_rows(host, hour, HOST, summary.get("users") or ())
+    hourly = [(None, *entry_values(summary, summary.get("gpu_active_seconds") or 0))]
+    users = _user_rows(None, summary.get("users") or ())
+    gpus = []
     for entry in payload["gpus"]:
-        gpu = ids[entry["device_id"]]
-        rows.append(entry_row(host, hour, gpu, entry))
-        users += _user_rows(host, hour, gpu, entry.get("users") or ())
-    old = conn.execute("SELECT gpu FROM hub_hourly WHERE host = ? AND hour = ?", (host, hour))
+        device = entry["device_id"]
+        gpus.append((device, [entry.get(k) for k in GPU_DESCRIPTION]))
+        hourly.append((device, *entry_values(entry)))
+        users += _user_rows(device, entry.get("users") or ())
+    return HourRows(payload["hour"], gpus, hourly, users)
+
+
+def save_hour(conn: Connection, host: int, rows: HourRows, now: float) -> None:
+    """Replace one host-hour with a payload's rows (inside a write transaction)."""
+    hour = rows.hour
+    ids = {None: HOST, **gpu_ids(conn, host, hour, rows.gpus)}
+    old = conn.execute(
+        "DELETE FROM hub_hourly WHERE host = ? AND hour = ? RETURNING gpu", (host, hour)
+    ).fetchall()
+    if old:  # a host-hour sent again with other numbers: its users go too, GPU by GPU
+        conn.executemany(
+            "DELETE FROM hub_user_hourly WHERE host = ? AND gpu = ? AND hour = ?",
+            [(host, gpu, hour) for (gpu,) in old],
+        )
+    conn.executemany(INSERT_HOURLY, [(host, hour, ids[d], *v) for d, *v in rows.hourly])
     conn.executemany(
-        "DELETE FROM hub_user_hourly WHERE host = ? AND gpu = ? AND hour = ?",
-        [(host, gpu, hour) for (gpu,) in old.fetchall()],
-    )  # by key, GPU by GPU
-    conn.execute("DELETE FROM hub_hourly WHERE host = ? AND hour = ?", (host, hour))
-    marks = ", ".join("?" * len(ROW_COLUMNS))
-    conn.executemany(f"INSERT INTO hub_hourly ({', '.join(ROW_COLUMNS)}) VALUES ({marks})", rows)
-    conn.executemany("INSERT INTO hub_user_hourly VALUES (?,?,?,?,?,?)", users)
+        "INSERT INTO hub_user_hourly VALUES (?,?,?,?,?,?)",
+        [(host, hour, ids[d], *v) for d, *v in rows.users],
+    )
     conn.execute("UPDATE hub_hosts SET last_ingest = ? WHERE id = ?", (int(now), host))
     bump_hub_version(conn)
 
 
-def _user_rows(host: int, hour: int, gpu: int, users: Iterable[dict]) -> list[tuple]:
+def _user_rows(device: str | None, users: Iterable[dict]) -> list[tuple]:
     merged: dict[str, list] = {}
     for u in users:  # a name sent twice is added up, never a primary-key error
         cur = merged.setdefault(u["user"], [0.0, None])
         cur[0] += u["gpu_seconds"]
         mem = u.get("memory_used_mb_max")
         cur[1] = mem if cur[1] is None else max(cur[1], mem or 0)
-    return [(host, hour, gpu, name, s, m) for name, (s, m) in merged.items()]
+    return [(device, name, s, m) for name, (s, m) in merged.items()]
 
 
 GPU_DESCRIPTION = ("index", "name", "pci_bus_id", "memory_total_mb")
 
 
-def gpu_ids(conn: Connection, host: int, hour: int, entries: list[dict]) -> dict[str, int]:
-    """{device_id: the hub's id} for a payload's GPUs; new GPUs are added, and a GPU's
-    description is refreshed when this hour is its newest (one read in the common case)."""
+def gpu_ids(conn: Connection, host: int, hour: int,
+            gpus: list[tuple[str, list]]) -> dict[str, int]:  # fmt: skip
+    """{device id: the hub's id} for a payload's (device id, description) pairs; new GPUs
+    are added, and a GPU's description is refreshed when this hour is its newest (one read
+    in the common case)."""
     known = {uuid: (gid, desc, last) for uuid, gid, last, *desc in conn.execute(
         "SELECT uuid, id, last_hour, idx, name, pci_bus_id, memory_total_mib FROM hub_gpus "
         "WHERE host = ?", (host,))}  # fmt: skip
     ids, newer = {}, []
-    for entry in entries:
-        uuid, desc = entry["device_id"], [entry.get(k) for k in GPU_DESCRIPTION]
+    for uuid, desc in gpus:
         found = known.get(uuid)
         if found is not None and (hour <= found[2] or desc == found[1]):
             ids[uuid] = found[0]  # an older hour, or the same description
@@ -251,20 +287,26 @@ def _ids(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def receipt(conn: Connection, host: int, hour: int) -> tuple[str, str] | None:
-    """(uid, payload hash) of the host-hour as last received, or None."""
-    return conn.execute(
-        "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?", (host, hour)
+def payload_digest(payload: dict) -> str:
+    """sha256 of a payload's content, whatever its key order or spacing."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def receive_hour(conn: Connection, host: int, rows: HourRows, digest: str, now: float) -> str:
+    """Store a pushed host-hour unless this very payload is stored already (a retry or
+    --resend: nothing changes); the uid answered for it (inside a write transaction)."""
+    old = conn.execute(
+        "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?",
+        (host, rows.hour),
     ).fetchone()
-
-
-def record_receipt(conn: Connection, host: int, hour: int, digest: str, now: float) -> str:
-    """Remember a newly stored host-hour and return the uid answered for it."""
+    if old is not None and old[1] == digest:
+        return old[0]
+    save_hour(conn, host, rows, now)
     uid = uuidlib.uuid4().hex
     conn.execute(
         "INSERT INTO hub_receipts VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE SET "
         "uid = excluded.uid, payload_hash = excluded.payload_hash, received = excluded.received",
-        (host, hour, uid, digest, int(now)),
+        (host, rows.hour, uid, digest, int(now)),
     )
     return uid
 

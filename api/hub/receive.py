@@ -4,15 +4,15 @@ POST /api/v1/status (live snapshots). Each host authenticates with its own beare
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from api.hub.settings import HubSettings
-from api.hub.validate import Invalid, check_hourly, check_snapshot, parse_json
+from api.hub.validate import Invalid, check_ingest, check_snapshot, parse_json
 from api.hub.writers import Writers
 from api.settings import ApiSettings
 from api.svg_cache import RenderCache
@@ -88,13 +88,16 @@ class Admitted:
 
     host: int
     name: str
-    data: dict
+    data: dict | list
+    items: list[dict]  # the objects in the body that each name the sending host
     raw: bytes
     now: float
 
 
-def admit(conn: Connection, check: Callable[[dict, float], object]) -> Admitted:
-    """Size (413), token (401), rate (429, a first look), then the body (400) and its host."""
+def admit(conn: Connection, check: Callable[[dict | list, float], list[dict]],
+          lists: bool = False) -> Admitted:  # fmt: skip
+    """Size (413), token (401), rate (429, a first look), then the body (400) and its host
+    (403); `check` validates the parsed body and returns the objects naming the host."""
     hub = hub_state()
     raw = read_body(hub.settings.max_body)
     host, name = authenticate(conn)
@@ -102,11 +105,14 @@ def admit(conn: Connection, check: Callable[[dict, float], object]) -> Admitted:
     wait = hubstore.rate_wait(conn, host, now, hub.settings.rate, hub.settings.burst)
     if wait > 0:
         raise too_fast(wait)
-    data = parse_json(raw)
-    check(data, now)
-    if data["host"] != name:
-        raise Refused(403, f"this token belongs to host {name!r}, not {data['host']!r}", "host")
-    return Admitted(host, name, data, raw, now)
+    data = parse_json(raw, lists=lists)
+    items = check(data, now)
+    for i, item in enumerate(items):
+        if item["host"] != name:
+            field = f"[{i}].host" if isinstance(data, list) else "host"
+            raise Refused(403, f"this token belongs to host {name!r}, not {item['host']!r}",
+                          field)  # fmt: skip
+    return Admitted(host, name, data, items, raw, now)
 
 
 def spend(conn: Connection, host: int, now: float) -> None:
@@ -119,33 +125,34 @@ def spend(conn: Connection, host: int, now: float) -> None:
 
 @receive.post("/api/v1/ingest")
 def ingest() -> Response:
-    """Store one host-hour (upsert by host + GPU + hour); echo it for the sender's check."""
+    """Store host-hours (upsert by host + GPU + hour) and echo the body for the sender's
+    check: one payload answers {"uid"}, an array of them (a backlog) {"uids"} in order."""
     hub = hub_state()
     contract = request.headers.get("X-Contract-Number", "")
     if hub.settings.contract_number and contract != hub.settings.contract_number:
         raise Refused(400, "X-Contract-Number does not match this hub's contract number",
                       "X-Contract-Number")  # fmt: skip
     conn = hub.writers.get()
-    got = admit(conn, lambda data, now: check_hourly(data, now, hub.settings.max_skew_s))
-    hour, digest = got.data["hour"], hashlib.sha256(got.raw).hexdigest()
-    with write(conn):
+    s = hub.settings
+    got = admit(conn, lambda data, now: check_ingest(data, now, s.max_skew_s, s.max_batch),
+                lists=True)  # fmt: skip
+    rows = [(hubstore.hour_rows(p), hubstore.payload_digest(p)) for p in got.items]
+    with write(conn):  # only SQL in here: other workers wait for this lock
         spend(conn, got.host, got.now)
-        old = hubstore.receipt(conn, got.host, hour)
-        if old is not None and old[1] == digest:
-            uid = old[0]  # a retry or --resend of what is stored: nothing changes
-        else:
-            hubstore.save_hour(conn, got.host, got.data, got.now)
-            uid = hubstore.record_receipt(conn, got.host, hour, digest, got.now)
+        uids = [hubstore.receive_hour(conn, got.host, r, d, got.now) for r, d in rows]
     # The body as received goes back verbatim as `params`, so it equals what was sent.
-    body = b'{"uid":"' + uid.encode() + b'","params":' + got.raw + b"}"
-    return Response(body, 200, mimetype=JSON)
+    if isinstance(got.data, list):
+        head = b'{"uids":' + orjson.dumps(uids)
+    else:
+        head = b'{"uid":' + orjson.dumps(uids[0])
+    return Response(head + b',"params":' + got.raw + b"}", 200, mimetype=JSON)
 
 
 @receive.post("/api/v1/status")
 def status() -> tuple[Response, int]:
     """Keep a host's live snapshot (GPUs, processes, reservations)."""
     conn = hub_state().writers.get()
-    got = admit(conn, lambda data, now: check_snapshot(data))
+    got = admit(conn, lambda data, now: [check_snapshot(data)])
     with write(conn):
         spend(conn, got.host, got.now)
         hubstore.save_status(conn, got.host, got.data, int(got.data["every_s"]), got.now)

@@ -15,6 +15,7 @@ class HubSettings:
     """Limits on what hosts may send to this hub."""
 
     max_body: int = MIB
+    max_batch: int = 100
     rate: float = 5.0
     burst: float = 600.0
     contract_number: str = ""
@@ -27,6 +28,8 @@ class HubSettings:
         return cls(
             max_body=env.env_int("GPUPULSE_HUB_MAX_BODY", MIB, environ, minimum=1024,
                                  maximum=256 * MIB),
+            max_batch=env.env_int("GPUPULSE_HUB_MAX_BATCH", 100, environ, minimum=1,
+                                  maximum=10_000),
             rate=env.env_float("GPUPULSE_HUB_RATE", 5.0, environ, minimum=0.001),
             burst=env.env_float("GPUPULSE_HUB_BURST", 600.0, environ, minimum=1),
             contract_number=env.env_str("GPUPULSE_HUB_CONTRACT_NUMBER", "", environ),

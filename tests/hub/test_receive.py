@@ -9,7 +9,10 @@ import json
 import pytest
 
 from scheduler.push import Reply, judge
+from scheduler.timeparse import iso
+from store import hub as hubstore
 from store import open_writer
+from store.db import write
 from tests.hub.conftest import HOST, NOW, make_hub, new_token, post
 
 
@@ -95,9 +98,11 @@ def test_json_that_is_not_json_is_refused(fleet, hub_db):
     token = new_token(hub_db)
     client = make_hub(hub_db).test_client()
     text = fleet.body(fleet.hours()[0]).replace(b'"samples":', b'"samples":NaN,"x":', 1)
-    for body in (text, b"[1, 2]", b"{"):
+    for body in (text, b'"a string"', b"{", b"[]"):
         answer = post(client, "/api/v1/ingest", body, token)
         assert answer.status_code == 400 and answer.get_json()["field"] == "body"
+    answer = post(client, "/api/v1/ingest", b"[1, 2]", token)
+    assert answer.status_code == 400 and answer.get_json()["field"] == "[0]"
 
 
 def test_tokens(fleet, hub_db):
@@ -142,6 +147,20 @@ def test_a_host_sending_too_fast_gets_429_with_retry_after(fleet, hub_db):
     assert post(later, "/api/v1/ingest", payload(fleet, 9), token).status_code == 200
 
 
+def test_a_request_that_waited_for_the_lock_is_not_refused_for_its_older_clock(hub_db):
+    # Under load a request reads the clock, then waits for the write lock while a later one
+    # stores its time; the bucket must neither refuse it nor move back to its clock.
+    token = new_token(hub_db)
+    conn = open_writer(hub_db)
+    host = hubstore.token_host(conn, token)[0]
+    with write(conn):
+        assert hubstore.take_rate(conn, host, NOW, 100.0, 50.0) == 0.0
+        assert hubstore.take_rate(conn, host, NOW - 0.6, 100.0, 50.0) == 0.0
+    at = conn.execute("SELECT rate_at FROM hub_hosts WHERE id = ?", (host,)).fetchone()[0]
+    conn.close()
+    assert at == NOW
+
+
 def test_contract_number_is_checked_when_the_hub_sets_one(fleet, hub_db):
     token = new_token(hub_db)
     client = make_hub(hub_db, contract_number="C-7").test_client()
@@ -180,3 +199,56 @@ def test_status_snapshots_and_staleness(hub_db):
     bad = {**snap, "gpus": [{"uuid": "GPU-a", "util": 400}]}
     answer = post(make_hub(hub_db).test_client(), "/api/v1/status", bad, token)
     assert answer.status_code == 400 and answer.get_json()["field"] == "gpus[0].util"
+
+
+def test_an_array_of_payloads_is_stored_in_one_request_with_a_uid_each(fleet, hub_db):
+    token = new_token(hub_db)
+    client = make_hub(hub_db).test_client()
+    batch = [payload(fleet, i) for i in (4, 2, 9)]  # any order, as a backlog may be
+    answer = post(client, "/api/v1/ingest", batch, token)
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["params"] == batch and len(set(body["uids"])) == 3
+    conn = open_writer(hub_db)
+    stored = conn.execute("SELECT hour, count(*) FROM hub_hourly GROUP BY hour").fetchall()
+    receipts = dict(conn.execute("SELECT hour, uid FROM hub_receipts"))
+    conn.close()
+    assert sorted(stored) == sorted((p["hour"], 1 + len(p["gpus"])) for p in batch)
+    assert [receipts[p["hour"]] for p in batch] == body["uids"]
+    again = post(client, "/api/v1/ingest", batch[1:], token).get_json()
+    assert again["uids"] == body["uids"][1:]  # a resent backlog changes nothing
+    single = post(client, "/api/v1/ingest", batch[0], token).get_json()
+    assert single["uid"] == body["uids"][0]  # a payload is the same whichever way it came
+
+
+@pytest.mark.parametrize(
+    ("index", "change", "field"),
+    [
+        (1, lambda p: p["gpus"][0].update(samples=-1), "[1].gpus[0].samples"),
+        (2, lambda p: p.update(host="other"), "[2].host"),
+        (
+            1,
+            lambda p: p.update(hour=p["hour"] - 3600, aggregation_time=iso(p["hour"] - 3600)),
+            "[1].hour",
+        ),  # the same hour as [0]
+    ],
+)
+def test_one_bad_payload_refuses_the_whole_array_naming_it(fleet, hub_db, index, change, field):
+    token = new_token(hub_db)
+    client = make_hub(hub_db).test_client()
+    batch = [payload(fleet, i) for i in (3, 4, 5)]
+    change(batch[index])
+    answer = post(client, "/api/v1/ingest", batch, token)
+    assert answer.status_code in (400, 403)
+    assert answer.get_json()["field"] == field
+    assert f"[{index}]" in answer.get_json()["error"] or answer.status_code == 403
+    assert rows(hub_db, "hub_hourly") == rows(hub_db, "hub_receipts") == 0
+
+
+def test_an_array_over_the_batch_limit_is_refused(fleet, hub_db):
+    token = new_token(hub_db)
+    client = make_hub(hub_db, max_batch=2).test_client()
+    answer = post(client, "/api/v1/ingest", [payload(fleet, i) for i in (1, 2, 3)], token)
+    assert answer.status_code == 400 and answer.get_json()["field"] == "body"
+    assert "GPUPULSE_HUB_MAX_BATCH" in answer.get_json()["error"]
+    assert rows(hub_db, "hub_hourly") == 0

@@ -31,7 +31,8 @@ class Central:
         body = json.loads(request.get_data())
         self.requests.append({"headers": dict(request.headers), "body": body})
         action = self.script.pop(0) if self.script else "accept"
-        key = body["idempotency_key"]
+        if action == "400-arrays":
+            action = "400" if isinstance(body, list) else "accept"
         if action == "500":
             return Response("boom", status=500)
         if action == "429":
@@ -48,8 +49,13 @@ class Central:
             return Response("", status=200)
         if action == "wrong-params":
             return Response(json.dumps({"uid": "x", "params": {**body, "hour": 0}}), status=200)
-        self.accepted[key] = self.accepted.get(key, 0) + 1
-        self.bodies[key] = body
+        for payload in body if isinstance(body, list) else [body]:
+            key = payload["idempotency_key"]
+            self.accepted[key] = self.accepted.get(key, 0) + 1
+            self.bodies[key] = payload
+        if isinstance(body, list):
+            uids = [f"u-{p['idempotency_key']}" for p in body]
+            return Response(json.dumps({"uids": uids, "params": body}), status=200)
         return Response(json.dumps({"uid": f"u-{key}", "params": body}), status=200,
                         content_type="application/json")  # fmt: skip
 
@@ -160,6 +166,38 @@ def test_week_offline_then_reconnect_delivers_backlog_oldest_first(conn, setting
     sent = [r["body"]["hour"] for r in central.requests[1:]]
     assert sent == sorted(sent) and len(set(sent)) == pending
     assert len(central.accepted) == pending
+
+
+def test_a_backlog_goes_out_in_arrays_and_each_hour_arrives_once(conn, settings, server):
+    start = aggregate.day_start(date(2026, 3, 28), settings.tz)
+    now = hours_of_data(conn, settings, start, 30)
+    central = Central(["500"])
+    server.expect_request("/api/v1/ingest").respond_with_handler(central)
+    drain(conn, online(settings, server, GPUPULSE_PUSH_PER_REQUEST="8"), now)
+    hours = [h for (h,) in conn.execute("SELECT hour FROM hourly WHERE gpu = 0 ORDER BY hour")]
+    assert sorted(central.accepted) == sorted(f"host-a/{rollup_iso(h)}" for h in hours)
+    assert set(central.accepted.values()) == {1}
+    sizes = [len(r["body"]) for r in central.requests]
+    assert sizes == [8, 8, 8, 8, 6]  # the 500 first, then every hour oldest first
+    assert all("Idempotency-Key" not in r["headers"] for r in central.requests)
+    attempts = ledger.attempts(conn)
+    assert len(attempts) == 8 + 30 and sum(a["success"] for a in attempts) == 30
+    uids = dict(conn.execute("SELECT hour, uid FROM push_queue"))
+    assert all(uids[h] == f"u-host-a/{rollup_iso(h)}" for h in hours)
+
+
+def test_a_refused_array_is_sent_again_hour_by_hour(conn, settings, server):
+    start = aggregate.day_start(date(2026, 3, 28), settings.tz)
+    now = hours_of_data(conn, settings, start, 3)
+    central = Central(["400-arrays"])  # a receiver that takes one payload per request
+    server.expect_request("/api/v1/ingest").respond_with_handler(central)
+    counts = push.run(conn, online(settings, server, GPUPULSE_PUSH_PER_REQUEST="10"), now)
+    assert counts == {"sent": 3, "failed": 0, "retry": 0}
+    assert [isinstance(r["body"], list) for r in central.requests] == [True, False, False, False]
+    for summary in ledger.summaries(conn):
+        assert summary["state"] == "sent" and summary["attempts"] == 2
+    first = [a for a in ledger.attempts(conn) if not a["success"]]
+    assert len(first) == 3 and all("sent alone next" in a["error"] for a in first)
 
 
 def central_requests(server):
