@@ -110,8 +110,8 @@ def _from_env(e: Mapping[str, str]) -> Settings:
         backoff_min_s=env.env_float("GPUPULSE_PUSH_BACKOFF_MIN", 5.0, e, minimum=0.1),
         backoff_max_s=env.env_float("GPUPULSE_PUSH_BACKOFF_MAX", 600.0, e, minimum=1),
         push_batch=env.env_int("GPUPULSE_PUSH_BATCH", 500, e, minimum=1),
-        push_per_request=env.env_int("GPUPULSE_PUSH_PER_REQUEST", 1, e, minimum=1,
-                                     maximum=1000),
+        push_per_request=env.env_int("GPUPULSE_PUSH_PER_REQUEST", _per_request(e), e,
+                                     minimum=1, maximum=1000),
         host_id=env.env_str("GPUPULSE_HOST_ID", "", e),
         heartbeat=env.env_str("GPUPULSE_HEARTBEAT", DEFAULT_HEARTBEAT, e),
         heartbeat_max_age_s=env.env_int("GPUPULSE_HEARTBEAT_MAX_AGE", 300, e, minimum=5),
@@ -130,6 +130,16 @@ def _from_env(e: Mapping[str, str]) -> Settings:
 
 
 INGEST_PATH = "/api/v1/ingest"
+
+
+HUB_PER_REQUEST = 50  # payloads per array to a GPU Pulse hub: ~500 KB of 8-GPU hours
+
+
+def _per_request(e: Mapping[str, str]) -> int:
+    """Payloads per request by default: arrays to a GPU Pulse hub's ingest URL (a receiver
+    that refuses them gets each hour alone), else one, as the Targoman protocol sends."""
+    hub = env.env_str("GPUPULSE_PUSH_URL", "", e).endswith(INGEST_PATH)
+    return HUB_PER_REQUEST if hub else 1
 
 
 def _status_url(e: Mapping[str, str]) -> str:

@@ -73,7 +73,8 @@ def online(settings, server, **extra):
     env = {"GPUPULSE_DB": settings.db, "GPUPULSE_TZ": "Europe/Berlin",
            "GPUPULSE_HOST_ID": "host-a", "GPUPULSE_CONTRACT_NUMBER": "C-42",
            "GPUPULSE_PUSH_TIMEOUT": "0.5", "GPUPULSE_PUSH_TOKEN": "tok",
-           "GPUPULSE_PUSH_URL": server.url_for("/api/v1/ingest"), **extra}  # fmt: skip
+           "GPUPULSE_PUSH_URL": server.url_for("/api/v1/ingest"),
+           "GPUPULSE_PUSH_PER_REQUEST": "1", **extra}  # fmt: skip  # Targoman: one per POST
     return load(env)
 
 
@@ -198,6 +199,15 @@ def test_a_refused_array_is_sent_again_hour_by_hour(conn, settings, server):
         assert summary["state"] == "sent" and summary["attempts"] == 2
     first = [a for a in ledger.attempts(conn) if not a["success"]]
     assert len(first) == 3 and all("sent alone next" in a["error"] for a in first)
+
+
+def test_a_hub_url_gets_arrays_by_default_and_any_other_url_one_hour_each():
+    base = {"GPUPULSE_DB": "/tmp/x.db"}
+    hub = load({**base, "GPUPULSE_PUSH_URL": "https://hub.example/api/v1/ingest"})
+    other = load({**base, "GPUPULSE_PUSH_URL": "https://monitor.example.org/api/gpu"})
+    chosen = load({**base, "GPUPULSE_PUSH_URL": "https://hub.example/api/v1/ingest",
+                   "GPUPULSE_PUSH_PER_REQUEST": "7"})  # fmt: skip
+    assert (hub.push_per_request, other.push_per_request, chosen.push_per_request) == (50, 1, 7)
 
 
 def central_requests(server):
