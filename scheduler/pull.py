@@ -156,8 +156,7 @@ def store(conn: Connection, polled: Polled, settings: Settings, since: int, now:
     rows = [hubstore.hour_rows(payload) for payload in hours]
     with write(conn):
         host = hubstore.pull_host(conn, polled.target.name, now)
-        for one in rows:
-            hubstore.save_hour(conn, host, one, now)
+        hubstore.save_hours(conn, host, rows, now)
         hubstore.save_status(conn, host, snap, settings.pull_every_s, now)
     return len(hours)
 

@@ -220,8 +220,20 @@ def hour_rows(payload: dict) -> HourRows:
     return HourRows(payload["hour"], gpus, hourly, users)
 
 
-def save_hour(conn: Connection, host: int, rows: HourRows, now: float) -> None:
-    """Replace one host-hour with a payload's rows (inside a write transaction)."""
+def save_hours(conn: Connection, host: int, hours: Iterable[HourRows], now: float) -> None:
+    """Replace host-hours with payloads' rows (inside a write transaction); the host's
+    last ingest and the hub's version move once for them all (not at all for none)."""
+    stored = 0
+    for rows in hours:
+        _replace_hour(conn, host, rows)
+        stored += 1
+    if not stored:
+        return
+    conn.execute("UPDATE hub_hosts SET last_ingest = ? WHERE id = ?", (int(now), host))
+    bump_hub_version(conn)
+
+
+def _replace_hour(conn: Connection, host: int, rows: HourRows) -> None:
     hour = rows.hour
     ids = {None: HOST, **gpu_ids(conn, host, hour, rows.gpus)}
     old = conn.execute(
@@ -237,8 +249,6 @@ def save_hour(conn: Connection, host: int, rows: HourRows, now: float) -> None:
         "INSERT INTO hub_user_hourly VALUES (?,?,?,?,?,?)",
         [(host, hour, ids[d], *v) for d, *v in rows.users],
     )
-    conn.execute("UPDATE hub_hosts SET last_ingest = ? WHERE id = ?", (int(now), host))
-    bump_hub_version(conn)
 
 
 def _user_rows(device: str | None, users: Iterable[dict]) -> list[tuple]:
@@ -292,23 +302,30 @@ def payload_digest(payload: dict) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def receive_hour(conn: Connection, host: int, rows: HourRows, digest: str, now: float) -> str:
-    """Store a pushed host-hour unless this very payload is stored already (a retry or
-    --resend: nothing changes); the uid answered for it (inside a write transaction)."""
-    old = conn.execute(
-        "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?",
-        (host, rows.hour),
-    ).fetchone()
-    if old is not None and old[1] == digest:
-        return old[0]
-    save_hour(conn, host, rows, now)
-    uid = uuidlib.uuid4().hex
-    conn.execute(
-        "INSERT INTO hub_receipts VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE SET "
-        "uid = excluded.uid, payload_hash = excluded.payload_hash, received = excluded.received",
-        (host, rows.hour, uid, digest, int(now)),
-    )
-    return uid
+def receive_hours(conn: Connection, host: int, received: Iterable[tuple[HourRows, str]],
+                  now: float) -> list[str]:  # fmt: skip
+    """Store pushed host-hours, (rows, payload digest) each, except those stored already
+    as this very payload (a retry or --resend: nothing changes); the uid answered for each
+    (inside a write transaction)."""
+    uids, fresh = [], []
+    for rows, digest in received:
+        old = conn.execute(
+            "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?",
+            (host, rows.hour),
+        ).fetchone()
+        if old is not None and old[1] == digest:
+            uids.append(old[0])
+            continue
+        uids.append(uuidlib.uuid4().hex)
+        fresh.append(rows)
+        conn.execute(
+            "INSERT INTO hub_receipts VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
+            "SET uid = excluded.uid, payload_hash = excluded.payload_hash, "
+            "received = excluded.received",
+            (host, rows.hour, uids[-1], digest, int(now)),
+        )
+    save_hours(conn, host, fresh, now)
+    return uids
 
 
 def bump_hub_version(conn: Connection) -> None:

@@ -139,7 +139,7 @@ def ingest() -> Response:
     rows = [(hubstore.hour_rows(p), hubstore.payload_digest(p)) for p in got.items]
     with write(conn):  # only SQL in here: other workers wait for this lock
         spend(conn, got.host, got.now)
-        uids = [hubstore.receive_hour(conn, got.host, r, d, got.now) for r, d in rows]
+        uids = hubstore.receive_hours(conn, got.host, rows, got.now)
     # The body as received goes back verbatim as `params`, so it equals what was sent.
     if isinstance(got.data, list):
         head = b'{"uids":' + orjson.dumps(uids)
