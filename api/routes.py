@@ -22,7 +22,7 @@ from api.svg.calendar import window
 from api.svg_cache import Rendered
 from store.db import Connection, Error, StoreError
 from store.rollups import daily_rows, data_version, hourly_rows
-from store.samples import latest_state, newest_sample_ts
+from store.samples import host_facts, latest_state, newest_sample_ts
 from store.schema import SchemaMismatch
 
 bp = Blueprint("gpupulse", __name__)
@@ -109,7 +109,8 @@ def gpus() -> Response:
     """Each GPU's newest sample and processes."""
     conn = state().readers.get()
     gpus = with_display_names(latest_state(conn), state().settings.lab.names)
-    return jsonify({"gpus": gpus, "newest_sample_ts": newest_sample_ts(conn)})
+    body = {"gpus": gpus, "newest_sample_ts": newest_sample_ts(conn), "host": host_facts(conn)}
+    return jsonify(body)
 
 
 def date_range(query: dict, default_days: int) -> tuple:

@@ -21,6 +21,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from scheduler import retention, rollup  # noqa: E402
 from scheduler.settings import load  # noqa: E402
 from store import aggregate, open_writer, write  # noqa: E402
+from store.samples import CORE_SAMPLE_COLUMNS as CORE_COLUMNS  # noqa: E402
 
 GPUS = 8
 
@@ -48,7 +49,10 @@ def fill(conn, start: int, end: int, tick: int) -> int:
         ]  # fmt: skip
         procs = [(s[0], s[1], s[1], 4000, s[3]) for s in samples if s[3]]
         with write(conn):
-            conn.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", samples)
+            conn.executemany(
+                f"INSERT INTO samples ({CORE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                samples,
+            )
             conn.executemany("INSERT INTO process_samples VALUES (?,?,?,?,?)", procs)
         rows += len(samples)
     return rows

@@ -10,21 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from store.samples import GpuInfo, GpuSample, ProcessSample
+from store.samples import GpuInfo, GpuSample, GpuState, ProcessSample
 
 
 class BackendUnavailable(RuntimeError):
     """The backend cannot sample at all; the message says what to check."""
 
 
+class BackendFailed(BackendUnavailable):
+    """The backend stopped for good (the driver was replaced under it): exit so the service
+    manager starts a fresh collector; the message says why."""
+
+
 @dataclass
 class Reading:
-    """One tick's readings: samples of the GPUs that answered, their processes, and
-    the GPUs that stopped answering (with the driver's reason)."""
+    """One tick's readings: samples of the GPUs that answered, their processes, their
+    slow-changing state, the GPUs that stopped answering (with the driver's reason), and
+    host facts to remember (driver and CUDA versions) when they are first read."""
 
     samples: list[GpuSample] = field(default_factory=list)
     processes: list[ProcessSample] = field(default_factory=list)
     lost: list[tuple[GpuInfo, str]] = field(default_factory=list)
+    states: list[GpuState] = field(default_factory=list)
+    meta: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Backend(Protocol):

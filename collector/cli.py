@@ -10,11 +10,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from collector.backend import Backend, BackendUnavailable
+from collector.backend import Backend, BackendFailed, BackendUnavailable
 from store import settings
 from store.db import StoreError, check_sqlite_version
 from store.schema import SchemaMismatch
-from store.settings import OneLineParser, SettingError, env_int, env_str
+from store.settings import OneLineParser, SettingError, env_float, env_int, env_str
 
 BACKENDS = ("nvml", "simulated")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="collector",
         description="Sample every GPU and its processes into the GPU Pulse database.",
-        epilog="Also: `collector import FILE...` imports nvidia-smi CSV logs or gpu_stats CSVs.",
+        epilog="Also: `collector import FILE...` imports nvidia-smi CSV logs or gpu_stats CSVs;"
+        " `collector doctor` checks what this machine's driver lets GPU Pulse read.",
     )
     p.add_argument("--backend", choices=BACKENDS, help="GPU source (GPUPULSE_BACKEND, nvml)")
     p.add_argument(
@@ -87,7 +88,8 @@ def make_backend(args: argparse.Namespace) -> Backend:
         from collector.nvml import NvmlBackend
     except ImportError as exc:
         raise BackendUnavailable(f"the NVML backend cannot be loaded ({exc})") from None
-    return NvmlBackend()
+    mismatch_exit_s = env_float("GPUPULSE_DRIVER_MISMATCH_EXIT", 300, minimum=1, maximum=86_400)
+    return NvmlBackend(mismatch_exit_s=mismatch_exit_s)
 
 
 def main(
@@ -100,6 +102,8 @@ def main(
         from collector.importer import main as import_main
 
         return import_main(argv[1:])
+    if argv and argv[0] == "doctor":
+        return doctor_main(argv[1:])
     if argv and argv[0] == "idle-run":
         from collector.idle.cli import main as idle_main
 
@@ -111,12 +115,28 @@ def main(
         return dispatch(args, backend_factory)
     except SettingError as exc:
         return fail(str(exc), 2)
+    except BackendFailed as exc:
+        return fail(str(exc))
     except BackendUnavailable as exc:
         return fail(backend_hint(str(exc)))
     except (StoreError, SchemaMismatch) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def doctor_main(argv: list[str]) -> int:
+    """`collector doctor`: check what this machine's driver lets GPU Pulse read."""
+    p = OneLineParser(prog="collector doctor", description="Check the driver, GPUs and access.")
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="ERROR")
+    args = p.parse_args(argv)
+    setup_logging(args.log_level)
+    from collector.doctor import doctor
+
+    try:
+        return doctor(interval=settings.interval())
+    except SettingError as exc:
+        return fail(str(exc), 2)
 
 
 def dispatch(args: argparse.Namespace, backend_factory: Callable) -> int:

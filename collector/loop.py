@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from collector.backend import Backend, Reading
+from collector.backend import Backend, BackendFailed, Reading
 from store.db import OperationalError
 from store.db import write as write_tx
 from store.samples import Recorder, Tick, add_event, newest_sample_ts, set_meta
@@ -104,13 +104,18 @@ class CollectorLoop:
         if reading is not None:
             self.last_ts = ts
             self._note_lost(reading, ts)
-            self.pending.append(Tick(ts, round(tick_s, 3), reading.samples, reading.processes))
+            self.pending_meta.extend(reading.meta)
+            self.pending.append(
+                Tick(ts, round(tick_s, 3), reading.samples, reading.processes, reading.states)
+            )
         if not self.flush():
             self._trim()
 
     def _sample(self, now: float, tick_s: float) -> Reading | None:
         try:
             reading = self.backend.sample(now, tick_s)
+        except BackendFailed:
+            raise  # the backend gave up for good: the process must end and be restarted
         except Exception as exc:  # the backend re-initializes itself; we keep ticking
             if not self.sample_failing:
                 self.log.error("sampling failed: %s; will keep trying every tick", exc)

@@ -166,6 +166,11 @@ class SimulatedBackend:
             mem_mhz=model.mem_mhz if running else 405,
             pstate=model.busy_pstate if running else 8,
             active_s=self._active_s(g, plan, t, tick_s),
+            # The driver's clocks-event bits: GpuIdle (0x1) when idle, SwPowerCap (0x4) at
+            # full load; no video work on this fleet.
+            clocks_event=0x4 if load > 0.9 else 0 if running else 0x1,
+            enc_util=0,
+            dec_util=0,
         )
         return sample, procs
 

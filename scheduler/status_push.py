@@ -17,7 +17,8 @@ from store.samples import latest_state
 
 log = logging.getLogger(__name__)
 GPU_KEYS = ("uuid", "index", "name", "memory_total_mib", "ts", "lost_at", "util", "mem_util",
-            "mem_used_mib", "temp_c", "fan_pct", "power_w")  # fmt: skip
+            "mem_used_mib", "temp_c", "fan_pct", "power_w", "note", "mig_profile",
+            "parent_uuid")  # fmt: skip
 PROCESS_KEYS = ("pid", "user", "command", "mem_mib", "sm_util")
 
 

@@ -15,6 +15,7 @@ FIXED_RELEASES = ((3, 44, 6), (3, 50, 7), (3, 51, 3))
 BUSY_TIMEOUT_MS = 10_000
 
 Connection = sqlite3.Connection
+Cursor = sqlite3.Cursor
 Error = sqlite3.Error
 OperationalError = sqlite3.OperationalError
 IntegrityError = sqlite3.IntegrityError

@@ -311,7 +311,35 @@ CREATE TABLE hub_status (
 );
 """
 
-MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS, V3_IDLE_RUNS, V4_LAB, V5_HUB]
+# Version 6: readings of real drivers. MIG devices are GPUs of their own (their parent's
+# UUID and their profile); three more readings that change every tick; and each GPU's
+# slow-changing state in a table of its own, written only when something in it changes, so
+# a sample row stays small.
+V6_DRIVER_READINGS = """
+ALTER TABLE gpus ADD COLUMN parent_uuid TEXT;     -- the physical GPU of a MIG device
+ALTER TABLE gpus ADD COLUMN mig_profile TEXT;     -- e.g. 1g.10gb
+ALTER TABLE samples ADD COLUMN clocks_event INTEGER;  -- NVML clocks-event (throttle) reason bits
+ALTER TABLE samples ADD COLUMN enc_util INTEGER;  -- video encoder utilization, %
+ALTER TABLE samples ADD COLUMN dec_util INTEGER;  -- video decoder utilization, %
+
+CREATE TABLE gpu_state (
+    gpu INTEGER PRIMARY KEY REFERENCES gpus(id),
+    updated INTEGER NOT NULL,    -- UTC seconds of the change
+    activity TEXT,               -- how active time is measured: buffer, point, gpm, processes
+    note TEXT,                   -- why a reading is missing (shown by the views)
+    mem_reserved_mib INTEGER,    -- memory the driver reserves (not in mem_used_mib)
+    power_limit_w REAL,          -- enforced power limit
+    ecc_uncorrected INTEGER,     -- uncorrected ECC errors since the driver loaded
+    retired_pages INTEGER,       -- pages retired after double-bit errors
+    remapped_rows INTEGER,       -- rows remapped after uncorrectable errors
+    xid_count INTEGER,           -- Xid critical errors seen by this collector
+    xid_last INTEGER,            -- the newest Xid code
+    pcie_tx_kbs INTEGER,         -- PCIe throughput, KB/s, read once a minute
+    pcie_rx_kbs INTEGER
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS, V3_IDLE_RUNS, V4_LAB, V5_HUB, V6_DRIVER_READINGS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from store import open_writer
 
+pytest_plugins = ["tests.support.nvml.fixtures"]
+
 
 @pytest.fixture
 def db_path(tmp_path):

@@ -11,6 +11,7 @@ import orjson
 
 from scheduler.timeparse import iso
 from store.hub import STAT_KEYS, SUM_KEYS
+from store.samples import MAX_GPU_INDEX
 
 MAX_GPUS = 64
 MAX_USERS = 10_000
@@ -175,7 +176,7 @@ def check_hourly(data: dict, now: float, max_skew_s: int) -> dict:
         if device in seen:
             raise Invalid(f"{path}device_id", f"{path}device_id {device!r} appears twice")
         seen.add(device)
-        number(gpu, "index", path, 0, 1023, whole=True)
+        number(gpu, "index", path, 0, MAX_GPU_INDEX, whole=True)
         text(gpu, "name", path)
         text(gpu, "pci_bus_id", path, most=64)
         number(gpu, "memory_total_mb", path, 0, 10**7, whole=True)
@@ -215,8 +216,10 @@ def check_snapshot(data: dict) -> dict:
     for i, gpu in enumerate(items(data, "gpus", "", MAX_GPUS, required=True)):
         path = f"gpus[{i}]."
         text(gpu, "uuid", path, required=True, most=128)
-        number(gpu, "index", path, 0, 1023, whole=True)
+        number(gpu, "index", path, 0, MAX_GPU_INDEX, whole=True)
         text(gpu, "name", path)
+        for key in ("note", "mig_profile", "parent_uuid"):
+            text(gpu, key, path, most=256)
         for key in ("util", "mem_util", "fan_pct"):
             number(gpu, key, path, 0, 255)
         for key in ("mem_used_mib", "memory_total_mib"):

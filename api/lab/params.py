@@ -10,6 +10,7 @@ from typing import Any
 from api.hub.hostview import HOST_PARAM
 from api.params import BadParam, Choice, Day, IntRange, Param
 from api.svg.theme import THEMES
+from store.samples import MAX_GPU_INDEX
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 USAGE_GROUPS = ("user", "day", "month", "gpu")
@@ -50,7 +51,7 @@ QUOTA_PARAMS = (Month("month", "the month whose usage counts (default: this mont
                       "host by name; elsewhere the local host"))  # fmt: skip
 EXPORT_PARAMS = (Day("date", "the day to export, YYYY-MM-DD in GPUPULSE_TZ (default: today)"),)
 DELETE_PARAMS = (
-    IntRange("gpu", "remove this GPU index's reservation", None, 0, 1023),
+    IntRange("gpu", "remove this GPU index's reservation", None, 0, MAX_GPU_INDEX),
     IntRange("id", "remove the reservation with this id", None, 1, 2**62),
 )
 USERS_CHART_PARAMS = (THEME, Month("month", "the month shown (default: this month)"), HOST_PARAM)

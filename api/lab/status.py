@@ -27,7 +27,7 @@ from api.svg.text import duration, number
 from store.db import Connection
 from store.reservations import Reservation, active_by_gpu, list_reservations
 from store.rollups import rolled_up_until, user_hour_totals
-from store.samples import STALE_AFTER_TICKS, collector_interval, latest_state
+from store.samples import STALE_AFTER_TICKS, collector_interval, host_facts, latest_state
 from store.usage import merge, user_seconds_between, user_seconds_buckets, user_totals
 
 bp = Blueprint("lab_status", __name__, template_folder="../templates")
@@ -123,6 +123,9 @@ def gpu_view(gpu: dict, names: DisplayNames, reservation: dict | None, now: floa
         "mem_text": f"{gib(used)} / {gib(total)}",
         "temp": gpu["temp_c"], "power": None if gpu["power_w"] is None else round(gpu["power_w"]),
         "lost": gpu["lost_at"] is not None,
+        # Why utilization is missing (a MIG parent, an unmeasurable MIG device), if it is.
+        "note": gpu.get("note") if gpu["util"] is None else None,
+        "mig": None if not gpu.get("mig_profile") else f"MIG {gpu['mig_profile']}",
         "stale": age is None or age > stale_after,
         "age": "no samples" if age is None else f"last sample {duration(age / 60)} ago",
         "processes": [{"pid": p["pid"], "user": names.user(p["user"] or "unknown"),
@@ -187,7 +190,16 @@ def status_context(conn: Connection, settings: ApiSettings, now: float, today: d
         "idle_month": number(harvested_seconds(conn, month, settings.tz) / 3600),
         "month": month.first.strftime("%Y-%m"),
         "quotas": bool(settings.lab.quotas),
+        "driver": driver_text(host_facts(conn)),
     }  # fmt: skip
+
+
+def driver_text(facts: dict) -> str | None:
+    """'NVIDIA driver 535.183.01 · CUDA 12.2', or None before the collector recorded it."""
+    if not facts.get("driver_version"):
+        return None
+    cuda = f" · CUDA {facts['cuda_driver_version']}" if facts.get("cuda_driver_version") else ""
+    return f"NVIDIA driver {facts['driver_version']}{cuda}"
 
 
 def status_page() -> Response:

@@ -1,326 +1,407 @@
-"""NvmlBackend against a scripted fake pynvml: fields, activity, processes and faults."""
+"""NvmlBackend through the REAL pynvml over the C stand-in of libnvidia-ml (driver 535).
+
+Each test names the real-driver behaviour it guards against. Activity is checked on single
+long ticks over the stand-in's sample buffer (which holds 20 s of history), so no test
+waits for real time to pass; the backend's own clock (re-probes, re-checks) is injected.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from dataclasses import replace
 
-import pynvml as real
 import pytest
 
-from collector.backend import BackendUnavailable, Reading
-from collector.nvml import NvmlBackend, active_seconds, sample_value
+from collector.backend import BackendFailed, BackendUnavailable, Reading
+from collector.nvml import NvmlBackend
+from collector.nvml.device import MIG_PARENT_NOTE
 from collector.procinfo import ProcInfo
-from tests.collector.fake_pynvml import MIB, FakeNvml, three_gpus
-from tests.collector.test_procinfo import BOOT, PASSWD, TCK, write_proc
-
-T0 = 1_750_000_000.0  # UTC seconds of the first tick
-US = 1_000_000
+from tests.support import nvml as standin
+from tests.support.nvml import Gpu, Process, Scenario, gpu_uuid, mig_uuid
+from tests.support.procfs import PASSWD, TCK, write_proc
 
 
 class Rig:
-    """A backend over a fake driver, with one clock for both `now` and the monotonic clock."""
+    """A backend over the stand-in: `t` is its monotonic clock, readings use real time."""
 
-    def __init__(self, tmp_path, gpus=None) -> None:
+    def __init__(self, tmp_path, scenario: Scenario, **kw) -> None:
         self.t = 0.0
-        self.fake = FakeNvml(three_gpus() if gpus is None else gpus)
+        self.path = tmp_path / "scenario.ini"
+        standin.load_in_process(scenario.write(self.path))
+        import pynvml
+
         root = tmp_path / "proc"
-        root.mkdir()
+        root.mkdir(exist_ok=True)
         (tmp_path / "passwd").write_text(PASSWD)
-        write_proc(root, 100, uid=1000, cmdline=b"python\0train.py\0", start_ticks=4200)
-        write_proc(root, 200, uid=1001, cmdline=b"blender\0-b\0", start_ticks=9900)
-        self.procinfo = ProcInfo(root, tmp_path / "passwd", clk_tck=TCK)
+        for pid, uid in ((1001, 1000), (1002, 1001), (3100, 1000), (4242, 1000)):
+            write_proc(root, pid, uid=uid, cmdline=b"python\0train.py\0", start_ticks=4200)
         self.backend = NvmlBackend(
-            self.fake, self.procinfo, clock=lambda: self.t, threshold=1.0,
+            pynvml,
+            ProcInfo(root, tmp_path / "passwd", clk_tck=TCK),
+            clock=lambda: self.t,
+            threshold=1.0,
             log=logging.getLogger("test.nvml"),
-        )  # fmt: skip
+            **kw,
+        )
 
-    @property
-    def now(self) -> float:
-        return T0 + self.t
+    def rewrite(self, scenario: Scenario) -> None:
+        """Change what the driver answers, without a re-init (the stand-in re-reads it)."""
+        scenario.write(self.path)
 
-    def tick(self, dt: float = 5.0) -> Reading:
-        self.t += dt
-        return self.backend.sample(self.now, dt)
+    def tick(self, dt: float = 5.0, advance: float | None = None) -> Reading:
+        """A tick covering the `dt` seconds before now; the backend's clock moves on."""
+        self.t += dt if advance is None else advance
+        return self.backend.sample(time.time(), dt)
 
 
 @pytest.fixture
-def rig(tmp_path):
-    return Rig(tmp_path)
+def rig(tmp_path, nvml_standin, monkeypatch):
+    rigs = []
+    monkeypatch.setenv(standin.SCENARIO_ENV, "")
+
+    def make(scenario: Scenario, **kw) -> Rig:
+        rigs.append(Rig(tmp_path, scenario, **kw))
+        return rigs[-1]
+
+    yield make
+    import pynvml
+
+    for r in rigs:
+        r.backend.close()
+    # A backend that met a version mismatch could not shut down (the driver refused): end
+    # the session it left, so later tests start from an uninitialized library.
+    with contextlib.suppress(pynvml.NVMLError):
+        while True:
+            pynvml.nvmlShutdown()
 
 
 def by_uuid(reading: Reading) -> dict:
     return {s.gpu.uuid: s for s in reading.samples}
 
 
+def states(reading: Reading) -> dict:
+    return {s.gpu.uuid: s for s in reading.states}
+
+
 # -- enumeration and fields ---------------------------------------------------------------
 
 
-def test_every_gpu_is_enumerated_by_uuid_with_its_description(rig):
-    infos = [gpu.info for gpu in rig.backend.gpus.values()]
+def test_gpus_are_enumerated_with_their_description_and_host_facts(rig):
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0)), Gpu(uuid=gpu_uuid(1), name="NVIDIA H100")]))
+    infos = [gpu.info for gpu in r.backend.gpus.values()]
     assert [(i.uuid, i.index, i.name) for i in infos] == [
-        ("GPU-aaaa", 0, "NVIDIA H100 80GB HBM3"),
-        ("GPU-bbbb", 1, "NVIDIA A100-SXM4-40GB"),
-        ("GPU-cccc", 2, "Tesla T4"),
+        (gpu_uuid(0), 0, "NVIDIA A100-SXM4-80GB"),
+        (gpu_uuid(1), 1, "NVIDIA H100"),
     ]
-    assert [i.pci_bus_id for i in infos] == [
-        "00000000:17:00.0",
-        "00000000:65:00.0",
-        "00000000:CA:00.0",
-    ]
-    assert [i.memory_total_mib for i in infos] == [81559, 40960, 15360]
+    assert [i.pci_bus_id for i in infos] == ["00000000:17:00.0", "00000000:18:00.0"]
+    assert [i.memory_total_mib for i in infos] == [81920, 81920]
+    facts = dict(r.tick().meta)
+    assert facts["driver_version"] == "535.183.01" and facts["cuda_driver_version"] == "12.2"
+    assert facts["nvml_binding_version"].count(".") == 2
+    assert r.tick().meta == []  # remembered once, not every tick
 
 
-def test_fields_are_read_and_converted_to_stored_units(rig):
-    g = rig.fake.gpus[0]
-    g.util, g.mem_util, g.mem_used, g.temp, g.fan = 87, 41, 30_000 * MIB + 5, 71, 55
-    g.power_mw, g.energy_mj, g.sm_mhz, g.mem_mhz, g.pstate = 312_345, 9_876_543, 1980, 2619, 2
-    s = by_uuid(rig.tick())["GPU-aaaa"]
+def test_readings_are_converted_to_stored_units(rig):
+    gpu = Gpu(uuid=gpu_uuid(0), busy_util=87, mem_util=41, memory_used_mib=30_000, temp=71,
+              fan=55, power_busy_mw=312_345, sm_mhz=1980, mem_mhz=2619, pstate=2,
+              clocks_event_reasons=0x4, encoder_util=12, decoder_util=7)  # fmt: skip
+    s = by_uuid(rig(Scenario(gpus=[gpu])).tick())[gpu_uuid(0)]
     assert (s.util, s.mem_util, s.mem_used_mib, s.temp_c, s.fan_pct) == (87, 41, 30_000, 71, 55)
     assert s.power_w == pytest.approx(312.345)
-    assert (s.energy_j, s.sm_mhz, s.mem_mhz, s.pstate) == (9876, 1980, 2619, 2)
-    assert s.gpu.uuid == "GPU-aaaa" and s.gpu.memory_total_mib == 81559
+    assert (s.sm_mhz, s.mem_mhz, s.pstate) == (1980, 2619, 2)
+    assert (s.clocks_event, s.enc_util, s.dec_util) == (0x4, 12, 7)
+    # The energy counter: base + the integral of 312.345 W since t0 = 0, in joules.
+    expected = (1_000_000 + 312_345 * time.time()) / 1000  # mW x s = mJ
+    assert s.energy_j == pytest.approx(expected, rel=1e-6)
 
 
-def test_not_supported_fields_are_none_not_zero_and_the_rest_is_kept(rig):
-    t4 = rig.fake.gpus[2]
-    t4.util, t4.temp, t4.power_mw, t4.sm_mhz = 33, 58, 27_500, 1590
-    for _ in range(5):
-        s = by_uuid(rig.tick())["GPU-cccc"]
-        assert s.fan_pct is None and s.energy_j is None
-        assert (s.util, s.temp_c, s.power_w, s.sm_mhz) == (33, 58, 27.5, 1590)
-        # Its neighbours do report a fan.
-        assert by_uuid(rig.backend.sample(rig.now, 5.0))["GPU-aaaa"].fan_pct == 30
-    # NotSupported is remembered: the T4 was asked for its fan once, the others every time.
-    assert rig.fake.calls["nvmlDeviceGetFanSpeed"] == 1 + 2 * 10
+def test_memory_used_excludes_what_the_driver_reserves(rig):
+    """R510+: v1 `used` includes reserved memory; nvidia-smi's memory.used does not."""
+    r = rig(standin.reserved_memory())
+    reading = r.tick()
+    assert by_uuid(reading)[gpu_uuid(0)].mem_used_mib == 1024  # v1 would say 1486
+    assert states(reading)[gpu_uuid(0)].mem_reserved_mib == 462
 
 
-def test_unknown_pstate_and_other_field_errors_become_none_with_one_warning(rig, caplog):
-    rig.fake.gpus[0].pstate = real.NVML_PSTATE_UNKNOWN
+def test_slow_readings_come_in_the_state_once_a_minute(rig):
+    gpu = Gpu(uuid=gpu_uuid(0), power_limit_mw=275_000, ecc_uncorrected_volatile=3,
+              remapped_rows_uncorrectable=2, pcie_tx_kbs=1200, pcie_rx_kbs=800)  # fmt: skip
+    r = rig(Scenario(gpus=[gpu]))
+    st = states(r.tick())[gpu_uuid(0)]
+    assert (st.power_limit_w, st.ecc_uncorrected, st.remapped_rows) == (275.0, 3, 2)
+    assert (st.pcie_tx_kbs, st.pcie_rx_kbs, st.retired_pages) == (1200, 800, None)  # Ampere
+    assert st.activity == "buffer" and st.note is None
+    r.rewrite(Scenario(gpus=[replace(gpu, pcie_tx_kbs=5000)]))
+    assert states(r.tick())[gpu_uuid(0)].pcie_tx_kbs == 1200  # not re-read within a minute
+    assert states(r.tick(advance=60))[gpu_uuid(0)].pcie_tx_kbs == 5000
 
-    def timeout(handle):
-        raise real.NVMLError_Timeout()
 
-    rig.fake.nvmlDeviceGetPowerUsage = timeout
+# -- faults of one reading ----------------------------------------------------------------
+
+
+def test_a_fan_answering_unknown_keeps_the_gpu_and_its_other_readings(rig, caplog):
+    """Consumer cards answer NVML_ERROR_UNKNOWN for the fan alone (nvidia-smi: [Unknown Error])."""
+    r = rig(standin.consumer_gpu_fan_unknown())
     with caplog.at_level(logging.WARNING, logger="test.nvml"):
-        readings = [rig.tick() for _ in range(3)]
-    assert by_uuid(readings[0])["GPU-aaaa"].pstate is None
-    assert all(s.power_w is None and s.temp_c == 40 for r in readings for s in r.samples)
-    timeouts = [r for r in caplog.records if "Timeout" in r.getMessage()]
-    assert len(timeouts) == 3  # once per GPU, not once per tick
+        readings = [r.tick() for _ in range(3)]
+    for reading in readings:
+        assert reading.lost == []
+        s = by_uuid(reading)[gpu_uuid(0)]
+        assert s.fan_pct is None and s.temp_c == 40 and s.power_w is not None
+    assert sum("fan: Unknown Error" in rec.getMessage() for rec in caplog.records) == 1
+    assert "fan" in r.backend.gpus[gpu_uuid(0)].failed
 
 
-def test_one_session_across_many_ticks_and_shutdown_on_close(rig):
-    for _ in range(20):
-        assert len(rig.tick().samples) == 3
-    calls = rig.fake.calls
-    assert calls["nvmlInit"] == 1
-    assert calls["nvmlDeviceGetCount"] == 1 and calls["nvmlDeviceGetHandleByIndex"] == 3
-    assert calls["nvmlShutdown"] == 0
-    rig.backend.close()
-    rig.backend.close()
-    assert calls["nvmlShutdown"] == 1 and not rig.fake.initialized
-    rig.t += 1000
-    assert rig.backend.sample(rig.now, 5.0) == Reading()
-    assert calls["nvmlInit"] == 1  # a closed backend does not come back by itself
+def test_not_supported_is_remembered_and_asked_again_hourly(rig):
+    """A permission change or a new driver setting must not need a collector restart."""
+    r = rig(standin.datacenter_gpu())  # fan: NOT_SUPPORTED
+    assert by_uuid(r.tick())[gpu_uuid(0)].fan_pct is None
+    assert "fan" in r.backend.gpus[gpu_uuid(0)].unsupported
+    r.rewrite(replace(standin.datacenter_gpu(), gpus=[Gpu(uuid=gpu_uuid(0), fan=44)]))
+    assert by_uuid(r.tick())[gpu_uuid(0)].fan_pct is None  # not asked again yet
+    assert by_uuid(r.tick(advance=3600))[gpu_uuid(0)].fan_pct == 44
+    assert "fan" not in r.backend.gpus[gpu_uuid(0)].unsupported
 
 
-@pytest.mark.parametrize(
-    ("error", "reason"),
-    [
-        (real.NVMLError_DriverNotLoaded, "Driver Not Loaded"),
-        (real.NVMLError_LibraryNotFound, "NVML Shared Library Not Found"),
-        (real.NVMLError_LibRmVersionMismatch, "RM has detected an NVML/RM version mismatch."),
-    ],
-)
-def test_init_failure_is_one_line_saying_what_to_check(tmp_path, error, reason):
-    fake = FakeNvml(three_gpus())
-    fake.init_error = error
-    with pytest.raises(BackendUnavailable) as caught:
-        NvmlBackend(fake, ProcInfo(tmp_path, tmp_path / "passwd"), threshold=1.0)
-    msg = str(caught.value)
-    assert "\n" not in msg
-    assert msg.startswith(f"NVML could not start ({reason}")
-    for hint in ("NVIDIA driver", "--gpus all", "device reservation", "pid: host"):
-        assert hint in msg
+def test_a_name_that_is_not_utf8_is_kept_with_a_replacement_character(rig):
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0), name=b"NVIDIA \xff RTX")]))
+    assert r.backend.gpus[gpu_uuid(0)].info.name == "NVIDIA \ufffd RTX"
+    assert len(r.tick().samples) == 1
 
 
-def test_enumeration_failure_shuts_nvml_down_again(tmp_path):
-    fake = FakeNvml(three_gpus())
+def test_init_failure_is_one_line_saying_what_to_check(tmp_path, nvml_standin, monkeypatch):
+    import pynvml
 
-    def count():
-        raise real.NVMLError_Uninitialized()
-
-    fake.nvmlDeviceGetCount = count
-    with pytest.raises(BackendUnavailable, match=r"^NVML could not list the GPUs \(Uninitialized"):
-        NvmlBackend(fake, ProcInfo(tmp_path, tmp_path / "passwd"), threshold=1.0)
-    assert fake.calls["nvmlShutdown"] == 1 and not fake.initialized
-
-
-def test_the_real_binding_either_starts_or_says_what_to_check(tmp_path):
-    """No fake: the installed nvidia-ml-py, on whatever machine runs the tests."""
-    try:
-        backend = NvmlBackend(procinfo=ProcInfo(tmp_path, tmp_path / "passwd"), threshold=1.0)
-    except BackendUnavailable as exc:
-        assert "\n" not in str(exc) and "pid: host" in str(exc)
-    else:
-        reading = backend.sample(T0, 5.0)
-        backend.close()
-        assert {s.gpu.uuid for s in reading.samples} == set(backend.gpus)
+    monkeypatch.setenv(standin.SCENARIO_ENV, "")
+    for code, reason in ((9, "Driver Not Loaded"), (18, "RM has detected an NVML/RM version")):
+        path = Scenario(gpus=[Gpu(uuid=gpu_uuid(0))], init_error=code).write(tmp_path / f"{code}")
+        standin.load_in_process(path)
+        with pytest.raises(BackendUnavailable) as caught:
+            NvmlBackend(pynvml, ProcInfo(tmp_path, tmp_path / "passwd"), threshold=1.0)
+        msg = str(caught.value)
+        assert "\n" not in msg and msg.startswith(f"NVML could not start ({reason}")
+        for hint in ("NVIDIA driver", "--gpus all", "device reservation", "pid: host"):
+            assert hint in msg
 
 
-# -- gap-free activity --------------------------------------------------------------------
+# -- activity -----------------------------------------------------------------------------
 
 
-def test_active_seconds_come_from_the_sample_buffer_without_gaps(rig):
-    h100 = rig.fake.gpus[0]
-    s = lambda sec, v: (round((T0 + sec) * US), v)  # noqa: E731 - a table of scripted samples
-    # Tick 1 covers [0, 5]: 90 % before the window is ignored; 1 % is not above the threshold.
-    h100.samples = [s(-3, 90), s(1, 50), s(2, 0), s(3, 1), s(4, 30)]
-    assert by_uuid(rig.tick())["GPU-aaaa"].active_s == pytest.approx(3.0)  # (0,1] (3,4] (4,5]
-    # Tick 2 covers [5, 10]; the sample at 6 covers (5, 6] only, 4..5 was counted in tick 1.
-    h100.samples += [s(6, 0), s(7.5, 100), s(9, 100)]
-    assert by_uuid(rig.tick())["GPU-aaaa"].active_s == pytest.approx(4.0)  # (6,7.5] (7.5,10]
-    # Tick 3: nothing newer in the buffer (NotFound), so the point reading (0 %) decides.
-    h100.util = 0
-    assert by_uuid(rig.tick())["GPU-aaaa"].active_s == 0.0
-    h100.util = 80
-    assert by_uuid(rig.tick())["GPU-aaaa"].active_s == 5.0
+def test_a_two_on_two_off_load_reads_half_active(rig):
+    r = rig(standin.duty_cycle(2, 2))
+    active = by_uuid(r.tick(dt=20))[gpu_uuid(0)].active_s
+    assert active == pytest.approx(10, abs=1)  # 50 +- 5 % of the 20 s the buffer holds
 
 
-def test_double_valued_samples_are_read_through_their_union_member(rig):
-    a100 = rig.fake.gpus[1]
-    a100.sample_type = real.NVML_VALUE_TYPE_DOUBLE
-    a100.samples = [(round((T0 + sec) * US), v) for sec, v in ((2.5, 0.5), (5, 1.5))]
-    assert by_uuid(rig.tick())["GPU-bbbb"].active_s == pytest.approx(2.5)
-    value = real.c_nvmlValue_t(ullVal=7)
-    assert sample_value(value, real.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG) == 7
+def test_monotonic_sample_timestamps_are_converted(rig):
+    scenario = standin.duty_cycle(2, 2)
+    scenario.gpus[0].timestamp_base = "monotonic"
+    r = rig(scenario)
+    assert by_uuid(r.tick(dt=20))[gpu_uuid(0)].active_s == pytest.approx(10, abs=1)
+    assert r.backend.gpus[gpu_uuid(0)].buffer.base == "monotonic"
 
 
-def test_gpu_without_sample_buffer_keeps_its_point_reading(rig):
-    rig.fake.gpus[2].util = 64
-    for _ in range(3):
-        t4 = by_uuid(rig.tick())["GPU-cccc"]
-        assert (t4.util, t4.active_s) == (64, None)
-    assert rig.fake.calls["nvmlDeviceGetSamples"] == 1 + 2 * 3  # T4 asked once only
+def test_a_quiet_buffer_does_not_credit_idle_gaps_to_the_next_burst(rig):
+    """An idle GPU emits no samples: 1 s busy every 5 s must not read as 100 %."""
+    r = rig(standin.quiet_buffer())
+    active = by_uuid(r.tick(dt=20))[gpu_uuid(0)].active_s
+    assert 3.0 <= active <= 5.5  # 4 bursts of 1 s, each credited at most one period more
 
 
-def test_active_seconds_never_exceed_the_window():
-    points = [(i * US // 10, 100) for i in range(1, 200)]  # 100 % ten times a second for 20 s
-    assert active_seconds(points, 5 * US, 10 * US, 1.0, 0, 100) == 5.0
-    assert active_seconds([], 5 * US, 10 * US, 1.0, 4 * US, None) is None
+def test_a_buffer_shorter_than_the_tick_is_estimated_and_warned_about(rig, caplog):
+    always_busy = Scenario(gpus=[Gpu(uuid=gpu_uuid(0), buffer_depth=3)])  # 0.5 s of history
+    r = rig(always_busy)
+    with caplog.at_level(logging.WARNING, logger="test.nvml"):
+        r.tick(dt=1)
+        time.sleep(1.0)
+        active = by_uuid(r.tick(dt=1.0))[gpu_uuid(0)].active_s
+    assert active == pytest.approx(1.0, abs=0.05)  # not the 0.5 s the buffer still held
+    assert any("sample buffer holds 0.5 s" in rec.getMessage() for rec in caplog.records)
+
+
+def test_active_time_never_exceeds_the_tick(rig):
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0))]))  # always busy
+    for dt in (0.5, 3.0, 20.0):
+        assert by_uuid(r.tick(dt=dt))[gpu_uuid(0)].active_s <= dt
 
 
 # -- processes ----------------------------------------------------------------------------
 
 
-def test_processes_appear_merge_and_vanish(rig, caplog):
-    h100 = rig.fake.gpus[0]
-    ts = lambda sec: round((T0 + sec) * US)  # noqa: E731
-    h100.compute = {100: 2048 * MIB}
-    h100.proc_util = [(100, ts(2), 20), (100, ts(4), 35)]
-    first = rig.tick().processes
-    assert [(p.gpu_uuid, p.pid, p.mem_mib, p.sm_util) for p in first] == [
-        ("GPU-aaaa", 100, 2048, 35)  # the newest utilization sample of the pid
+def test_an_idle_holder_gets_zero_sm_beside_a_busy_process(rig):
+    """NVML samples only processes that used the GPU; the notebook holding 30 GiB did not."""
+    r = rig(standin.idle_beside_busy())
+    procs = {p.pid: p for p in r.tick(dt=10).processes}
+    assert procs[1001].sm_util == 90 and procs[1001].user == "alice"
+    assert procs[1002].sm_util == 0 and procs[1002].mem_mib == 30720
+    assert procs[1002].user == "bob"
+
+
+def test_garbage_sm_values_are_not_taken_for_percentages(rig):
+    gpu = Gpu(uuid=gpu_uuid(0), processes=[Process(4242, sm="garbage"), Process(1001, sm="60")])
+    procs = {p.pid: p.sm_util for p in rig(Scenario(gpus=[gpu])).tick(dt=10).processes}
+    assert procs == {4242: 0, 1001: 60}
+    alone = Gpu(uuid=gpu_uuid(0), processes=[Process(4242, sm="garbage")])
+    assert [p.sm_util for p in rig(Scenario(gpus=[alone])).tick().processes] == [None]
+
+
+def test_process_sm_is_the_mean_over_the_tick_not_the_newest_sample(rig):
+    # Busy 1.5 s of every 3 s: the 1 s windows read 100, 50, 0 (left out by NVML), ...
+    gpu = Gpu(uuid=gpu_uuid(0), busy_s=1.5, idle_s=1.5, processes=[Process(1001)])
+    procs = rig(Scenario(gpus=[gpu])).tick(dt=18).processes
+    assert 45 <= procs[0].sm_util <= 55  # the newest sample alone reads 0, 50 or 100
+
+
+def test_processes_in_both_lists_are_one_process(rig):
+    gpu = Gpu(uuid=gpu_uuid(0), processes=[Process(1001, memory_mib=512, kind="both")])
+    procs = rig(Scenario(gpus=[gpu])).tick().processes
+    assert [(p.pid, p.mem_mib) for p in procs] == [(1001, 512)]
+
+
+# -- MIG ----------------------------------------------------------------------------------
+
+
+def test_mig_devices_are_gpus_of_their_own_and_a_busy_one_is_not_idle(rig):
+    r = rig(standin.mig_two_devices())
+    reading = r.tick()
+    samples, st = by_uuid(reading), states(reading)
+    first, second = samples[mig_uuid(1)], samples[mig_uuid(2)]
+    assert (first.gpu.index, second.gpu.index) == (100, 101)
+    assert (first.gpu.parent_uuid, first.gpu.mig_profile) == (gpu_uuid(0), "3g.40gb")
+    assert (second.gpu.mig_profile, second.gpu.memory_total_mib) == ("1g.10gb", 9728)
+    assert [(p.gpu_uuid, p.pid, p.user) for p in reading.processes] == [
+        (mig_uuid(1), 3100, "alice")
     ]
-    assert (first[0].user, first[0].command, first[0].started) == (
-        "alice",
-        "python train.py",
-        BOOT + 42,
-    )
-
-    # pid 200 shows up in both lists (compute+graphics) and once with no memory figure.
-    h100.compute = {100: 2048 * MIB, 200: 512 * MIB}
-    h100.graphics = {200: None}
-    h100.proc_util += [(200, ts(8), 60)]
-    second = {p.pid: p for p in rig.tick().processes}
-    assert sorted(second) == [100, 200]
-    assert (second[200].mem_mib, second[200].sm_util, second[200].user) == (512, 60, "bob")
-    assert second[100].sm_util is None  # no sample of pid 100 since the last tick
-
-    h100.compute, h100.graphics = {200: None}, {}
-    third = rig.tick().processes
-    assert [(p.pid, p.mem_mib, p.sm_util) for p in third] == [(200, None, None)]  # NotFound
-
-    h100.compute = {300: 64 * MIB}  # not in our /proc: exited, or no `pid: host`
-    with caplog.at_level(logging.WARNING, logger="test.nvml"):
-        gone = [rig.tick().processes[0] for _ in range(2)]
-    assert all((p.pid, p.user, p.command, p.started) == (300, None, None, 0) for p in gone)
-    assert sum("pid: host" in r.getMessage() for r in caplog.records) == 1
+    assert first.active_s == 5.0 and first.util is None  # a process runs: active, util unknown
+    assert second.active_s == 0.0
+    assert st[mig_uuid(1)].activity == "processes" and "MIG" in st[mig_uuid(1)].note
+    parent = samples[gpu_uuid(0)]
+    assert parent.util is None and parent.active_s is None and parent.temp_c == 40
+    assert st[gpu_uuid(0)].activity is None and st[gpu_uuid(0)].note == MIG_PARENT_NOTE
 
 
-def test_process_utilization_not_supported_gives_none(rig):
-    rig.fake.gpus[1].unsupported = {"nvmlDeviceGetProcessUtilization"}
-    rig.fake.gpus[1].compute = {100: 10 * MIB}
-    assert [(p.pid, p.mem_mib, p.sm_util) for p in rig.tick().processes] == [(100, 10, None)]
+def test_hopper_mig_activity_comes_from_gpm(rig):
+    r = rig(standin.hopper_mig())
+    r.tick(dt=0.5)
+    time.sleep(0.6)
+    reading = r.tick(dt=0.6)
+    busy, idle = by_uuid(reading)[mig_uuid(11)], by_uuid(reading)[mig_uuid(12)]
+    assert states(reading)[mig_uuid(11)].activity == "gpm"
+    assert busy.util == pytest.approx(40, abs=15)  # 80 % while busy, busy half the time
+    assert busy.active_s == pytest.approx(0.6 * busy.util / 100, abs=0.01)
+    # No process runs on the other one, but GPM sees its engines busy: GPM decides.
+    assert idle.active_s == pytest.approx(0.6, abs=0.05)
+
+
+def test_a_mig_toggle_is_noticed_at_the_hourly_recheck(rig):
+    plain = Scenario(gpus=[Gpu(uuid=gpu_uuid(0))])
+    r = rig(plain)
+    assert list(by_uuid(r.tick())) == [gpu_uuid(0)]
+    r.rewrite(standin.mig_two_devices())
+    assert list(by_uuid(r.tick())) == [gpu_uuid(0)]
+    assert sorted(by_uuid(r.tick(advance=3600))) == [gpu_uuid(0), mig_uuid(1), mig_uuid(2)]
 
 
 # -- a lost GPU ---------------------------------------------------------------------------
 
 
-def test_lost_gpu_is_reported_once_reprobed_and_comes_back(rig, caplog):
-    a100 = rig.fake.gpus[1]
-    assert len(rig.tick().samples) == 3
-    a100.error = real.NVMLError_GpuIsLost
+def test_a_lost_gpu_is_reported_once_reprobed_and_comes_back(rig, caplog):
+    healthy = standin.lost_mid_run(after_s=0)
+    r = rig(healthy)
+    assert len(r.tick().samples) == 2
+    r.rewrite(standin.lost_mid_run(after_s=0.001))
     with caplog.at_level(logging.WARNING, logger="test.nvml"):
-        lost_tick = rig.tick()
-        later = [rig.tick() for _ in range(11)]  # 55 s: before the first re-probe
-    assert [(info.uuid, reason) for info, reason in lost_tick.lost] == [("GPU-bbbb", "GPU is lost")]
-    assert sorted(by_uuid(lost_tick)) == ["GPU-aaaa", "GPU-cccc"]
-    assert all(r.lost == [] and sorted(by_uuid(r)) == ["GPU-aaaa", "GPU-cccc"] for r in later)
-    assert rig.fake.calls["nvmlDeviceGetHandleByUUID"] == 0
-    assert sum("is lost" in r.getMessage() for r in caplog.records) == 1
-
-    probe = rig.tick()  # 60 s after it was lost: one cheap probe, still lost, not re-reported
-    assert probe.lost == [] and len(probe.samples) == 2
-    assert rig.fake.calls["nvmlDeviceGetHandleByUUID"] == 1
-
-    a100.error = None
-    assert len(rig.tick().samples) == 2  # answers again, but the next probe is not due yet
+        lost_tick = r.tick()
+        later = [r.tick() for _ in range(11)]  # 55 s: before the first re-probe
+    assert [(i.uuid, why) for i, why in lost_tick.lost] == [(gpu_uuid(1), "GPU is lost")]
+    assert list(by_uuid(lost_tick)) == [gpu_uuid(0)]
+    assert all(x.lost == [] and list(by_uuid(x)) == [gpu_uuid(0)] for x in later)
+    assert sum("is lost" in rec.getMessage() for rec in caplog.records) == 1
+    r.rewrite(healthy)
     with caplog.at_level(logging.WARNING, logger="test.nvml"):
-        back = [rig.tick(dt=55.0), rig.tick()]
-    assert [len(r.samples) for r in back] == [3, 3]
-    assert sum("answers again" in r.getMessage() for r in caplog.records) == 1
+        assert len(r.tick().samples) == 2  # the 60 s re-probe finds it back
+        assert len(r.tick().samples) == 2
+    assert sum("answers again" in rec.getMessage() for rec in caplog.records) == 1
 
-    a100.error = real.NVMLError_Unknown  # a new incident is a new report
-    assert [(i.uuid, why) for i, why in rig.tick().lost] == [("GPU-bbbb", "Unknown Error")]
+
+def test_a_failing_uuid_takes_the_gpu_down_but_a_failing_field_does_not(rig):
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0), fail={"nvmlDeviceGetPowerUsage": 999})]))
+    assert r.tick().lost == []
+    r.rewrite(Scenario(gpus=[Gpu(uuid=gpu_uuid(0), fail={"nvmlDeviceGetUUID": 999})]))
+    assert [(i.uuid, why) for i, why in r.tick().lost] == [(gpu_uuid(0), "Unknown Error")]
 
 
 # -- whole-library failure ----------------------------------------------------------------
 
 
-def test_driver_reload_backs_off_then_reinitializes_and_re_enumerates(rig, caplog):
-    assert len(rig.tick().samples) == 3
-    rig.fake.start_reload()
-    rig.fake.gpus[2].present = False  # the T4 does not come back after the reload
+def test_a_lasting_version_mismatch_ends_the_backend_after_the_grace(rig, caplog):
+    """A driver upgraded without a reboot: only a fresh process loads the new library."""
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0))]), mismatch_exit_s=120)
+    r.rewrite(standin.mismatch(after_s=0.001))  # timed from the first init: at once
     with caplog.at_level(logging.WARNING, logger="test.nvml"):
-        assert rig.tick() == Reading()
-    down_at = rig.t
-    assert rig.fake.calls["nvmlShutdown"] == 1
-    assert any("NVML failed (Uninitialized)" in r.getMessage() for r in caplog.records)
+        assert r.tick().samples == []
+    assert any("version mismatch" in rec.getMessage() for rec in caplog.records)
+    for _ in range(20):  # 100 s of ticks: re-inits keep failing, nothing raised yet
+        assert r.tick() == Reading()
+    with pytest.raises(BackendFailed, match=r"different versions for 1[23]0 s"):
+        for _ in range(10):
+            r.tick()
 
+
+def test_the_library_backs_off_then_reinitializes_and_re_enumerates(rig, caplog):
+    two = standin.lost_mid_run(after_s=0)
+    r = rig(two)
+    assert len(r.tick().samples) == 2
+    r.rewrite(standin.mismatch(after_s=0.001))  # every call fails until the driver is back
+    assert r.tick() == Reading()
+    down_at = r.t
     attempts = []
-    while rig.t < down_at + 190:
-        inits = rig.fake.calls["nvmlInit"]
-        assert rig.tick(dt=0.5) == Reading()  # nothing, and no exception, while down
-        if rig.fake.calls["nvmlInit"] > inits:
-            attempts.append(rig.t - down_at)
-    assert attempts == [1, 3, 7, 15, 31, 63, 123, 183]  # 1 s doubling, capped at 60 s
-
-    rig.fake.finish_reload()
     with caplog.at_level(logging.WARNING, logger="test.nvml"):
-        while (reading := rig.tick(dt=0.5)) == Reading():
+        while r.t < down_at + 190:
+            before = len(caplog.records)
+            assert r.tick(dt=0.5) == Reading()  # nothing, and no exception, while down
+            tried = caplog.records[before:]
+            if any("re-initialization failed" in rec.getMessage() for rec in tried):
+                attempts.append(r.t - down_at)
+    assert attempts == [1, 3, 7, 15, 31, 63, 123, 183]  # 1 s doubling, capped at 60 s
+    one = Scenario(gpus=[Gpu(uuid=gpu_uuid(0))])  # after the reload only GPU 0 is there
+    r.rewrite(one)
+    with caplog.at_level(logging.WARNING, logger="test.nvml"):
+        while (reading := r.tick(dt=0.5)) == Reading():
             pass
-    assert rig.t - down_at == 243
-    assert sorted(by_uuid(reading)) == ["GPU-aaaa", "GPU-bbbb"]  # fresh handles after re-init
+    assert list(by_uuid(reading)) == [gpu_uuid(0)]
     assert [(i.uuid, why) for i, why in reading.lost] == [
-        ("GPU-cccc", "not found after NVML re-initialization")
+        (gpu_uuid(1), "not found after NVML re-initialization")
     ]
-    assert rig.fake.calls["nvmlDeviceGetCount"] == 2
-    assert any("re-initialized; 2 GPUs" in r.getMessage() for r in caplog.records)
-    assert rig.tick().lost == []
+    assert any("re-initialized; 1 GPUs" in rec.getMessage() for rec in caplog.records)
 
-    rig.fake.start_reload()  # a second failure starts the backoff from 1 s again
-    rig.tick()
-    inits = rig.fake.calls["nvmlInit"]
-    rig.tick(dt=1.0)
-    assert rig.fake.calls["nvmlInit"] == inits + 1
+
+def test_one_session_and_shutdown_on_close(rig):
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0))]))
+    for _ in range(5):
+        assert len(r.tick().samples) == 1
+    r.backend.close()
+    r.backend.close()
+    r.t += 1000
+    assert r.backend.sample(time.time(), 5.0) == Reading()  # a closed backend stays closed
+
+
+def test_mig_devices_are_numbered_from_their_parent():
+    from collector.nvml.mig import mig_index, profile_of
+
+    assert [mig_index(0, 0), mig_index(0, 6), mig_index(3, 1)] == [100, 106, 401]
+    assert profile_of("NVIDIA A100-SXM4-80GB MIG 1g.10gb") == "1g.10gb"
+    assert profile_of("NVIDIA A100-SXM4-80GB") is None
+
+
+def test_xid_errors_are_counted_and_logged(rig, caplog):
+    r = rig(Scenario(gpus=[Gpu(uuid=gpu_uuid(0)), Gpu(uuid=gpu_uuid(1), xid=79)]))
+    with caplog.at_level(logging.ERROR, logger="test.nvml"):
+        first = states(r.tick())
+        second = states(r.tick())
+    assert (first[gpu_uuid(1)].xid_count, first[gpu_uuid(1)].xid_last) == (1, 79)
+    assert second[gpu_uuid(1)].xid_count == 1  # one event, counted once
+    assert first[gpu_uuid(0)].xid_count is None
+    assert sum("reported Xid 79" in rec.getMessage() for rec in caplog.records) == 1

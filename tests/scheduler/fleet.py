@@ -12,6 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from store.db import write
+from store.samples import CORE_SAMPLE_COLUMNS as CORE_COLUMNS
 
 USERS = ("alice", "bob", "carol")
 
@@ -90,7 +91,8 @@ def insert(conn, samples, procs, processes=6) -> None:
                 (pid, 1000 + pid, 0, USERS[pid % 3], "python train.py", first, last),
             )
         conn.executemany(
-            "INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", samples
+            f"INSERT OR REPLACE INTO samples ({CORE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            samples,
         )
         conn.executemany("INSERT OR REPLACE INTO process_samples VALUES (?,?,?,?,?)", procs)
 

@@ -1,0 +1,1 @@
+"""Test-support code shared across test packages (stand-ins for external systems)."""
