@@ -21,8 +21,9 @@ from api.lab.cli import add_commands as add_lab_commands
 from api.lab.cli import run as run_lab_command
 from api.params import BadParam, parse_query
 from api.settings import ApiSettings, ServerSettings
+from store import open_db
 from store.aggregate import day_of
-from store.db import Error, StoreError, open_reader
+from store.db import Error, StoreError
 from store.schema import SchemaMismatch
 from store.settings import OneLineParser, SettingError
 
@@ -70,7 +71,7 @@ def render_svg(args: argparse.Namespace, env=None) -> str:
     raw = {p.name: getattr(args, p.name) for p in SVG_PARAMS if getattr(args, p.name) is not None}
     query = parse_query(SVG_PARAMS, raw)
     check_combination(query)
-    conn = open_reader(args.db or settings.db)
+    conn = open_db(args.db or settings.db)
     try:
         today = day_of(settings.clock(), settings.tz)
         return activity_svg(conn, query, today, settings.lab.names)

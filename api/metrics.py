@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from store.aggregate import day_of
 from store.db import Connection
 from store.samples import latest_state, newest_sample_ts, recorded_host
 
@@ -114,7 +114,7 @@ class RollupCollector(Collector):
         """The calendar's numbers as counters labelled with the host (and GPU or user)."""
         conn = self.connection()
         host = recorded_host(conn)
-        since = f"{datetime.fromtimestamp(self.clock(), self.tz).year}-01-01"
+        since = f"{day_of(self.clock(), self.tz).year}-01-01"
         for name, doc, expr in HOST_COUNTERS:
             family = CounterMetricFamily(name, doc, labels=("host",))
             value = conn.execute(f"SELECT total({expr}) FROM daily WHERE gpu = 0 AND day >= ?",

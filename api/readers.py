@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import threading
 
-from store.db import Connection, open_reader
+from store import open_db
+from store.db import Connection
 
 
 class Readers:
     """Hands out this process's and thread's reader connection to one database file."""
+
+    write = False  # Writers (api.hub.writers) open writers instead
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -26,7 +29,7 @@ class Readers:
             # A fork copies thread-locals: a parent's connection is not ours to use.
             local.conn, local.pid = None, os.getpid()
         if local.conn is None:
-            local.conn = open_reader(self.path)
+            local.conn = open_db(self.path, write=self.write)
         return local.conn
 
     def reset(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -20,6 +20,7 @@ from api.params import BadParam, parse_query
 from api.state import state
 from api.svg.calendar import window
 from api.svg_cache import Rendered
+from store.aggregate import day_span
 from store.db import Connection, Error, StoreError
 from store.rollups import daily_rows, data_version, hourly_rows
 from store.samples import host_facts, latest_state, newest_sample_ts
@@ -155,8 +156,7 @@ def hours() -> Response:
     query = parse_query(HOURS_PARAMS, request.args)
     first, last = date_range(query, 1)
     tz = state().settings.tz
-    start = int(datetime.combine(first, time(), tz).timestamp())
-    end = int(datetime.combine(last + timedelta(days=1), time(), tz).timestamp())
+    start, end = day_span(first, last, tz)
     conn = host_reader(state().readers.get(), query["host"], first, last, hours=True)
     chosen = selected_gpus(conn, query["gpu"], with_host=True)
     gpu = None if query["gpu"] == ALL else chosen[0].id

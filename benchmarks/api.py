@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from store import open_writer, write
+from store import atomic, open_db
 from store.rollups import bump_data_version
 from tests.api.conftest import start_gunicorn, stop
 
@@ -46,11 +46,11 @@ HEADERS = {"Accept-Encoding": "gzip"}  # as browsers and GitHub's image proxy se
 
 def build_db(path: Path) -> None:
     """A year (and a bit) of daily roll-ups for 8 GPUs and the host, plus a fresh sample."""
-    conn = open_writer(path)
+    conn = open_db(path, migrate=True)
     rng = random.Random(1)
     today = date.today()
     now = int(time.time())
-    with write(conn):
+    with atomic(conn):
         for g in range(1, GPUS + 1):
             gpu = (g, f"GPU-{g:04d}", g - 1, "NVIDIA H100", 0, now)
             conn.execute("INSERT INTO gpus (id, uuid, idx, name, first_seen, last_seen) "

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from collector.loop import CollectorLoop  # noqa: E402
 from collector.simulated import SimulatedBackend  # noqa: E402
-from store import open_writer  # noqa: E402
+from store import open_db  # noqa: E402
 from store.samples import Recorder, Tick  # noqa: E402
 
 GPUS, PROCESSES = 8, 20
@@ -34,7 +34,7 @@ START = 1_763_337_600  # a Monday, 00:00 UTC
 
 def cpu_per_tick(workdir: Path, ticks: int = 600) -> float:
     """Median process CPU seconds of one full tick (sample + write) at 1 s."""
-    conn = open_writer(workdir / "tick.db")
+    conn = open_db(workdir / "tick.db", migrate=True)
     wall = [float(START)]
     loop = CollectorLoop(
         SimulatedBackend(gpus=GPUS, processes=PROCESSES),
@@ -72,7 +72,7 @@ def cpu_per_tick_nvml(workdir: Path, ticks: int = 30) -> float:
     import pynvml
 
     backend = NvmlBackend(pynvml, ProcInfo(root, workdir / "passwd"), threshold=1.0)
-    conn = open_writer(workdir / "nvml.db")
+    conn = open_db(workdir / "nvml.db", migrate=True)
     loop = CollectorLoop(backend, Recorder(conn), interval=1, wait=lambda _s: False)
     loop.tick(1.0)  # warm-up: the whole buffer, the plan cache, the health readings
     costs = []
@@ -105,7 +105,7 @@ def storage(workdir: Path, rows: int = 1_000_000, batch: int = 1000) -> tuple[fl
     """(bytes per GPU sample after VACUUM, samples inserted per second) for `rows` samples."""
     backend = SimulatedBackend(gpus=GPUS, seed=5)
     path = workdir / "size.db"
-    conn = open_writer(path)
+    conn = open_db(path, migrate=True)
     recorder = Recorder(conn)
     empty = _size_after_vacuum(conn, path)
     insert_s, pending = 0.0, []

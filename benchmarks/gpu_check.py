@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from store import connect  # noqa: E402
+from store import open_db  # noqa: E402
 
 SMI_FIELDS = (
     "index,uuid,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw,"
@@ -147,7 +147,7 @@ def duty_cycle(cuda: Cuda, gpu: int, busy_s: float, period_s: float, seconds: fl
         time.sleep(6)  # the tick that covers the load's end
         proc.terminate()
         proc.wait(timeout=30)
-        conn = connect(db, readonly=True)
+        conn = open_db(db)
         # Ticks wholly inside the load's span: each stands for the seconds before its ts.
         row = conn.execute(
             "SELECT total(min(s.active_ms, s.tick_ms)), total(s.tick_ms) FROM samples s "

@@ -40,7 +40,7 @@ from benchmarks.api import serve
 from scheduler import rollup
 from scheduler.settings import load
 from store import hub as hubstore
-from store import open_writer
+from store import open_db
 from tests.api.conftest import stop
 from tests.scheduler.fleet import add_gpus, generate, insert
 
@@ -50,7 +50,7 @@ START = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp())
 
 def template_payloads(tmp: Path) -> list[dict]:
     """The scheduler's own payloads for a generated day of 8 GPUs."""
-    conn = open_writer(tmp / "host.db")
+    conn = open_db(tmp / "host.db", migrate=True)
     gpus = add_gpus(conn, GPUS)
     insert(conn, *generate(gpus, START, START + 86400, 60, seed=4))
     settings = load({"GPUPULSE_DB": str(tmp / "host.db"), "GPUPULSE_HOST_ID": "template",
@@ -303,7 +303,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         templates = template_payloads(tmp_path)
         hub_db = tmp_path / "hub.db"
-        conn = open_writer(hub_db)
+        conn = open_db(hub_db, migrate=True)
         tokens = {f"gpu-{i:03d}": hubstore.add_host(conn, f"gpu-{i:03d}", time.time())
                   for i in range(args.hosts)}  # fmt: skip
         conn.close()

@@ -33,7 +33,7 @@ from api.lab.status import RecentUsage
 from benchmarks.api import load, serve
 from scheduler import rollup
 from scheduler.settings import load as scheduler_settings
-from store import open_reader, open_writer, write
+from store import atomic, open_db
 from store.rollups import bump_data_version
 from store.usage import user_seconds_between
 from tests.api.conftest import stop
@@ -52,11 +52,11 @@ def add_gpus(conn, now: int) -> None:
 
 def month_db(path: Path, now: int) -> None:
     """30 days of daily/user_daily/hourly roll-ups and 24 h of raw 5 s ticks."""
-    conn = open_writer(path)
+    conn = open_db(path, migrate=True)
     rng = random.Random(6)
     today = datetime.fromtimestamp(now, UTC).date()
     users = [f"user{k:02d}" for k in range(USERS)]
-    with write(conn):
+    with atomic(conn):
         add_gpus(conn, now)
         for i in range(30):
             day = (today - timedelta(days=i)).isoformat()
@@ -111,10 +111,10 @@ def raw_ticks(conn, lo: int, hi: int, step: int, users: list[str], rng, procs: i
 
 def first_view_after_rollup(db: Path, now: int) -> None:
     """A worker's first 'last 24 h' once the scheduler has rolled the day up (user_hourly)."""
-    conn = open_writer(db)
+    conn = open_db(db, write=True)
     rollup.run(conn, scheduler_settings({"GPUPULSE_DB": str(db)}), now)  # the scheduler's own job
     conn.close()
-    reader = open_reader(db)
+    reader = open_db(db)
     first = []
     for _ in range(5):
         t0 = time.perf_counter()
@@ -136,7 +136,7 @@ def serve_figures(seconds: float, clients: int) -> None:
             f"month database: {GPUS} GPUs, {USERS} users, 30 days of roll-ups, 24 h of "
             f"{TICK_S} s ticks x 2 processes per GPU; built in {time.perf_counter() - t0:.1f} s"
         )
-        reader = open_reader(db)
+        reader = open_db(db)
         cold, refresh = [], []
         for k in range(5):
             t0 = time.perf_counter()
@@ -194,10 +194,10 @@ def export_figures() -> None:
     days = {date(2026, 3, 1): 6, date(2026, 3, 2): 12, date(2026, 3, 3): 24}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "pulse.db"
-        conn = open_writer(db)
+        conn = open_db(db, migrate=True)
         rng = random.Random(1)
         t0 = time.perf_counter()
-        with write(conn):
+        with atomic(conn):
             add_gpus(conn, 0)
             for day, hours in days.items():
                 lo = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
@@ -211,7 +211,7 @@ def export_figures() -> None:
             f"{'day holds':<12}{'rows':>10}{'MB of CSV':>11}{'seconds':>9}{'rows/s':>10}"
             f"{'peak Python MiB':>17}"
         )
-        reader = open_reader(db)
+        reader = open_db(db)
         for day, hours in days.items():
             t0 = time.perf_counter()
             rows = size = 0

@@ -20,7 +20,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from scheduler import retention, rollup  # noqa: E402
 from scheduler.settings import load  # noqa: E402
-from store import aggregate, open_writer, write  # noqa: E402
+from store import aggregate, atomic, open_db  # noqa: E402
 from store.samples import CORE_SAMPLE_COLUMNS as CORE_COLUMNS  # noqa: E402
 
 GPUS = 8
@@ -28,7 +28,7 @@ GPUS = 8
 
 def fill(conn, start: int, end: int, tick: int) -> int:
     """Insert 8 GPUs of samples (+1 process per busy GPU) between start and end."""
-    with write(conn):
+    with atomic(conn):
         for i in range(GPUS):
             conn.execute(
                 "INSERT OR IGNORE INTO gpus (id, uuid, idx, name, first_seen, last_seen) "
@@ -48,7 +48,7 @@ def fill(conn, start: int, end: int, tick: int) -> int:
             for ts in range(lo, hi, tick) for g in range(1, GPUS + 1)
         ]  # fmt: skip
         procs = [(s[0], s[1], s[1], 4000, s[3]) for s in samples if s[3]]
-        with write(conn):
+        with atomic(conn):
             conn.executemany(
                 f"INSERT INTO samples ({CORE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 samples,
@@ -80,7 +80,7 @@ def main() -> None:
     day = date(2026, 3, 10)
     start = aggregate.day_start(day, settings.tz)
 
-    conn = open_writer(settings.db)
+    conn = open_db(settings.db, migrate=True)
     t = time.perf_counter()
     n = fill(conn, start, start + 86400, 1)
     print(f"generated one day: {n:,} samples in {time.perf_counter() - t:.1f} s")
@@ -102,7 +102,7 @@ def main() -> None:
     settings = load({"GPUPULSE_DB": str(tmp / "month.db"), "GPUPULSE_TZ": "Europe/Berlin"})
     first = day - timedelta(days=29)
     m_start = aggregate.day_start(first, settings.tz)
-    conn = open_writer(settings.db)
+    conn = open_db(settings.db, migrate=True)
     t = time.perf_counter()
     n = fill(conn, m_start, start + 86400, tick)
     print(f"generated 30 days at {tick} s: {n:,} samples in {time.perf_counter() - t:.1f} s")

@@ -162,10 +162,11 @@ def dispatch(args: argparse.Namespace, backend_factory: Callable) -> int:
 
 def migrate_only(db: str) -> int:
     """Bring the schema up to date without sampling (a hub or a host without GPUs)."""
-    from store.db import OperationalError, open_writer
+    from store import open_db
+    from store.db import OperationalError
 
     try:
-        conn = open_writer(db)
+        conn = open_db(db, migrate=True)
     except OperationalError as exc:
         raise StoreError(f"cannot open the database {db}: {exc}") from None
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -178,14 +179,15 @@ def run_collector(args: argparse.Namespace, backend: Backend, stop: threading.Ev
     """Open (and migrate) the database, backfill the demo if asked, run until signalled."""
     from collector.backfill import backfill
     from collector.loop import DEFAULT_BUFFER_TICKS, CollectorLoop
-    from store.db import OperationalError, open_writer
+    from store import open_db
+    from store.db import OperationalError
     from store.samples import Recorder
 
     log.info("SQLite %s (WAL-reset fix present)", check_sqlite_version())
     buffer_ticks = env_int("GPUPULSE_BUFFER_TICKS", DEFAULT_BUFFER_TICKS, minimum=1)
     backfill_days = env_int("GPUPULSE_SIM_BACKFILL_DAYS", 0, minimum=0, maximum=3650)
     try:
-        conn = open_writer(args.db)
+        conn = open_db(args.db, migrate=True)
     except OperationalError as exc:
         backend.close()
         raise StoreError(f"cannot open the database {args.db}: {exc}") from None

@@ -6,14 +6,15 @@ import sys
 import time
 from collections.abc import Callable
 
-from store.db import Error, StoreError, open_reader
+from store import open_db
+from store.db import Error, StoreError
 from store.samples import STALE_AFTER_TICKS, collector_interval, newest_sample_ts
 
 
 def healthcheck(db: str, interval: float, clock: Callable[[], float] = time.time) -> int:
     """Exit code 0 if the newest sample is at most 3 intervals old, else 1 with one line."""
     try:
-        conn = open_reader(db)
+        conn = open_db(db)
         try:
             newest = newest_sample_ts(conn)
             interval = collector_interval(conn, interval)

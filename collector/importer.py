@@ -34,8 +34,8 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from store import settings
-from store.db import Error, StoreError, open_writer, write
+from store import atomic, open_db, settings
+from store.db import Error, StoreError
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, add_event
 
 SYNTHETIC_NS = uuidlib.UUID("5b0c6f1e-3c55-4d5e-9a47-6a2f1b9f0c11")
@@ -301,7 +301,7 @@ def store(parsed: Parsed, recorder: Recorder, source: str, fallback_s: float) ->
     count += len(batch)
     if count:
         detail = f"{count} samples from {source}, ts {first}..{last}"
-        with write(recorder.conn):
+        with atomic(recorder.conn):
             add_event(recorder.conn, last, "history_imported", None, detail)
     return count
 
@@ -330,7 +330,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"collector import: {exc}", file=sys.stderr)
         return 2
     try:
-        conn = open_writer(db)
+        conn = open_db(db, migrate=True)
     except (StoreError, Error, RuntimeError) as exc:
         print(f"collector import: cannot open {db}: {exc}", file=sys.stderr)
         return 2

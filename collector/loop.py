@@ -13,8 +13,7 @@ from collections import deque
 from collections.abc import Callable
 
 from collector.backend import Backend, BackendFailed, Reading
-from store.db import OperationalError
-from store.db import write as write_tx
+from store.db import OperationalError, atomic
 from store.samples import Recorder, Tick, add_event, newest_sample_ts, set_meta
 from store.settings import host_id
 
@@ -201,7 +200,7 @@ class CollectorLoop:
             f"{self.dropped} tick(s) from ts {first} to {last} dropped: the database was "
             f"unavailable longer than the buffer ({self.buffer_ticks} ticks)"
         )
-        with write_tx(self.recorder.conn):
+        with atomic(self.recorder.conn):
             add_event(self.recorder.conn, self.last_ts, "samples_dropped", None, detail)
         self.log.error("%s", detail)
         self.dropped, self.dropped_span = 0, None

@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from store.aggregate import compute_daily, day_of
-from store.db import Connection, Error, StoreError, open_reader
+from store import open_db
+from store.aggregate import compute_daily, dates, day_of
+from store.db import Connection, Error, StoreError
 from store.rollups import HOST
 from store.schema import SchemaMismatch
 from store.settings import active_threshold, timezone
@@ -30,7 +31,7 @@ def show_db(
 ) -> int:
     """Print one row per day for the last `days` days (the whole host, or GPU index `gpu`)."""
     try:
-        conn = open_reader(db)
+        conn = open_db(db)
     except (StoreError, SchemaMismatch, Error) as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 1
@@ -65,8 +66,7 @@ def day_rows(conn: Connection, gpu_id: int, days: int, now: float) -> list[dict]
     first = today - timedelta(days=days - 1)
     rows = compute_daily(conn, first, today, tz, active_threshold(), gpu_id)
     found = {r["day"]: r for r in rows}
-    names = [(first + timedelta(days=n)).isoformat() for n in range(days)]
-    return [summary(day, found.get(day)) for day in names]
+    return [summary(d.isoformat(), found.get(d.isoformat())) for d in dates(first, today)]
 
 
 def summary(day: str, row: dict | None) -> dict:

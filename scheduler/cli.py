@@ -24,7 +24,8 @@ from scheduler import (
     timeparse,
 )
 from scheduler.settings import LOG_LEVELS, ConfigError, Settings, load, with_offline
-from store.db import StoreError, open_reader, write
+from store import atomic, open_db
+from store.db import StoreError
 from store.schema import SchemaMismatch
 from store.settings import OneLineParser, SettingError
 
@@ -107,19 +108,20 @@ def _run_loop(settings: Settings) -> int:
     return loop.run_loop(settings, stop)
 
 
-def _reader(settings: Settings, readonly: bool = True):
-    return open_reader(settings.db, readonly=readonly)
+def _open(settings: Settings, write: bool = False):
+    """The database, checked; read-only unless `write`."""
+    return open_db(settings.db, write=write)
 
 
 def _run_once(settings: Settings, args) -> int:
-    conn = _reader(settings, readonly=False)
+    conn = _open(settings, write=True)
     result = RUN_ONCE[args.run_once](conn, settings, time.time())
     print(json.dumps({"job": args.run_once, "result": result}, default=str))
     return 0
 
 
 def _list_sends(settings: Settings, args) -> int:
-    rows = ledger.summaries(_reader(settings))
+    rows = ledger.summaries(_open(settings))
     if not rows:
         print("No send attempts found")
         return 0
@@ -135,7 +137,7 @@ def _list_sends(settings: Settings, args) -> int:
 
 def _search_send(settings: Settings, args) -> int:
     hour = timeparse.hour_of(timeparse.parse(args.search_send, settings.tz))
-    conn = _reader(settings)
+    conn = _open(settings)
     found = ledger.summaries(conn, hour)
     if not found:
         print(f"scheduler: no aggregate queued for {timeparse.iso(hour)}", file=sys.stderr)
@@ -153,7 +155,7 @@ def _search_send(settings: Settings, args) -> int:
 def _show_collection(settings: Settings, args) -> int:
     text = args.show_collection.strip()
     moment = timeparse.parse(text, settings.tz) if text else None
-    data = show.collection(_reader(settings), moment)
+    data = show.collection(_open(settings), moment)
     if not data:
         print(
             f"scheduler: no collection data found for {text or 'the latest tick'}", file=sys.stderr
@@ -165,8 +167,8 @@ def _show_collection(settings: Settings, args) -> int:
 
 def _resend(settings: Settings, args) -> int:
     hour = timeparse.hour_of(timeparse.parse(args.resend, settings.tz))
-    conn = _reader(settings, readonly=False)
-    with write(conn):
+    conn = _open(settings, write=True)
+    with atomic(conn):
         queued = outbox.requeue(conn, settings, hour, time.time())
     if not queued:
         print(f"scheduler: no hourly aggregate for {timeparse.iso(hour)}", file=sys.stderr)

@@ -12,7 +12,8 @@ import schedule
 
 from scheduler import heartbeat, pull, push, retention, rollup, status_push
 from scheduler.settings import Settings
-from store.db import Connection, StoreError, open_reader
+from store import open_db
+from store.db import Connection, StoreError
 from store.schema import SchemaMismatch, current_version
 
 log = logging.getLogger(__name__)
@@ -24,13 +25,13 @@ class NewerSchema(RuntimeError):
     """The database is newer than this scheduler; waiting will not help."""
 
 
-def open_db(settings: Settings) -> Connection | None:
-    """A checked read-write connection, or None while the collector has not set it up."""
+def open_when_ready(settings: Settings) -> Connection | None:
+    """A checked writer connection, or None while the collector has not set it up."""
     if not Path(settings.db).exists():
         log.info("waiting for the collector to create %s", settings.db)
         return None
     try:
-        return open_reader(settings.db, readonly=False)
+        return open_db(settings.db, write=True)
     except SchemaMismatch as exc:
         if "newer" in str(exc):
             raise NewerSchema(str(exc)) from None
@@ -41,10 +42,11 @@ def open_db(settings: Settings) -> Connection | None:
 
 
 def wait_for_db(settings: Settings, stop: threading.Event, clock=time.time) -> Connection | None:
-    """Retry open_db every GPUPULSE_DB_WAIT seconds (heartbeat kept) until it opens or stop."""
+    """Retry open_when_ready every GPUPULSE_DB_WAIT seconds (heartbeat kept) until it opens
+    or stop is set."""
     while not stop.is_set():
         heartbeat.touch(settings.heartbeat, clock())
-        conn = open_db(settings)
+        conn = open_when_ready(settings)
         if conn is not None:
             log.info("database %s open (schema v%d)", settings.db, current_version(conn))
             return conn

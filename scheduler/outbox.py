@@ -36,9 +36,9 @@ import json
 
 from scheduler.settings import Settings, host_id
 from scheduler.timeparse import iso as iso_hour
-from store.db import Connection
+from store.db import Connection, dict_rows, require_transaction
 from store.hub import STAT_KEYS, SUM_KEYS
-from store.rollups import HOST, hourly_rows, user_hourly_rows
+from store.rollups import HOST, hourly_rows, rollup_state, set_rollup_state, user_hourly_rows
 
 ENQUEUED_UNTIL = "push_enqueued_until"
 SCHEMA = "gpu-pulse.hourly/1"
@@ -62,11 +62,9 @@ def entry(row: dict) -> dict:
 def exact_sums(conn: Connection, hour: int) -> dict[int, dict]:
     """Per GPU id (HOST: the whole host) the sums and per-user time a receiver needs to
     rebuild days exactly, read from the hour's roll-ups (hourly and user_hourly)."""
-    cols = ", ".join(col for _, col in SUM_KEYS)
-    out = {
-        gpu: {**{key: v for (key, _), v in zip(SUM_KEYS, values, strict=True)}, "users": []}
-        for gpu, *values in conn.execute(f"SELECT gpu, {cols} FROM hourly WHERE hour = ?", (hour,))
-    }
+    cols = ", ".join(f"{col} AS {key}" for key, col in SUM_KEYS)
+    sql = f"SELECT gpu, {cols} FROM hourly WHERE hour = ?"
+    out = {row.pop("gpu"): {**row, "users": []} for row in dict_rows(conn.execute(sql, (hour,)))}
     for row in user_hourly_rows(conn, hour, hour + 3600):  # by gpu, then user
         if row["gpu"] in out:
             user = {"user": row["user"], "gpu_seconds": row["gpu_seconds"],
@@ -124,21 +122,17 @@ def payload_hash(body: str) -> str:
 
 
 def enqueue(conn: Connection, settings: Settings, now: float, recomputed: set[int]) -> int:
-    """Queue complete hours (inside the roll-up's write transaction); return how many changed."""
+    """Queue complete hours, with the roll-up's rows; return how many changed."""
+    require_transaction(conn)
     complete_before = int(now - settings.push_grace_s) // 3600 * 3600  # hours ending by then
-    row = conn.execute("SELECT value FROM rollup_state WHERE name = ?", (ENQUEUED_UNTIL,))
-    until = (row.fetchone() or (0,))[0]
+    until = rollup_state(conn, ENQUEUED_UNTIL, 0)
     fresh = conn.execute(
         "SELECT hour FROM hourly WHERE gpu = ? AND hour >= ? AND hour + 3600 <= ?",
         (HOST, until, complete_before),
     ).fetchall()
     hours = {h for (h,) in fresh} | {h for h in recomputed if h + 3600 <= complete_before}
     changed = sum(_queue(conn, settings, hour, now) for hour in sorted(hours))
-    conn.execute(
-        "INSERT INTO rollup_state (name, value) VALUES (?, ?) "
-        "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
-        (ENQUEUED_UNTIL, complete_before),
-    )
+    set_rollup_state(conn, ENQUEUED_UNTIL, complete_before, keep_larger=True)
     return changed
 
 

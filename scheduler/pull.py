@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from api.hub.validate import Invalid, check_hourly, check_snapshot
 from scheduler.outbox import entry
@@ -31,7 +31,8 @@ from scheduler.push import Transport, TransportError, urllib_transport
 from scheduler.settings import Settings
 from scheduler.status_push import gpu_entry
 from store import hub as hubstore
-from store.db import Connection, write
+from store.aggregate import day_of
+from store.db import Connection, atomic
 from store.rollups import HOST
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,8 @@ class Polled:
 def poll(target: Target, since: int, now: float, timeout: float, transport: Transport) -> Polled:
     """Read one host (runs in a worker thread; touches no database)."""
     gpus = get_json(transport, f"{target.url}/api/v1/gpus", timeout).get("gpus", [])
-    first = (datetime.fromtimestamp(since, UTC) - timedelta(days=1)).date()
-    last = (datetime.fromtimestamp(now, UTC) + timedelta(days=1)).date()
+    first = day_of(since, UTC) - timedelta(days=1)
+    last = day_of(now, UTC) + timedelta(days=1)
     url = f"{target.url}/api/v1/hours?from={first}&to={last}"
     hours = get_json(transport, url, timeout).get("hours", [])
     try:
@@ -154,7 +155,7 @@ def store(conn: Connection, polled: Polled, settings: Settings, since: int, now:
     for payload in hours:
         check_hourly(payload, now, 0)
     rows = [hubstore.hour_rows(payload) for payload in hours]
-    with write(conn):
+    with atomic(conn):
         host = hubstore.pull_host(conn, polled.target.name, now)
         hubstore.save_hours(conn, host, rows, now)
         hubstore.save_status(conn, host, snap, settings.pull_every_s, now)
@@ -203,7 +204,7 @@ def _finish(conn, settings, target: Target, futures, done, since, now) -> str:
     except (Invalid, KeyError, TypeError, AttributeError, ValueError) as problem:
         error = f"{target.url}: unusable answer: {type(problem).__name__}: {problem}"
     log.warning("pull %s: %s", target.name, error)
-    with write(conn):
+    with atomic(conn):
         host = hubstore.pull_host(conn, target.name, now)
         hubstore.mark_failed(conn, host, error, settings.pull_every_s)
     return f"stale: {error}"

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from scheduler.settings import Settings
-from store.db import Connection, write
+from store.db import Connection, atomic
 
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 86400
@@ -272,7 +272,7 @@ def _record(conn, settings, hour, attempt, started, digest, outcome: Outcome, ra
         if state == "pending":
             delay = backoff(settings, attempt, rand)
             next_at = clock() + max(delay, outcome.retry_after or 0.0)
-    with write(conn):
+    with atomic(conn):
         number = conn.execute(
             "SELECT coalesce(max(attempt), 0) + 1 FROM push_ledger WHERE hour = ?", (hour,)
         ).fetchone()[0]

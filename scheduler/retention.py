@@ -18,7 +18,8 @@ from datetime import timedelta
 from scheduler import rollup
 from scheduler.settings import Settings
 from store import aggregate, reservations
-from store.db import Connection, write
+from store.db import Connection, atomic
+from store.rollups import set_rollup_state
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ def run(
         stats["deleted"][table] = deleted
         stats["chunks"] += chunks
         stats["max_lock_ms"] = max(stats["max_lock_ms"], longest)
-    with write(conn):
-        previous = rollup.get_state(conn, rollup.PRUNED_BEFORE, 0) or 0
-        rollup.set_state(conn, rollup.PRUNED_BEFORE, max(previous, int(limits["samples"])))
+    with atomic(conn):
+        pruned = int(limits["samples"])
+        set_rollup_state(conn, rollup.PRUNED_BEFORE, pruned, keep_larger=True)
         # A handful of rows: no chunking needed. Gone two days after they expire.
         stats["deleted"]["reservations"] = reservations.prune(conn, now)
     if any(stats["deleted"].values()):
@@ -101,14 +102,9 @@ def prune_table(
     target_ms = settings.prune_lock_ms / 2
     size, total, chunks, longest = FIRST_CHUNK, 0, 0, 0.0
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        start = clock()  # the lock is ours from here to COMMIT
-        try:
+        with atomic(conn):
+            start = clock()  # the lock is ours from here to COMMIT
             deleted = conn.execute(sql, (limit, size)).rowcount
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
         held = (clock() - start) * 1000
         longest, total, chunks = max(longest, held), total + deleted, chunks + 1
         if deleted < size:

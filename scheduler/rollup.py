@@ -21,29 +21,22 @@ from datetime import date, timedelta
 from scheduler import outbox
 from scheduler.settings import Settings
 from store import aggregate
-from store.db import Connection, write
-from store.rollups import HOST, HOURLY_FIELDS, HOURLY_SUMS, LIVE_TS, bump_data_version
+from store.db import Connection, atomic
+from store.rollups import (
+    HOST,
+    HOURLY_FIELDS,
+    HOURLY_SUMS,
+    LIVE_TS,
+    bump_data_version,
+    rollup_state,
+    set_rollup_state,
+)
 
 log = logging.getLogger(__name__)
 
 AUDIT_AT = "rollup_audit_at"
 PRUNED_BEFORE = "raw_pruned_before"
 HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows")
-
-
-def get_state(conn: Connection, name: str, default: int | None = None) -> int | None:
-    """One integer from rollup_state."""
-    row = conn.execute("SELECT value FROM rollup_state WHERE name = ?", (name,)).fetchone()
-    return default if row is None else row[0]
-
-
-def set_state(conn: Connection, name: str, value: int) -> None:
-    """Upsert one integer in rollup_state (inside a write transaction)."""
-    conn.execute(
-        "INSERT INTO rollup_state (name, value) VALUES (?, ?) "
-        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (name, value),
-    )
 
 
 def audit(conn: Connection, settings: Settings, now: float) -> int:
@@ -73,9 +66,9 @@ def audit(conn: Connection, settings: Settings, now: float) -> int:
         done = rolled.get(hour)
         if done is None or n > done[0] or p > done[1]:
             dirty.append((hour,))
-    with write(conn):
+    with atomic(conn):
         conn.executemany("INSERT OR IGNORE INTO rollup_dirty (hour) VALUES (?)", dirty)
-        set_state(conn, AUDIT_AT, int(now))
+        set_rollup_state(conn, AUDIT_AT, int(now))
     if dirty:
         log.info("late data: %d hour(s) to roll up again", len(dirty))
     return len(dirty)
@@ -83,14 +76,14 @@ def audit(conn: Connection, settings: Settings, now: float) -> int:
 
 def run(conn: Connection, settings: Settings, now: float) -> dict:
     """The scheduled job: roll up what changed since the last run; return a summary."""
-    last_audit = get_state(conn, AUDIT_AT)
+    last_audit = rollup_state(conn, AUDIT_AT)
     if last_audit is None or now - last_audit >= settings.audit_every_s:
         audit(conn, settings, now)
     conn.execute("BEGIN")  # one read snapshot for everything computed below
     try:
         newest = conn.execute("SELECT max(ts) FROM samples").fetchone()[0]
         hours = _changed_hours(conn, settings, newest)
-        horizon = get_state(conn, PRUNED_BEFORE, 0) or 0
+        horizon = rollup_state(conn, PRUNED_BEFORE, 0) or 0
         kept = {d for (d,) in conn.execute("SELECT DISTINCT day FROM daily WHERE gpu = ?", (HOST,))}
         runs, skipped = _day_runs(hours, settings, horizon, kept)
         results = [
@@ -100,7 +93,7 @@ def run(conn: Connection, settings: Settings, now: float) -> dict:
     finally:
         conn.execute("COMMIT")
     written = _write(conn, hours - skipped, runs, results, settings, newest, now)
-    with write(conn):
+    with atomic(conn):
         conn.executemany("DELETE FROM rollup_dirty WHERE hour = ?", [(h,) for h in skipped])
     if skipped:
         log.warning("skipped %d changed hour(s) older than the raw-data horizon", len(skipped))
@@ -110,7 +103,7 @@ def run(conn: Connection, settings: Settings, now: float) -> dict:
 
 def rebuild(conn: Connection, settings: Settings, now: float) -> dict:
     """Roll up every hour that still has raw data, from scratch."""
-    with write(conn):
+    with atomic(conn):
         conn.execute(
             "INSERT OR IGNORE INTO rollup_dirty (hour) "
             "SELECT DISTINCT ts / 3600 * 3600 FROM samples"
@@ -121,7 +114,7 @@ def rebuild(conn: Connection, settings: Settings, now: float) -> dict:
 def _changed_hours(conn: Connection, settings: Settings, newest: int | None) -> set[int]:
     hours = {h for (h,) in conn.execute("SELECT hour FROM rollup_dirty")}
     if newest is not None:
-        mark = get_state(conn, LIVE_TS)
+        mark = rollup_state(conn, LIVE_TS)
         start = newest if mark is None else min(mark, newest)
         start -= settings.lateness_s
         hours.update(range(start // 3600 * 3600, newest // 3600 * 3600 + 1, 3600))
@@ -159,9 +152,9 @@ def _write(conn, hours, runs, results, settings, newest, now) -> int:
     """Replace exactly the changed hours and days in one short write transaction."""
     hourly = [r for res in results for r in res.hourly if r["hour"] in hours]
     user_hourly = [r for res in results for r in res.user_hourly if r["hour"] in hours]
-    days = [(d.isoformat(),) for first, last in runs for d in _dates(first, last)]
+    days = [(d.isoformat(),) for first, last in runs for d in aggregate.dates(first, last)]
     cols = ", ".join(HOUR_COLUMNS)
-    with write(conn):
+    with atomic(conn):
         conn.executemany("DELETE FROM hourly WHERE hour = ?", [(h,) for h in hours])
         conn.executemany("DELETE FROM user_hourly WHERE hour = ?", [(h,) for h in hours])
         conn.executemany(
@@ -187,12 +180,8 @@ def _write(conn, hours, runs, results, settings, newest, now) -> int:
         )
         conn.executemany("DELETE FROM rollup_dirty WHERE hour = ?", [(h,) for h in hours])
         if newest is not None:
-            set_state(conn, LIVE_TS, newest)
+            set_rollup_state(conn, LIVE_TS, newest)
         outbox.enqueue(conn, settings, now, {r["hour"] for r in hourly})
         if hours or days:
             bump_data_version(conn)
     return len(hourly) + len(user_hourly) + len(daily) + len(users)
-
-
-def _dates(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -13,6 +13,7 @@ import logging
 from scheduler.push import Transport, TransportError, urllib_transport
 from scheduler.settings import Settings, host_id
 from store.db import Connection
+from store.reservations import LOCAL, reservations_in_force
 from store.samples import latest_state
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,10 @@ PROCESS_KEYS = ("pid", "user", "command", "mem_mib", "sm_util")
 
 def reservations(conn: Connection, host: str, now: float) -> list[dict]:
     """Reservations in force on this host's GPUs (gpu = the GPU index)."""
-    rows = conn.execute(
-        "SELECT gpu, name, comment, until FROM reservations WHERE host IN ('', ?) "
-        "AND (until IS NULL OR until > ?) ORDER BY gpu, id",
-        (host, now),
-    )
-    return [{"gpu": g, "name": n, "comment": c, "until": u} for g, n, c, u in rows]
+    return [
+        {"gpu": r.gpu, "name": r.name, "comment": r.comment, "until": r.until}
+        for r in reservations_in_force(conn, now, (LOCAL, host))
+    ]
 
 
 def snapshot(conn: Connection, settings: Settings, now: float) -> dict:

@@ -19,13 +19,13 @@ from collector.backfill import backfill
 from collector.simulated import SimulatedBackend
 from scheduler import rollup
 from scheduler.settings import load
-from store import open_writer
+from store import open_db
 from store.samples import Recorder, set_meta
 
 
 def build_demo_db(path: Path, days: float, now: float) -> None:
     """Backfill `days` of the simulated fleet into `path` and roll it up."""
-    conn = open_writer(path)
+    conn = open_db(path, migrate=True)
     set_meta(conn, [("host_id", "gpu-pulse-demo"), ("interval", "60")])
     backfill(SimulatedBackend(), Recorder(conn), days, int(now))
     rollup.rebuild(conn, load({"GPUPULSE_DB": str(path)}), now)

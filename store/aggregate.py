@@ -32,13 +32,13 @@ merged the same way, so hours and days come from one set of partials and agree.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from store.db import Connection
-from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS, HOURLY_SUMS
+from store.db import Connection, dict_rows
+from store.rollups import HOST, HOURLY_FIELDS, HOURLY_SUMS
 
 UNKNOWN_USER = "unknown"
 CHUNK_S = 3600  # compute() runs its statements an hour of data at a time
@@ -54,23 +54,48 @@ def active_sql(prefix: str = "") -> str:
     )
 
 
-# Partial columns after (bucket, gpu), each with how two partials combine.
-PARTIAL_OPS = (
-    ("n", "sum"), ("active_ms", "sum"),
-    ("util_sum", "sum"), ("util_n", "sum"), ("util_max", "max"), ("util_min", "min"),
-    ("act_util_sum", "sum"), ("act_util_n", "sum"),
-    ("mem_util_sum", "sum"), ("mem_util_n", "sum"), ("mem_util_max", "max"),
-    ("mem_used_sum", "sum"), ("mem_used_n", "sum"), ("mem_used_max", "max"),
-    ("mem_used_min", "min"),
-    ("temp_sum", "sum"), ("temp_n", "sum"), ("temp_max", "max"), ("temp_min", "min"),
-    ("fan_sum", "sum"), ("fan_n", "sum"), ("fan_max", "max"),
-    ("power_sum", "sum"), ("power_n", "sum"), ("power_max", "max"), ("power_min", "min"),
-    ("energy_j", "sum"), ("energy_n", "sum"),
-    ("sm_sum", "sum"), ("sm_n", "sum"), ("memclk_sum", "sum"), ("memclk_n", "sum"),
-)  # fmt: skip
-_NAMES = [name for name, _ in PARTIAL_OPS]
-_IX = {name: i for i, name in enumerate(_NAMES)}
-_OPS = [op for _, op in PARTIAL_OPS]
+SUM, MAX, MIN = "sum", "max", "min"  # how two partials of a column combine
+
+# The partial columns after (bucket, gpu) that one scan computes per bucket and GPU: name,
+# SQL over the bucket's samples (`a` is a sample's active ms, `e` its joules), and how two
+# partials of it combine into a longer span or the whole host.
+PARTIALS = (
+    ("n", "count(*)", SUM),
+    ("active_ms", "total(a)", SUM),
+    ("util_sum", "sum(util)", SUM),
+    ("util_n", "count(util)", SUM),
+    ("util_max", "max(util)", MAX),
+    ("util_min", "min(util)", MIN),
+    ("act_util_sum", "sum(CASE WHEN a > 0 THEN util END)", SUM),
+    ("act_util_n", "count(CASE WHEN a > 0 THEN util END)", SUM),
+    ("mem_util_sum", "sum(mem_util)", SUM),
+    ("mem_util_n", "count(mem_util)", SUM),
+    ("mem_util_max", "max(mem_util)", MAX),
+    ("mem_used_sum", "sum(mem_used_mib)", SUM),
+    ("mem_used_n", "count(mem_used_mib)", SUM),
+    ("mem_used_max", "max(mem_used_mib)", MAX),
+    ("mem_used_min", "min(mem_used_mib)", MIN),
+    ("temp_sum", "sum(temp_c)", SUM),
+    ("temp_n", "count(temp_c)", SUM),
+    ("temp_max", "max(temp_c)", MAX),
+    ("temp_min", "min(temp_c)", MIN),
+    ("fan_sum", "sum(fan_pct)", SUM),
+    ("fan_n", "count(fan_pct)", SUM),
+    ("fan_max", "max(fan_pct)", MAX),
+    ("power_sum", "sum(power_dw)", SUM),
+    ("power_n", "count(power_dw)", SUM),
+    ("power_max", "max(power_dw)", MAX),
+    ("power_min", "min(power_dw)", MIN),
+    ("energy_j", "total(e)", SUM),
+    ("energy_n", "count(e)", SUM),
+    ("sm_sum", "sum(sm_mhz)", SUM),
+    ("sm_n", "count(sm_mhz)", SUM),
+    ("memclk_sum", "sum(mem_mhz)", SUM),
+    ("memclk_n", "count(mem_mhz)", SUM),
+)
+PARTIAL_OPS = {name: how for name, _, how in PARTIALS}
+# A user's GPU time adds up; their peak memory is the largest of the parts.
+USER_OPS = {"gpu_seconds": SUM, "peak_mem_mib": MAX}
 
 # Joules of a sample: the counter's rise since the same GPU's previous sample when that one
 # is at most 1.5 ticks back and the counter did not go backwards; else mean power x tick.
@@ -92,17 +117,7 @@ PREVIOUS_SECOND_SQL = """LEFT JOIN samples p
 
 # One scan of the range computes every per-GPU partial, energy included.
 PARTIALS_SQL = f"""
-SELECT ts / :bucket, gpu,
-    count(*), total(a),
-    sum(util), count(util), max(util), min(util),
-    sum(CASE WHEN a > 0 THEN util END), count(CASE WHEN a > 0 THEN util END),
-    sum(mem_util), count(mem_util), max(mem_util),
-    sum(mem_used_mib), count(mem_used_mib), max(mem_used_mib), min(mem_used_mib),
-    sum(temp_c), count(temp_c), max(temp_c), min(temp_c),
-    sum(fan_pct), count(fan_pct), max(fan_pct),
-    sum(power_dw), count(power_dw), max(power_dw), min(power_dw),
-    total(e), count(e),
-    sum(sm_mhz), count(sm_mhz), sum(mem_mhz), count(mem_mhz)
+SELECT ts / :bucket AS b, gpu, {", ".join(f"{sql} AS {name}" for name, sql, _ in PARTIALS)}
 FROM (
     SELECT s.ts, s.gpu, s.util, s.mem_util, s.mem_used_mib, s.temp_c, s.fan_pct, s.power_dw,
         s.sm_mhz, s.mem_mhz, {active_sql("s.")} AS a, {ENERGY_SQL} AS e
@@ -181,7 +196,7 @@ SELECT b, gpu, user, seconds, mem FROM ({USER_ROWS_SQL}) WHERE user <> '{IDLE_LA
 # A person's peak memory on the whole host: the largest per-tick sum over all GPUs.
 USER_HOST_MEM_SQL = f"""
 WITH idle AS ({IDLE_PROCESSES_SQL})
-SELECT ts / :bucket, user, max(mem) FROM (
+SELECT ts / :bucket AS b, user, max(mem) AS mem FROM (
     SELECT ps.ts, coalesce(pr.user, '{UNKNOWN_USER}') AS user, sum(ps.mem_mib) AS mem
     FROM process_samples ps JOIN processes pr ON pr.id = ps.process
     WHERE ps.ts >= :lo AND ps.ts < :hi AND ps.process NOT IN idle GROUP BY ps.ts, 2
@@ -199,23 +214,29 @@ class Rollup:
     user_hourly: list[dict]
 
 
-def day_start(day: date, tz: ZoneInfo) -> int:
+def day_start(day: date, tz: tzinfo) -> int:
     """UTC seconds of local midnight starting `day` in `tz`."""
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
 
 
-def day_of(ts: float, tz: ZoneInfo) -> date:
+def day_of(ts: float, tz: tzinfo) -> date:
     """The local day in `tz` holding UTC second `ts` (every "today" in GPU Pulse)."""
     return datetime.fromtimestamp(ts, tz).date()
 
 
-def day_bounds(first: date, last: date, tz: ZoneInfo) -> list[tuple[str, int, int]]:
+def dates(first: date, last: date) -> list[date]:
+    """Every day from `first` to `last`, both included."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_span(first: date, last: date, tz: tzinfo) -> tuple[int, int]:
+    """UTC seconds [start, end) from local midnight starting `first` to the one ending `last`."""
+    return day_start(first, tz), day_start(last + timedelta(days=1), tz)
+
+
+def day_bounds(first: date, last: date, tz: tzinfo) -> list[tuple[str, int, int]]:
     """(YYYY-MM-DD, start, end) in UTC seconds for each local day; DST days are 23/25 h."""
-    days, d = [], first
-    while d <= last:
-        days.append((d.isoformat(), day_start(d, tz), day_start(d + timedelta(days=1), tz)))
-        d += timedelta(days=1)
-    return days
+    return [(d.isoformat(), *day_span(d, d, tz)) for d in dates(first, last)]
 
 
 def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: float) -> Rollup:
@@ -224,8 +245,8 @@ def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: 
     lo, hi = days[0][1], days[-1][2]
     bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
     parts, host_active, user_rows, user_mem = _scan(conn, lo, hi, bucket, threshold)
-    people = [row[:5] for row in user_rows if row[2] != IDLE_LABEL]
-    proc_rows = [(b, gpu, n) for b, gpu, _user, _s, _m, n in user_rows]  # runner's included
+    people = [row for row in user_rows if row["user"] != IDLE_LABEL]
+    proc_rows = [(row["b"], row["gpu"], row["n"]) for row in user_rows]  # runner's included
     starts = [s for _, s, _ in days]
 
     def day_index(b: int) -> int:
@@ -250,10 +271,10 @@ def _scan(conn: Connection, lo: int, hi: int, bucket: int, threshold: float) -> 
     # CHUNK_S), so no bucket is split; the statements' sorts stay small and cache-warm.
     for start in range(lo, hi, CHUNK_S):
         args = {"lo": start, "hi": min(hi, start + CHUNK_S), "bucket": bucket, "thr": threshold}
-        parts += conn.execute(PARTIALS_SQL, args).fetchall()
+        parts += dict_rows(conn.execute(PARTIALS_SQL, args))
         host_active.update(conn.execute(HOST_ACTIVE_SQL, args).fetchall())
-        user_rows += conn.execute(USER_ROWS_SQL, args).fetchall()
-        user_mem += conn.execute(USER_HOST_MEM_SQL, args).fetchall()
+        user_rows += dict_rows(conn.execute(USER_ROWS_SQL, args))
+        user_mem += dict_rows(conn.execute(USER_HOST_MEM_SQL, args))
     return parts, host_active, user_rows, user_mem
 
 
@@ -310,41 +331,44 @@ def idle_harvest(conn: Connection, first: str, last: str, tz: ZoneInfo) -> list[
     return out
 
 
-def _merge(acc: list | None, row: Iterable) -> list:
-    """Combine one partial into an accumulator, column by column (NULL-aware)."""
-    row = list(row)
-    if acc is None:
-        return row
-    for i, (a, b) in enumerate(zip(acc, row, strict=True)):
-        if b is None:
-            continue
-        if a is None:
-            acc[i] = b
-        elif _OPS[i] == "sum":
-            acc[i] = a + b
-        elif _OPS[i] == "max":
-            acc[i] = max(a, b)
-        else:
-            acc[i] = min(a, b)
+def merge_value(how: str, a: float | None, b: float | None) -> float | None:
+    """Two partials of one column combined by `how` (sum, max or min); a None (no readings)
+    gives way to the other, so a gap in the data never hides what was measured."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if how == SUM:
+        return a + b
+    return max(a, b) if how == MAX else min(a, b)
+
+
+def merge_partial(acc: dict, part: Mapping, how: Mapping[str, str] | None = None) -> dict:
+    """Fold `part` into `acc`: the columns `how` names by their rule, or every column of
+    `part` summed when `how` is None (per-user seconds); returns `acc`."""
+    for name, op in (how or dict.fromkeys(part, SUM)).items():
+        acc[name] = merge_value(op, acc.get(name), part.get(name))
     return acc
 
 
-def _mean(acc: list, total: str, count: str, scale: float = 1.0) -> float | None:
-    n = acc[_IX[count]]
-    return None if not n else acc[_IX[total]] / n * scale
+def _mean(acc: dict, total: str, count: str, scale: float = 1.0) -> float | None:
+    """The mean a partial's sum and count give, or None for no readings."""
+    n = acc[count]
+    return None if not n else acc[total] / n * scale
 
 
-def _group(parts: list[tuple], key) -> dict:
-    """Merge partial rows (bucket, gpu, *values) into {(key(bucket), gpu): acc}, host included."""
-    out: dict = {}
-    for b, gpu, *values in parts:
-        k = key(b)
-        out[(k, gpu)] = _merge(out.get((k, gpu)), values)
-        out[(k, HOST)] = _merge(out.get((k, HOST)), values)
+def _group(parts: list[dict], key) -> dict[tuple, dict]:
+    """Merge partial rows into {(key(bucket), gpu): partial}, host (gpu 0) included."""
+    out: dict[tuple, dict] = {}
+    for part in parts:
+        k = key(part["b"])
+        merge_partial(out.setdefault((k, part["gpu"]), {}), part, PARTIAL_OPS)
+        merge_partial(out.setdefault((k, HOST), {}), part, PARTIAL_OPS)
     return out
 
 
 def _hourly(parts, host_active, proc_rows, hour_of) -> list[dict]:
+    """Hourly rows (keys HOURLY_FIELDS, their sums and process_rows) from the partials."""
     groups = _group(parts, hour_of)
     active: dict[int, float] = {}
     for b, ms in host_active.items():
@@ -357,78 +381,97 @@ def _hourly(parts, host_active, proc_rows, hour_of) -> list[dict]:
             procs[key] = procs.get(key, 0) + n
     rows = []
     for (hour, gpu), acc in sorted(groups.items()):
-        gpu_active = acc[_IX["active_ms"]] / 1000
+        gpu_active = acc["active_ms"] / 1000
         host_s = active.get(hour, 0.0) / 1000
         rows.append(_hour_row(hour, gpu, acc, host_s if gpu == HOST else gpu_active, gpu_active))
         rows[-1]["process_rows"] = procs.get((hour, gpu), 0)
     return rows
 
 
-def _hour_row(hour: int, gpu: int, acc: list, active_s: float, gpu_active_s: float) -> dict:
-    g = acc.__getitem__
-    power_max, power_min = g(_IX["power_max"]), g(_IX["power_min"])
+def _tenth(value: float | None) -> float | None:
+    """Deciwatts as watts."""
+    return None if value is None else value / 10
+
+
+def _hour_row(hour: int, gpu: int, acc: dict, active_s: float, gpu_active_s: float) -> dict:
+    """One hourly row from an hour's merged partial."""
     row = {
-        "hour": hour, "gpu": gpu, "samples": g(_IX["n"]), "active_s": active_s,
-        "util_mean": _mean(acc, "util_sum", "util_n"), "util_max": g(_IX["util_max"]),
+        "hour": hour,
+        "gpu": gpu,
+        "samples": acc["n"],
+        "active_s": active_s,
+        "util_mean": _mean(acc, "util_sum", "util_n"),
+        "util_max": acc["util_max"],
         "mem_util_mean": _mean(acc, "mem_util_sum", "mem_util_n"),
         "mem_used_mean": _mean(acc, "mem_used_sum", "mem_used_n"),
-        "mem_used_max": g(_IX["mem_used_max"]),
-        "temp_mean": _mean(acc, "temp_sum", "temp_n"), "temp_max": g(_IX["temp_max"]),
+        "mem_used_max": acc["mem_used_max"],
+        "temp_mean": _mean(acc, "temp_sum", "temp_n"),
+        "temp_max": acc["temp_max"],
         "power_mean": _mean(acc, "power_sum", "power_n", 0.1),
-        "power_max": None if power_max is None else power_max / 10,
-        "energy_wh": g(_IX["energy_j"]) / 3600 if g(_IX["energy_n"]) else None,
+        "power_max": _tenth(acc["power_max"]),
+        "energy_wh": acc["energy_j"] / 3600 if acc["energy_n"] else None,
         "sm_mhz_mean": _mean(acc, "sm_sum", "sm_n"),
         "mem_mhz_mean": _mean(acc, "memclk_sum", "memclk_n"),
-        "gpu_active_s": gpu_active_s, "util_min": g(_IX["util_min"]),
-        "mem_util_max": g(_IX["mem_util_max"]), "mem_used_min": g(_IX["mem_used_min"]),
-        "temp_min": g(_IX["temp_min"]),
-        "power_min": None if power_min is None else power_min / 10,
-        "fan_mean": _mean(acc, "fan_sum", "fan_n"), "fan_max": g(_IX["fan_max"]),
-        **{name: g(_IX[name]) or 0 for name in HOURLY_SUMS},  # sum() of no readings is NULL
-    }  # fmt: skip
+        "gpu_active_s": gpu_active_s,
+        "util_min": acc["util_min"],
+        "mem_util_max": acc["mem_util_max"],
+        "mem_used_min": acc["mem_used_min"],
+        "temp_min": acc["temp_min"],
+        "power_min": _tenth(acc["power_min"]),
+        "fan_mean": _mean(acc, "fan_sum", "fan_n"),
+        "fan_max": acc["fan_max"],
+        **{name: acc[name] or 0 for name in HOURLY_SUMS},  # sum() of no readings is NULL
+    }
     assert set(HOURLY_FIELDS) <= {*row, "process_rows"}
     return row
 
 
 def _daily(parts, host_active, days, day_index) -> list[dict]:
+    """Daily rows (keys DAILY_FIELDS) from the partials; the host's active time is wall-clock."""
     groups = _group(parts, day_index)
     active: dict[int, float] = {}
     for b, ms in host_active.items():
         active[day_index(b)] = active.get(day_index(b), 0.0) + ms
     rows = []
     for (i, gpu), acc in sorted(groups.items()):
-        gpu_minutes = acc[_IX["active_ms"]] / 60000
-        row = (
-            days[i][0], gpu, acc[_IX["n"]],
-            active.get(i, 0.0) / 60000 if gpu == HOST else gpu_minutes,
-            gpu_minutes, acc[_IX["util_max"]], _mean(acc, "util_sum", "util_n"),
-            _mean(acc, "act_util_sum", "act_util_n"),
-            acc[_IX["energy_j"]] / 3.6e6 if acc[_IX["energy_n"]] else None,
-        )  # fmt: skip
-        rows.append(dict(zip(DAILY_FIELDS, row, strict=True)))
+        gpu_minutes = acc["active_ms"] / 60000
+        rows.append(
+            {
+                "day": days[i][0],
+                "gpu": gpu,
+                "samples": acc["n"],
+                "active_minutes": active.get(i, 0.0) / 60000 if gpu == HOST else gpu_minutes,
+                "gpu_minutes": gpu_minutes,
+                "peak_utilization": acc["util_max"],
+                "avg_utilization": _mean(acc, "util_sum", "util_n"),
+                "avg_active_utilization": _mean(acc, "act_util_sum", "act_util_n"),
+                "energy_kwh": acc["energy_j"] / 3.6e6 if acc["energy_n"] else None,
+            }
+        )
     return rows
 
 
 def _per_user(users, user_mem, key) -> list[tuple[int, dict]]:
     """Per-user rows merged into (key(bucket), gpu, user), host totals (gpu 0) included."""
-    acc: dict[tuple, list] = {}
-    for b, gpu, user, seconds, mem in users:
-        for k in ((key(b), gpu, user), (key(b), HOST, user)):
-            cur = acc.setdefault(k, [0.0, None])
-            cur[0] += seconds
-            if gpu != HOST and k[1] != HOST:
-                cur[1] = _max(cur[1], mem)
-    for b, user, mem in user_mem:  # the host's peak is per tick over all GPUs, not a GPU's
-        cur = acc.setdefault((key(b), HOST, user), [0.0, None])
-        cur[1] = _max(cur[1], mem)
+    acc: dict[tuple, dict] = {}
+    for r in users:
+        part = {"gpu_seconds": r["seconds"], "peak_mem_mib": r["mem"]}
+        merge_partial(acc.setdefault((key(r["b"]), r["gpu"], r["user"]), {}), part, USER_OPS)
+        # The host's peak is per tick over all GPUs (user_mem), not any one GPU's.
+        host = acc.setdefault((key(r["b"]), HOST, r["user"]), {})
+        merge_partial(host, {"gpu_seconds": r["seconds"]}, USER_OPS)
+    for r in user_mem:
+        host = acc.setdefault((key(r["b"]), HOST, r["user"]), {"gpu_seconds": 0.0})
+        merge_partial(host, {"peak_mem_mib": r["mem"]}, USER_OPS)
     return [
-        (k, {"gpu": gpu, "user": user, "gpu_seconds": s,
-             "peak_mem_mib": None if m is None else int(m)})
-        for (k, gpu, user), (s, m) in sorted(acc.items())
-    ]  # fmt: skip
-
-
-def _max(a, b):
-    if a is None:
-        return b
-    return a if b is None else max(a, b)
+        (
+            k,
+            {
+                "gpu": gpu,
+                "user": user,
+                "gpu_seconds": row["gpu_seconds"],
+                "peak_mem_mib": None if row["peak_mem_mib"] is None else int(row["peak_mem_mib"]),
+            },
+        )
+        for (k, gpu, user), row in sorted(acc.items())
+    ]

@@ -1,11 +1,16 @@
-"""Connections to the shared SQLite file, all set up the same way."""
+"""Connections to the shared SQLite file, all set up the same way, and their transactions.
+
+This is the bottom layer of the store: it knows nothing of the schema. Services open the
+database through `store.open_db` (store/database.py), which adds the file and schema checks.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from pysqlite3 import dbapi2 as sqlite3
 
@@ -20,9 +25,17 @@ Error = sqlite3.Error
 OperationalError = sqlite3.OperationalError
 IntegrityError = sqlite3.IntegrityError
 
+# Savepoint names only have to differ from those of the levels around them; one counter
+# for the whole process keeps them apart without any state on the connection.
+_SAVEPOINTS = itertools.count(1)
+
 
 class StoreError(RuntimeError):
     """A problem with the database that a person has to fix; the message says what."""
+
+
+class TransactionRequired(RuntimeError):
+    """A function that writes was called outside `atomic()`: a bug in its caller."""
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -47,53 +60,78 @@ def check_sqlite_version(version: str = sqlite3.sqlite_version) -> str:
     return version
 
 
-def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> Connection:
-    """Open the database with WAL, a busy timeout, NORMAL sync and foreign keys."""
-    check_sqlite_version()
-    path = Path(path)
-    if not readonly:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.exists():
-        raise StoreError(f"database {path} does not exist yet; start the collector first")
-    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see write()).
+def sqlite_connection(path: str | os.PathLike[str], *, write: bool = False) -> Connection:
+    """A connection with the shared settings and no file or schema checks (open_db adds them).
+
+    Writers get WAL, so readers never wait for them; every connection gets the busy timeout,
+    NORMAL sync and foreign keys; a reader is query_only, so a bug cannot write through it.
+    """
+    # isolation_level=None: atomic() issues BEGIN IMMEDIATE itself.
     conn = sqlite3.connect(
-        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        os.fspath(path),
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if not readonly:
+    if write:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
+    if not write:
         conn.execute("PRAGMA query_only = ON")
     return conn
 
 
 @contextmanager
-def write(conn: Connection) -> Iterator[Connection]:
-    """Run the block in a BEGIN IMMEDIATE transaction; commit, or roll back on error."""
-    conn.execute("BEGIN IMMEDIATE")
+def atomic(conn: Connection) -> Iterator[Connection]:
+    """Run the block as one transaction, or as a savepoint inside the caller's.
+
+    The outermost level takes the write lock at once (BEGIN IMMEDIATE), so a writer waits
+    for the lock up front instead of failing half-way; an inner level can be undone alone.
+    """
+    if not conn.in_transaction:
+        with _transaction(conn):
+            yield conn
+        return
+    name = f"sp_{next(_SAVEPOINTS)}"
+    conn.execute(f"SAVEPOINT {name}")
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled everything back already
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
         raise
-    conn.execute("COMMIT")
+    conn.execute(f"RELEASE {name}")
 
 
-def open_writer(path: str | os.PathLike[str]) -> Connection:
-    """Open for writing and bring the schema up to date (the collector does this)."""
-    from store.schema import migrate
+@contextmanager
+def _transaction(conn: Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, a failed COMMIT included."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # A transaction left open would turn every later atomic() into a savepoint of it,
+        # and nothing would ever be committed again.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
-    conn = connect(path)
-    migrate(conn)
-    return conn
+
+def require_transaction(conn: Connection) -> None:
+    """Raise TransactionRequired unless the caller runs inside atomic() (or a BEGIN)."""
+    if not conn.in_transaction:
+        caller = sys._getframe(1).f_code.co_qualname
+        raise TransactionRequired(
+            f"{caller}() writes and must run inside store.atomic(conn), so that its rows "
+            "are committed together with the caller's"
+        )
 
 
-def open_reader(path: str | os.PathLike[str], *, readonly: bool = True) -> Connection:
-    """Open and check the schema version without migrating (scheduler, api)."""
-    from store.schema import check_schema
-
-    conn = connect(path, readonly=readonly)
-    check_schema(conn)
-    return conn
+def dict_rows(cursor: Cursor) -> list[dict]:
+    """A query's rows as dicts keyed by column name (or alias)."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]

@@ -14,16 +14,14 @@ import hmac
 import json
 import secrets
 import uuid as uuidlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
-from zoneinfo import ZoneInfo
 
 import orjson
 
-from store.aggregate import day_bounds
-from store.db import Connection, write
-from store.rollups import DAILY_FIELDS, HOST, HOURLY_FIELDS
+from store.aggregate import MAX, SUM, USER_OPS, merge_partial, merge_value
+from store.db import Connection, atomic, dict_rows, require_transaction
+from store.rollups import HOST, HOURLY_FIELDS, bump_rollup_state, rollup_state
 
 TOKEN_PREFIX = "gpp"
 HUB_VERSION = "hub_version"
@@ -68,7 +66,7 @@ def hash_token(token: str) -> str:
 
 def add_host(conn: Connection, name: str, now: float) -> str:
     """Register a pushing host (or give a polled/revoked one a new token); return the token."""
-    with write(conn):
+    with atomic(conn):
         conn.execute(
             "INSERT INTO hub_hosts (name, source, created) VALUES (?, 'push', ?) "
             "ON CONFLICT (name) DO NOTHING",
@@ -85,7 +83,7 @@ def add_host(conn: Connection, name: str, now: float) -> str:
 
 def revoke_host(conn: Connection, name: str, now: float) -> bool:
     """Stop a host's token from working (its data stays); False when no such active host."""
-    with write(conn):
+    with atomic(conn):
         return bool(
             conn.execute(
                 "UPDATE hub_hosts SET revoked = ?, token_hash = NULL "
@@ -97,12 +95,13 @@ def revoke_host(conn: Connection, name: str, now: float) -> bool:
 
 def list_hosts(conn: Connection) -> list[dict]:
     """Every host the hub knows, with how it reports and when it last did."""
-    keys = ("id", "name", "source", "created", "revoked", "last_ingest", "last_status")
-    rows = conn.execute(
-        "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, s.received "
-        "FROM hub_hosts h LEFT JOIN hub_status s ON s.host = h.id ORDER BY h.name"
+    return dict_rows(
+        conn.execute(
+            "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, "
+            "s.received AS last_status "
+            "FROM hub_hosts h LEFT JOIN hub_status s ON s.host = h.id ORDER BY h.name"
+        )
     )
-    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def token_host(conn: Connection, token: str) -> tuple[int, str] | None:
@@ -121,7 +120,8 @@ def token_host(conn: Connection, token: str) -> tuple[int, str] | None:
 
 
 def pull_host(conn: Connection, name: str, now: float) -> int:
-    """The id of a polled host, registered on first sight (inside a write transaction)."""
+    """The id of a polled host, registered on first sight."""
+    require_transaction(conn)
     conn.execute(
         "INSERT INTO hub_hosts (name, source, created) VALUES (?, 'pull', ?) "
         "ON CONFLICT (name) DO NOTHING",
@@ -158,7 +158,8 @@ def rate_wait(conn: Connection, host: int, now: float, rate: float, burst: float
 
 
 def take_rate(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
-    """Spend one request from the bucket (inside a write transaction); seconds to wait if none."""
+    """Spend one request from the host's bucket; seconds to wait if there is none."""
+    require_transaction(conn)
     available, at = _bucket(conn, host, now, rate, burst)
     if available < 1:
         return (1 - available) / rate
@@ -221,8 +222,9 @@ def hour_rows(payload: dict) -> HourRows:
 
 
 def save_hours(conn: Connection, host: int, hours: Iterable[HourRows], now: float) -> None:
-    """Replace host-hours with payloads' rows (inside a write transaction); the host's
-    last ingest and the hub's version move once for them all (not at all for none)."""
+    """Replace host-hours with payloads' rows; the host's last ingest and the hub's version
+    move once for them all (not at all for none)."""
+    require_transaction(conn)
     stored = 0
     for rows in hours:
         _replace_hour(conn, host, rows)
@@ -252,13 +254,12 @@ def _replace_hour(conn: Connection, host: int, rows: HourRows) -> None:
 
 
 def _user_rows(device: str | None, users: Iterable[dict]) -> list[tuple]:
-    merged: dict[str, list] = {}
+    """(device, user, GPU-seconds, peak memory) per user of a payload entry."""
+    merged: dict[str, dict] = {}
     for u in users:  # a name sent twice is added up, never a primary-key error
-        cur = merged.setdefault(u["user"], [0.0, None])
-        cur[0] += u["gpu_seconds"]
-        mem = u.get("memory_used_mb_max")
-        cur[1] = mem if cur[1] is None else max(cur[1], mem or 0)
-    return [(device, name, s, m) for name, (s, m) in merged.items()]
+        part = {"gpu_seconds": u["gpu_seconds"], "peak_mem_mib": u.get("memory_used_mb_max")}
+        merge_partial(merged.setdefault(u["user"], {"gpu_seconds": 0.0}), part, USER_OPS)
+    return [(device, name, r["gpu_seconds"], r["peak_mem_mib"]) for name, r in merged.items()]
 
 
 GPU_DESCRIPTION = ("index", "name", "pci_bus_id", "memory_total_mb")
@@ -305,8 +306,8 @@ def payload_digest(payload: dict) -> str:
 def receive_hours(conn: Connection, host: int, received: Iterable[tuple[HourRows, str]],
                   now: float) -> list[str]:  # fmt: skip
     """Store pushed host-hours, (rows, payload digest) each, except those stored already
-    as this very payload (a retry or --resend: nothing changes); the uid answered for each
-    (inside a write transaction)."""
+    as this very payload (a retry or --resend: nothing changes); the uid answered for each."""
+    require_transaction(conn)
     uids, fresh = [], []
     for rows, digest in received:
         old = conn.execute(
@@ -330,24 +331,20 @@ def receive_hours(conn: Connection, host: int, received: Iterable[tuple[HourRows
 
 def bump_hub_version(conn: Connection) -> None:
     """Mark the hub's data changed (readers key their caches on hub_version)."""
-    conn.execute(
-        "INSERT INTO rollup_state (name, value) VALUES (?, 1) "
-        "ON CONFLICT (name) DO UPDATE SET value = value + 1",
-        (HUB_VERSION,),
-    )
+    bump_rollup_state(conn, HUB_VERSION)
 
 
 def hub_version(conn: Connection) -> int:
     """The counter bumped on every change to hub data (0 before the first)."""
-    row = conn.execute("SELECT value FROM rollup_state WHERE name = ?", (HUB_VERSION,)).fetchone()
-    return 0 if row is None else row[0]
+    return rollup_state(conn, HUB_VERSION, 0)
 
 
 # --- live snapshots ---------------------------------------------------------------------
 
 
 def save_status(conn: Connection, host: int, snapshot: dict, every_s: int, now: float) -> None:
-    """Keep a host's newest snapshot (inside a write transaction)."""
+    """Keep a host's newest snapshot."""
+    require_transaction(conn)
     conn.execute(
         "INSERT INTO hub_status VALUES (?,?,?,?,NULL) ON CONFLICT (host) DO UPDATE SET "
         "received = excluded.received, every_s = excluded.every_s, body = excluded.body, "
@@ -357,7 +354,8 @@ def save_status(conn: Connection, host: int, snapshot: dict, every_s: int, now: 
 
 
 def mark_failed(conn: Connection, host: int, error: str, every_s: int) -> None:
-    """Mark a polled host stale at once, with why (inside a write transaction)."""
+    """Mark a polled host stale at once, with why."""
+    require_transaction(conn)
     conn.execute(
         "INSERT INTO hub_status VALUES (?, 0, ?, '{\"gpus\": []}', ?) "
         "ON CONFLICT (host) DO UPDATE SET error = excluded.error",
@@ -387,77 +385,103 @@ def snapshots(conn: Connection, now: float, names: Sequence[str] | None = None) 
 # --- reading days and hours -------------------------------------------------------------
 
 DAY_SQL = """
-SELECT hour, gpu, sum(samples), sum(active_ms), sum(gpu_active_ms), sum(util_sum), sum(util_n),
-       max(util_max), sum(act_util_sum), sum(act_util_n), sum(energy_j)
+SELECT hour, gpu, sum(samples) AS samples, sum(active_ms) AS active_ms,
+       sum(gpu_active_ms) AS gpu_active_ms, sum(util_sum) AS util_sum, sum(util_n) AS util_n,
+       max(util_max) AS util_max, sum(act_util_sum) AS act_util_sum,
+       sum(act_util_n) AS act_util_n, sum(energy_j) AS energy_j
 FROM hub_hourly WHERE host IN ({hosts}) AND hour >= ? AND hour < ? {gpu} GROUP BY hour, gpu
 """
-_MAX_AT = 5  # util_max's place among the values after (hour, gpu)
+# How an hour's sums of DAY_SQL add up into its local day.
+DAY_OPS = {
+    "samples": SUM,
+    "active_ms": SUM,
+    "gpu_active_ms": SUM,
+    "util_sum": SUM,
+    "util_n": SUM,
+    "util_max": MAX,
+    "act_util_sum": SUM,
+    "act_util_n": SUM,
+    "energy_j": SUM,
+}
+USER_DAY_SQL = """
+SELECT hour, gpu, user, sum(gpu_seconds) AS gpu_seconds, max(peak_mem_mib) AS peak_mem_mib
+FROM hub_user_hourly WHERE host IN ({hosts}) AND hour >= ? AND hour < ? {gpu}
+GROUP BY hour, gpu, user
+"""
+# hub_hourly keeps milliseconds and joules; HOURLY_FIELDS are seconds and watt-hours.
+HOURLY_SQL = {
+    "active_s": "active_ms / 1000.0",
+    "energy_wh": "energy_j / 3600",
+    "gpu_active_s": "gpu_active_ms / 1000.0",
+}
 
 
-def _day_index(first: date, last: date, tz: ZoneInfo):
-    days = day_bounds(first, last, tz)
-    starts = [s for _, s, _ in days]
-    return days, lambda hour: days[bisect.bisect_right(starts, hour) - 1][0]
+@dataclass(frozen=True)
+class DayQuery:
+    """Which local days (aggregate.day_bounds), hosts and GPU (None: every GPU and the host
+    rows) a hub's daily rows are built for; several hosts are summed (a fleet's day)."""
+
+    days: list[tuple[str, int, int]]
+    hosts: Sequence[int]
+    gpu: int | None = HOST
 
 
-def daily(conn: Connection, hosts: Sequence[int], first: date, last: date, tz: ZoneInfo,
-          gpu: int | None = HOST) -> list[dict]:  # fmt: skip
-    """Daily rows (keys DAILY_FIELDS) built from the hours of `hosts` (summed when several:
-    a fleet's day), days in `tz`; gpu None: the host rows and every GPU's."""
-    days, day_of = _day_index(first, last, tz)
-    sql = DAY_SQL.format(hosts=_ids(hosts) or "NULL",
-                         gpu="" if gpu is None else f"AND gpu = {int(gpu)}")  # fmt: skip
-    acc: dict[tuple[str, int], list] = {}
-    for hour, g, *values in conn.execute(sql, (days[0][1], days[-1][2])):
-        cur = acc.setdefault((day_of(hour), g), [None] * len(values))
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            if cur[i] is None:
-                cur[i] = value
-            else:
-                cur[i] = max(cur[i], value) if i == _MAX_AT else cur[i] + value
-    return [_day_row(day, g, v) for (day, g), v in sorted(acc.items())]
+def _by_day(
+    conn: Connection, sql: str, query: DayQuery, keys: Sequence[str], ops: Mapping[str, str]
+) -> list[tuple[tuple, dict]]:
+    """((day, *keys), merged) for the rows of an hourly `sql`, each hour merged by `ops`
+    into the local day of `query.days` holding it, in order."""
+    days = query.days
+    starts = [start for _, start, _ in days]
+    where_gpu = "" if query.gpu is None else f"AND gpu = {int(query.gpu)}"
+    rows = conn.execute(
+        sql.format(hosts=_ids(query.hosts) or "NULL", gpu=where_gpu), (days[0][1], days[-1][2])
+    )
+    acc: dict[tuple, dict] = {}
+    for row in dict_rows(rows):
+        day = days[bisect.bisect_right(starts, row["hour"]) - 1][0]
+        merge_partial(acc.setdefault((day, *(row[k] for k in keys)), {}), row, ops)
+    return sorted(acc.items())
 
 
-def _day_row(day: str, gpu: int, v: list) -> dict:
-    samples, active, gpu_active, usum, un, umax, asum, an, energy = v
-    row = (day, gpu, samples, (active or 0) / 60000, (gpu_active or 0) / 60000, umax,
-           usum / un if un else None, asum / an if an else None,
-           None if energy is None else energy / 3.6e6)  # fmt: skip
-    return dict(zip(DAILY_FIELDS, row, strict=True))
+def daily(conn: Connection, query: DayQuery) -> list[dict]:
+    """Daily rows (keys DAILY_FIELDS) built from the hub's hourly rows."""
+    return [_day_row(day, g, v) for (day, g), v in _by_day(conn, DAY_SQL, query, ["gpu"], DAY_OPS)]
+
+
+def _ratio(total: float | None, count: int | None) -> float | None:
+    """A mean from a sum and a count, or None for no readings."""
+    return total / count if count else None
+
+
+def _day_row(day: str, gpu: int, v: dict) -> dict:
+    """A daily row (keys DAILY_FIELDS) from a day's merged sums."""
+    return {
+        "day": day,
+        "gpu": gpu,
+        "samples": v["samples"],
+        "active_minutes": (v["active_ms"] or 0) / 60000,
+        "gpu_minutes": (v["gpu_active_ms"] or 0) / 60000,
+        "peak_utilization": v["util_max"],
+        "avg_utilization": _ratio(v["util_sum"], v["util_n"]),
+        "avg_active_utilization": _ratio(v["act_util_sum"], v["act_util_n"]),
+        "energy_kwh": None if v["energy_j"] is None else v["energy_j"] / 3.6e6,
+    }
 
 
 def hourly(conn: Connection, host: int, start: int, end: int, gpu: int | None = None) -> list:
     """One host's hourly rows (keys HOURLY_FIELDS) with start <= hour < end."""
-    cols = ("hour", "gpu", "samples", "active_ms / 1000.0", *(c for _, c in STAT_KEYS),
-            "energy_j / 3600", "gpu_active_ms / 1000.0")  # fmt: skip
-    keys = ("hour", "gpu", "samples", "active_s", *(c for _, c in STAT_KEYS), "energy_wh",
-            "gpu_active_s")  # fmt: skip
+    cols = ", ".join(f"{HOURLY_SQL.get(f, f)} AS {f}" for f in HOURLY_FIELDS)
     where = "host = ? AND hour >= ? AND hour < ?" + ("" if gpu is None else " AND gpu = ?")
     params = (host, start, end) if gpu is None else (host, start, end, gpu)
-    rows = conn.execute(f"SELECT {', '.join(cols)} FROM hub_hourly WHERE {where} "
-                        "ORDER BY hour, gpu", params)  # fmt: skip
-    found = (dict(zip(keys, r, strict=True)) for r in rows)
-    return [{k: d[k] for k in HOURLY_FIELDS} for d in found]
+    sql = f"SELECT {cols} FROM hub_hourly WHERE {where} ORDER BY hour, gpu"
+    return dict_rows(conn.execute(sql, params))
 
 
-def user_daily(conn: Connection, hosts: Sequence[int], first: date, last: date, tz: ZoneInfo,
-               gpu: int | None = None) -> list[dict]:  # fmt: skip
-    """Per-user GPU-seconds per day and GPU of `hosts` (gpu 0: a user's total on them)."""
-    days, day_of = _day_index(first, last, tz)
-    sql = ("SELECT hour, gpu, user, sum(gpu_seconds), max(peak_mem_mib) FROM hub_user_hourly "
-           f"WHERE host IN ({_ids(hosts) or 'NULL'}) AND hour >= ? AND hour < ?")  # fmt: skip
-    params: tuple = (days[0][1], days[-1][2])
-    if gpu is not None:
-        sql, params = sql + " AND gpu = ?", (*params, gpu)
-    acc: dict[tuple, list] = {}
-    for hour, g, name, seconds, mem in conn.execute(sql + " GROUP BY hour, gpu, user", params):
-        cur = acc.setdefault((day_of(hour), g, name), [0.0, None])
-        cur[0] += seconds
-        cur[1] = mem if cur[1] is None else max(cur[1], mem or 0)
-    return [{"day": d, "gpu": g, "user": u, "gpu_seconds": s, "peak_mem_mib": m}
-            for (d, g, u), (s, m) in sorted(acc.items())]  # fmt: skip
+def user_daily(conn: Connection, query: DayQuery) -> list[dict]:
+    """Per-user GPU-seconds and peak memory per day and GPU (gpu 0: a user's total)."""
+    merged = _by_day(conn, USER_DAY_SQL, query, ["gpu", "user"], USER_OPS)
+    return [{"day": d, "gpu": g, "user": u, **v} for (d, g, u), v in merged]
 
 
 def gpu_rows(conn: Connection, host: int) -> list[tuple]:
@@ -496,13 +520,14 @@ def combine(groups: Iterable[Iterable[dict]], keys: Sequence[str]) -> list[dict]
 
 
 def _merge_value(cur: dict, weights: dict, field: str, value, samples: int) -> None:
+    """Fold one host's value of `field` into the fleet's row; means weigh by samples."""
     old, how = cur.get(field), _how(field)
-    if how == "mean":
-        total = weights.get(field, 0)
-        cur[field] = value if old is None or total + samples == 0 else (
-            (old * total + value * samples) / (total + samples))  # fmt: skip
-        weights[field] = total + samples
-    elif old is None:
+    if how != "mean":
+        cur[field] = merge_value(how, old, value)
+        return
+    total = weights.get(field, 0)
+    if old is None or total + samples == 0:
         cur[field] = value
     else:
-        cur[field] = {"max": max, "min": min}.get(how, lambda a, b: a + b)(old, value)
+        cur[field] = (old * total + value * samples) / (total + samples)
+    weights[field] = total + samples

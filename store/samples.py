@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from store.db import Connection, Cursor, write
+from store.db import Connection, atomic, dict_rows, require_transaction
 
 # GPU indices go up to here: MIG devices are numbered (parent index + 1) * 100 + position.
 MAX_GPU_INDEX = 99_999
@@ -122,18 +122,20 @@ class Recorder:
         return self._gpu_ids.get(uuid)
 
     def write(self, ticks: Sequence[Tick]) -> None:
-        """Record ticks in one BEGIN IMMEDIATE transaction (all or nothing)."""
+        """Record ticks in one transaction (all or nothing)."""
         if not ticks:
             return
         new_ids: dict[str, int] = {}
         new_states: dict[int, tuple] = {}
-        with write(self.conn):
+        committed = not self.conn.in_transaction  # else the caller's transaction decides
+        with atomic(self.conn):
             for tick in ticks:
                 self._write_tick(tick, new_ids)
                 self._write_states(tick, new_ids, new_states)
         # Only after COMMIT: a rolled-back insert must not leave a stale id behind.
-        self._gpu_ids.update(new_ids)
-        self._states.update(new_states)
+        if committed:
+            self._gpu_ids.update(new_ids)
+            self._states.update(new_states)
 
     def _write_tick(self, tick: Tick, new_ids: dict[str, int]) -> None:
         ids = {s.gpu.uuid: self._upsert_gpu(s.gpu, tick.ts, new_ids) for s in tick.samples}
@@ -210,7 +212,7 @@ class Recorder:
 
     def mark_lost(self, uuid: str, ts: int, detail: str) -> bool:
         """Record that a GPU stopped answering; True the first time (so the caller logs once)."""
-        with write(self.conn):
+        with atomic(self.conn):
             changed = self.conn.execute(
                 "UPDATE gpus SET lost_at = ? WHERE uuid = ? AND lost_at IS NULL", (ts, uuid)
             ).rowcount
@@ -253,7 +255,8 @@ CORE_SAMPLE_COLUMNS = (
 
 
 def add_event(conn: Connection, ts: int, kind: str, gpu: int | None, detail: str) -> None:
-    """Append to the events table (call inside a write transaction)."""
+    """Append to the events table."""
+    require_transaction(conn)
     conn.execute(
         "INSERT INTO events (ts, kind, gpu, detail) VALUES (?,?,?,?)", (ts, kind, gpu, detail)
     )
@@ -297,12 +300,6 @@ def latest_state(conn: Connection) -> list[dict]:
     return states
 
 
-def dict_rows(cursor: Cursor) -> list[dict]:
-    """A query's rows as dicts keyed by column name (or alias)."""
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
 def processes_at(conn: Connection, gpu: int, ts: int | None) -> list[dict]:
     """The processes recorded on one GPU at one tick."""
     if ts is None:
@@ -319,7 +316,7 @@ def processes_at(conn: Connection, gpu: int, ts: int | None) -> list[dict]:
 
 def set_meta(conn: Connection, items: Iterable[tuple[str, str]]) -> None:
     """Upsert key/value pairs in meta (host id, collector interval, backend)."""
-    with write(conn):
+    with atomic(conn):
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -7,7 +7,7 @@ has shipped.
 
 from __future__ import annotations
 
-from store.db import Connection, write
+from store.db import Connection, atomic
 
 # Version 1: what the collector writes. Times are UTC unix seconds throughout.
 V1_COLLECTOR = """
@@ -361,7 +361,7 @@ def migrate(conn: Connection, target: int = SCHEMA_VERSION) -> int:
             "upgrade all three services together"
         )
     for number in range(version + 1, target + 1):
-        with write(conn):
+        with atomic(conn):
             # executescript would COMMIT first; run statement by statement instead.
             for statement in _statements(MIGRATIONS[number - 1]):
                 conn.execute(statement)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from store.aggregate import USER_SQL, merge_partial
 from store.db import Connection
 from store.rollups import HOST
 
@@ -56,8 +57,7 @@ def seconds_by(rows: Iterable[tuple[str, str, float]], key) -> dict[str, dict[st
     """Group (day, user, seconds) rows as {key(day): {user: seconds}}."""
     out: dict[str, dict[str, float]] = {}
     for day, user, seconds in rows:
-        bucket = out.setdefault(key(day), {})
-        bucket[user] = bucket.get(user, 0.0) + seconds
+        merge_partial(out.setdefault(key(day), {}), {user: seconds})
     return out
 
 
@@ -76,13 +76,10 @@ def user_seconds_buckets(conn: Connection, lo: int, hi: int, threshold: float,
     """GPU-seconds per user in UTC seconds [lo, hi), per `bucket`-second slot (keyed by its
     start), from the raw samples by the roll-ups' own per-user rule (aggregate.USER_SQL),
     for windows that are not whole days."""
-    from store.aggregate import USER_SQL
-
     args = {"lo": lo, "hi": hi, "bucket": bucket, "thr": threshold}
     out: dict[int, dict[str, float]] = {}
     for slot, _gpu, user, seconds, _mem in conn.execute(USER_SQL, args):
-        users = out.setdefault(slot * bucket, {})
-        users[user] = users.get(user, 0.0) + seconds
+        merge_partial(out.setdefault(slot * bucket, {}), {user: seconds})
     return out
 
 
@@ -95,6 +92,5 @@ def merge(parts: Iterable[dict[str, float]]) -> dict[str, float]:
     """Sum {user: seconds} dicts."""
     out: dict[str, float] = {}
     for part in parts:
-        for user, seconds in part.items():
-            out[user] = out.get(user, 0.0) + seconds
+        merge_partial(out, part)
     return out

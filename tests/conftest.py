@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store import open_writer
+from store import open_db
 
 pytest_plugins = ["tests.support.nvml.fixtures"]
 
@@ -13,13 +13,13 @@ pytest_plugins = ["tests.support.nvml.fixtures"]
 def db_path(tmp_path):
     """Path of a migrated, empty database file."""
     path = tmp_path / "pulse.db"
-    open_writer(path).close()
+    open_db(path, migrate=True).close()
     return path
 
 
 @pytest.fixture
 def conn(db_path):
     """A writer connection to `db_path` (closed after the test)."""
-    connection = open_writer(db_path)
+    connection = open_db(db_path, write=True)
     yield connection
     connection.close()

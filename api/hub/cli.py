@@ -11,13 +11,12 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from api.hub.hostview import ALL_HOSTS
 from api.hub.validate import Invalid, text
 from api.settings import ApiSettings
 from store import hub as hubstore
-from store.db import StoreError, open_reader
+from store import open_db
 
 COMMANDS = ("hosts",)
 
@@ -56,10 +55,7 @@ def run(args: argparse.Namespace, settings: ApiSettings,
     except HostNameError as problem:
         print(f"gpupulse-api hosts: {problem}", file=sys.stderr)
         return 2
-    db = args.db or settings.db
-    if not Path(db).exists():  # opening to write would create an empty file
-        raise StoreError(f"database {db} does not exist yet; start the collector first")
-    conn = open_reader(db, readonly=args.action == "list")
+    conn = open_db(args.db or settings.db, write=args.action != "list")
     try:
         if args.action == "add":
             print(hubstore.add_host(conn, name, clock()))

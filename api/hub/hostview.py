@@ -10,25 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from api.gpus import MAX_LISTED
 from api.params import BadParam, Param
 from api.svg_cache import RenderCache
+from store import atomic, open_db
 from store import hub as hubstore
-from store.db import Connection, connect, write
+from store.aggregate import day_bounds, day_span
+from store.db import Connection
 from store.rollups import (
     DAILY_FIELDS,
+    DATA_VERSION,
     HOST,
     HOURLY_FIELDS,
     daily_rows,
     data_version,
     hourly_rows,
+    set_rollup_state,
     user_daily_rows,
 )
 from store.samples import recorded_host
-from store.schema import migrate
 
 ALL_HOSTS = "all"
 HOST_PARAM = Param(
@@ -66,12 +69,6 @@ def cache_key(conn: Connection, hosts: Hosts | None) -> tuple:
     return () if hosts is None else (hosts.name, hubstore.hub_version(conn))
 
 
-def day_span(first: date, last: date, tz: ZoneInfo) -> tuple[int, int]:
-    """UTC seconds from the start of `first` to the end of `last` in `tz`."""
-    start = int(datetime.combine(first, time(), tz).timestamp())
-    return start, int(datetime.combine(last + timedelta(days=1), time(), tz).timestamp())
-
-
 def view(conn: Connection, hosts: Hosts, first: date, last: date, tz: ZoneInfo,
          hours: bool = False, days: bool = True,
          cache: RenderCache | None = None) -> Connection:  # fmt: skip
@@ -79,14 +76,13 @@ def view(conn: Connection, hosts: Hosts, first: date, last: date, tz: ZoneInfo,
     per-user ones, the daily ones unless not `days` (usage and quotas read only per-user
     rows) and the hourly ones when `hours` (only two views read those). Several hosts' sums
     are kept in `cache` until the data changes."""
-    mem = connect(":memory:")
-    migrate(mem)
+    mem = open_db(":memory:", migrate=True)
     start, end = day_span(first, last, tz)
     span = (first, last, start, end if hours else start)
-    with write(mem):
+    with atomic(mem):
         mem.execute("INSERT INTO meta VALUES ('host_id', ?)", (hosts.name,))
         version = data_version(conn) + hubstore.hub_version(conn)  # both only ever grow
-        mem.execute("INSERT INTO rollup_state VALUES ('data_version', ?)", (version,))
+        set_rollup_state(mem, DATA_VERSION, version)
         if not hosts.local and len(hosts.remote) == 1:
             _one_host(conn, mem, hosts.remote[0], span, tz)
             return mem
@@ -110,9 +106,10 @@ def _fleet_rows(conn: Connection, hosts: Hosts, span: tuple, tz: ZoneInfo,
         daily.append(daily_rows(conn, a, b, HOST) if days else [])
         users.append([r for r in user_daily_rows(conn, a, b) if r["gpu"] == HOST])
         hourly.append(hourly_rows(conn, start, end, HOST))
-    if days:  # summed over the hosts in SQL
-        daily.append(hubstore.daily(conn, hosts.remote, first, last, tz, HOST))
-    users.append(hubstore.user_daily(conn, hosts.remote, first, last, tz, gpu=HOST))
+    query = hubstore.DayQuery(day_bounds(first, last, tz), hosts.remote)  # summed in SQL
+    if days:
+        daily.append(hubstore.daily(conn, query))
+    users.append(hubstore.user_daily(conn, query))
     hourly += [hubstore.hourly(conn, host, start, end, HOST) for host in hosts.remote
                if end > start]  # fmt: skip
     return (hubstore.combine(daily, ("day", "gpu")),
@@ -127,9 +124,9 @@ def _one_host(conn: Connection, mem: Connection, host: int, span: tuple, tz: Zon
         "last_seen) VALUES (?,?,?,?,?,?,0,?)",
         hubstore.gpu_rows(conn, host),
     )
-    _fill(mem, hubstore.daily(conn, [host], first, last, tz, None),
-          hubstore.user_daily(conn, [host], first, last, tz),
-          hubstore.hourly(conn, host, start, end))  # fmt: skip
+    query = hubstore.DayQuery(day_bounds(first, last, tz), [host], gpu=None)
+    hours = hubstore.hourly(conn, host, start, end)
+    _fill(mem, hubstore.daily(conn, query), hubstore.user_daily(conn, query), hours)
 
 
 def _fill(mem: Connection, days: Iterable[Mapping], users: Iterable[Mapping],

@@ -17,7 +17,7 @@ from api.hub.writers import Writers
 from api.settings import ApiSettings
 from api.svg_cache import RenderCache
 from store import hub as hubstore
-from store.db import Connection, write
+from store.db import Connection, atomic, require_transaction
 
 HUB = "gpupulse_hub"
 JSON = "application/json"
@@ -116,7 +116,8 @@ def admit(conn: Connection, check: Callable[[dict | list, float], list[dict]],
 
 
 def spend(conn: Connection, host: int, now: float) -> None:
-    """Take one request from the host's bucket (inside the write); 429 if another worker won."""
+    """Take one request from the host's bucket; 429 if another worker won."""
+    require_transaction(conn)
     s = hub_state().settings
     wait = hubstore.take_rate(conn, host, now, s.rate, s.burst)
     if wait > 0:
@@ -137,7 +138,7 @@ def ingest() -> Response:
     got = admit(conn, lambda data, now: check_ingest(data, now, s.max_skew_s, s.max_batch),
                 lists=True)  # fmt: skip
     rows = [(hubstore.hour_rows(p), hubstore.payload_digest(p)) for p in got.items]
-    with write(conn):  # only SQL in here: other workers wait for this lock
+    with atomic(conn):  # only SQL in here: other workers wait for this lock
         spend(conn, got.host, got.now)
         uids = hubstore.receive_hours(conn, got.host, rows, got.now)
     # The body as received goes back verbatim as `params`, so it equals what was sent.
@@ -153,7 +154,7 @@ def status() -> tuple[Response, int]:
     """Keep a host's live snapshot (GPUs, processes, reservations)."""
     conn = hub_state().writers.get()
     got = admit(conn, lambda data, now: [check_snapshot(data)])
-    with write(conn):
+    with atomic(conn):
         spend(conn, got.host, got.now)
         hubstore.save_status(conn, got.host, got.data, int(got.data["every_s"]), got.now)
     return jsonify({"host": got.name, "received": int(got.now)}), 200

@@ -14,6 +14,7 @@ from api.hub.receive import hub_state
 from api.state import state
 from store import hub as hubstore
 from store.db import Connection
+from store.reservations import in_force, reservations_in_force
 from store.samples import latest_state, recorded_host
 
 views = Blueprint("gpupulse_hub_views", __name__)
@@ -54,8 +55,8 @@ def fleet_default(conn: Connection, raw: str | None) -> str | None:
 
 def active_reservations(snapshot: dict, now: float) -> set:
     """GPU indices with a reservation in force in a snapshot."""
-    return {r.get("gpu") for r in snapshot.get("reservations", ())
-            if r.get("until") is None or r["until"] > now}  # fmt: skip
+    sent = snapshot.get("reservations", ())
+    return {r.get("gpu") for r in sent if in_force(r.get("until"), now)}
 
 
 def gpu_counts(gpus: list[dict], reserved: set, threshold: float) -> dict:
@@ -76,8 +77,7 @@ def local_summary(conn: Connection, now: float, threshold: float) -> dict | None
     gpus = latest_state(conn)
     if not gpus:
         return None
-    reserved = {r for (r,) in conn.execute(
-        "SELECT gpu FROM reservations WHERE until IS NULL OR until > ?", (now,))}  # fmt: skip
+    reserved = {r.gpu for r in reservations_in_force(conn, now, hosts=None)}
     code, body = health(conn, now)
     return {
         "host": recorded_host(conn),

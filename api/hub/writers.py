@@ -1,4 +1,4 @@
-"""Read-write connections for the hub's receiving endpoints, one per worker process and thread.
+"""Writer connections for the hub's receiving endpoints, one per worker process and thread.
 
 The rest of the api reads through query_only connections; only what hosts send is written,
 each request in one short BEGIN IMMEDIATE transaction.
@@ -7,14 +7,10 @@ each request in one short BEGIN IMMEDIATE transaction.
 from __future__ import annotations
 
 from api.readers import Readers
-from store.db import Connection
 
 
 class Writers(Readers):
-    """Like Readers (per process and thread, opened on first use), but allowed to write."""
+    """Like Readers (per process and thread, opened on first use), but writer connections
+    (schema-checked, never migrated)."""
 
-    def get(self) -> Connection:
-        """The calling thread's writer connection (schema-checked, never migrated)."""
-        conn = super().get()
-        conn.execute("PRAGMA query_only = OFF")  # a reader's connection, freed for writing
-        return conn
+    write = True

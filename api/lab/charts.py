@@ -7,7 +7,7 @@ per worker keyed by the parameters, today and the roll-ups' data version.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
@@ -28,6 +28,7 @@ from api.svg.chart import OTHERS
 from api.svg.heatmap import render_heatmap
 from api.svg.stacked import Column, render_stacked
 from api.svg.text import MONTHS, WEEKDAYS, clean_label, number, short_date
+from store.aggregate import day_span
 from store.db import Connection
 from store.rollups import HOST, data_version, hourly_rows
 from store.usage import Span, month_of, seconds_by, user_days, user_totals
@@ -55,8 +56,7 @@ def users_svg(conn: Connection, names: DisplayNames, year: int, month: int, them
 
 def hours_svg(conn: Connection, first: date, last: date, tz: ZoneInfo, theme: str) -> str:
     """GPU-hours by weekday and local hour of day over a range of days."""
-    start = int(datetime.combine(first, time(), tz).timestamp())
-    end = int(datetime.combine(last + timedelta(days=1), time(), tz).timestamp())
+    start, end = day_span(first, last, tz)
     values = [[0.0] * 24 for _ in range(7)]
     for row in hourly_rows(conn, start, end, HOST):
         local = datetime.fromtimestamp(row["hour"], tz)

@@ -17,8 +17,9 @@ from api.lab.params import USAGE_GROUPS, USAGE_PARAMS
 from api.lab.usage import span_of, usage_report
 from api.params import parse_query
 from api.settings import ApiSettings
+from store import atomic, open_db
 from store.aggregate import day_of
-from store.db import Connection, open_reader, write
+from store.db import Connection
 from store.reservations import list_reservations, prune, replace
 
 COMMANDS = ("usage", "export", "reservations")
@@ -60,9 +61,9 @@ def run(args: argparse.Namespace, settings: ApiSettings) -> int:
     return 2
 
 
-def open_db(args: argparse.Namespace, settings: ApiSettings, writing: bool = False) -> Connection:
+def open_args(args: argparse.Namespace, settings: ApiSettings, writing: bool = False) -> Connection:
     """The --db file (or GPUPULSE_DB), schema-checked, read-only unless `writing`."""
-    return open_reader(args.db or settings.db, readonly=not writing)
+    return open_db(args.db or settings.db, write=writing)
 
 
 def days_of(args: argparse.Namespace, today: date) -> dict:
@@ -77,7 +78,7 @@ def days_of(args: argparse.Namespace, today: date) -> dict:
 def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
     """Print GPU-hours grouped --by, as a table or as JSON."""
     query = days_of(args, today)
-    with closing(open_db(args, settings)) as conn:
+    with closing(open_args(args, settings)) as conn:
         report = usage_report(conn, query["by"], span_of(query, today), settings.lab.names,
                               settings.tz)  # fmt: skip
     if args.json:
@@ -100,7 +101,7 @@ def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     """Write one CSV file per day from --from to --to into --dir."""
     query = days_of(args, today)
     span = span_of(query, today)
-    with closing(open_db(args, settings)) as conn:
+    with closing(open_args(args, settings)) as conn:
         for path, rows in write_day_files(conn, span.first, span.last, settings.tz,
                                           Path(args.dir)):  # fmt: skip
             print(f"wrote {path} ({rows:,} rows)")
@@ -114,9 +115,9 @@ def import_comments(args: argparse.Namespace, settings: ApiSettings, now: float)
         doc = json.loads(text)
     except ValueError as problem:
         raise CommentsError(f"not JSON: {problem}") from None
-    with closing(open_db(args, settings, writing=True)) as conn:
+    with closing(open_args(args, settings, writing=True)) as conn:
         items = parse_comments(doc, host_name(conn), now, settings.tz)
-        with write(conn):
+        with atomic(conn):
             prune(conn, now)
             for item in items:
                 replace(conn, item)
@@ -126,7 +127,7 @@ def import_comments(args: argparse.Namespace, settings: ApiSettings, now: float)
 
 def export_comments(args: argparse.Namespace, settings: ApiSettings, now: float) -> int:
     """Write every reservation not yet deleted as comments.json."""
-    with closing(open_db(args, settings)) as conn:
+    with closing(open_args(args, settings)) as conn:
         local = host_name(conn)
         count = conn.execute("SELECT count(DISTINCT idx) FROM gpus").fetchone()[0]
         doc = comments_document(list_reservations(conn, now, host=None), local, {local: count},

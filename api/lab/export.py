@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,17 +16,12 @@ from flask import Blueprint, Response, request, stream_with_context
 from api.lab.params import EXPORT_PARAMS
 from api.params import parse_query
 from api.state import state
-from store.aggregate import day_start
+from store.aggregate import dates, day_span
 from store.db import Connection
 from store.process_log import process_rows
 
 bp = Blueprint("lab_export", __name__)
 HEADER = ("Timestamp", "User", "PID", "GPU Number", "GPU Usage")
-
-
-def day_range(day: date, tz: ZoneInfo) -> tuple[int, int]:
-    """UTC seconds [start, end) of a local day (23 or 25 h long on DST days)."""
-    return day_start(day, tz), day_start(day + timedelta(days=1), tz)
 
 
 def csv_chunks(conn: Connection, day: date, tz: ZoneInfo) -> Iterator[str]:
@@ -36,7 +31,7 @@ def csv_chunks(conn: Connection, day: date, tz: ZoneInfo) -> Iterator[str]:
     out.writerow(HEADER)
     yield buffer.getvalue()
     last_ts, stamp = None, ""
-    for batch in process_rows(conn, *day_range(day, tz)):
+    for batch in process_rows(conn, *day_span(day, day, tz)):  # 23 or 25 h on DST days
         buffer.seek(0)
         buffer.truncate()
         for ts, user, pid, index, mem in batch:
@@ -63,8 +58,7 @@ def write_day_files(conn: Connection, first: date, last: date, tz: ZoneInfo,
     """Write gpupulse-YYYY-MM-DD.csv per day into `directory` (atomically); yield each file
     with its row count."""
     directory.mkdir(parents=True, exist_ok=True)
-    day = first
-    while day <= last:
+    for day in dates(first, last):
         target = directory / f"gpupulse-{day}.csv"
         tmp = target.with_name(f".{target.name}.tmp")
         lines = 0
@@ -74,4 +68,3 @@ def write_day_files(conn: Connection, first: date, last: date, tz: ZoneInfo,
                 lines += chunk.count("\n")
         tmp.replace(target)
         yield target, lines - 1
-        day += timedelta(days=1)

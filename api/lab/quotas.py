@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
@@ -19,6 +19,7 @@ from api.lab.quota_limits import Quotas
 from api.params import parse_query
 from api.settings import ApiSettings
 from api.state import state
+from store.aggregate import day_of
 from store.db import Connection
 from store.usage import Span, user_totals
 
@@ -48,8 +49,8 @@ def quota_rows(conn: Connection, quotas: Quotas, names: DisplayNames, span: Span
 
 def this_month(now: float, tz: ZoneInfo) -> tuple[int, int]:
     """(year, month) of `now` in `tz`."""
-    moment = datetime.fromtimestamp(now, tz)
-    return moment.year, moment.month
+    today = day_of(now, tz)
+    return today.year, today.month
 
 
 @bp.get("/api/v1/quotas")

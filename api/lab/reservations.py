@@ -19,7 +19,8 @@ from api.lab.params import DELETE_PARAMS
 from api.lab.until import BadUntil, iso, parse_until
 from api.params import BadParam, parse_query
 from api.state import state
-from store.db import Connection, open_reader, write
+from store import atomic, open_db
+from store.db import Connection
 from store.reservations import Reservation, delete, list_reservations, prune, replace
 
 bp = Blueprint("lab_reservations", __name__)
@@ -125,7 +126,7 @@ def parse_reservation(body: dict, now: float) -> Reservation:
 
 def writer() -> Connection:
     """A connection for one write (writes are rare; readers stay read-only)."""
-    return open_reader(state().settings.db, readonly=False)
+    return open_db(state().settings.db, write=True)
 
 
 @bp.post("/api/v1/reservations")
@@ -139,7 +140,7 @@ def create() -> tuple[Response, int] | Response:
         return body
     now = state().now()
     wanted = parse_reservation(body, now)
-    with closing(writer()) as conn, write(conn):
+    with closing(writer()) as conn, atomic(conn):
         prune(conn, now)
         saved = replace(conn, wanted)
     return jsonify({"reservation": reservation_json(saved, now)}), 201
@@ -155,7 +156,7 @@ def remove() -> Response:
     if (query["gpu"] is None) == (query["id"] is None):
         raise BadParam("gpu", "give either gpu=INDEX or id=ID", ["gpu", "id"])
     now = state().now()
-    with closing(writer()) as conn, write(conn):
+    with closing(writer()) as conn, atomic(conn):
         prune(conn, now)
         removed = delete(conn, gpu=query["gpu"], rid=query["id"])
     if not removed:

@@ -4,7 +4,9 @@ from now such as `2d 3h`, `90m` or `1w 2d`."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
+
+from store.aggregate import day_span
 
 UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = re.compile(r"\s*(\d{1,6})\s*(w|d|h|m|s)\s*", re.IGNORECASE)
@@ -33,8 +35,8 @@ def parse_instant(text: str, tz: tzinfo) -> int | None:
     text = text.strip()
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text) + timedelta(days=1)
-            return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+            day = date.fromisoformat(text)
+            return day_span(day, day, tz)[1]
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
         return None

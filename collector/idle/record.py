@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from collector.idle.jobs import Run
-from store import StoreError, open_reader, write
+from store import StoreError, atomic, open_db
 from store.db import Connection, Error
 from store.samples import ProcessSample
 from store.schema import SchemaMismatch
@@ -66,7 +66,7 @@ class RunLog:
             self.pending.clear()
             return self.conn is not None
         try:
-            with write(self.conn):
+            with atomic(self.conn):
                 for sql, params in self.pending:
                     self.conn.execute(sql, params)
         except Error as exc:
@@ -108,8 +108,8 @@ def open_run_log(path: str | os.PathLike[str] | None) -> RunLog:
                     "are not recorded", path)  # fmt: skip
         return RunLog(None)
     try:
-        conn = open_reader(path, readonly=False)
-        with write(conn):
+        conn = open_db(path, write=True)
+        with atomic(conn):
             conn.execute(CLOSE_LOST)
     except (StoreError, SchemaMismatch, Error) as exc:
         log.warning("cannot use database %s (%s): idle runs are not recorded", path, exc)

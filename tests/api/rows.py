@@ -3,13 +3,13 @@ collector would, so api tests need neither of them."""
 
 from __future__ import annotations
 
-from store.db import Connection, write
+from store.db import Connection, atomic
 from store.rollups import bump_data_version
 
 
 def add_gpu(conn: Connection, gid: int, idx: int, uuid: str, name: str, seen: int = 0) -> None:
     """A row in `gpus` with an explicit id (the id roll-ups refer to)."""
-    with write(conn):
+    with atomic(conn):
         conn.execute(
             "INSERT INTO gpus (id, uuid, idx, name, memory_total_mib, first_seen, last_seen) "
             "VALUES (?,?,?,?,?,?,?)",
@@ -20,7 +20,7 @@ def add_gpu(conn: Connection, gid: int, idx: int, uuid: str, name: str, seen: in
 def add_days(conn: Connection, days: dict[str, float], gpu: int = 0, **columns) -> None:
     """Daily rows with the given active minutes (gpu_minutes defaults to the same), bump
     the data version like the scheduler does."""
-    with write(conn):
+    with atomic(conn):
         for day, minutes in days.items():
             row = {"samples": 100, "active_minutes": minutes, "gpu_minutes": minutes,
                    "peak_utilization": 90, "avg_utilization": 40.0,
@@ -35,7 +35,7 @@ def add_days(conn: Connection, days: dict[str, float], gpu: int = 0, **columns) 
 
 def add_user_days(conn: Connection, user: str, seconds: dict[str, float], gpu: int = 1) -> None:
     """user_daily rows for one user on one GPU."""
-    with write(conn):
+    with atomic(conn):
         for day, secs in seconds.items():
             conn.execute("INSERT INTO user_daily VALUES (?,?,?,?,?)", (day, gpu, user, secs, 100))
         bump_data_version(conn)
@@ -46,7 +46,7 @@ def add_sample(conn: Connection, ts: int, gpu: int, **values) -> None:
     row = {"tick_ms": 5000, "util": 50, "mem_util": 20, "mem_used_mib": 1024, "temp_c": 60,
            "fan_pct": 30, "power_dw": 2505, "energy_j": 123_456, "sm_mhz": 1800,
            "mem_mhz": 9000, "pstate": 0, "active_ms": 5000, **values}  # fmt: skip
-    with write(conn):
+    with atomic(conn):
         conn.execute(
             f"INSERT INTO samples (ts, gpu, {', '.join(row)}) "
             f"VALUES (?, ?, {', '.join('?' * len(row))})",
@@ -57,7 +57,7 @@ def add_sample(conn: Connection, ts: int, gpu: int, **values) -> None:
 
 def add_process(conn: Connection, ts: int, gpu: int, pid: int, user: str, mem_mib: int) -> None:
     """A process seen on a GPU at one tick."""
-    with write(conn):
+    with atomic(conn):
         pid_row = conn.execute(
             "INSERT INTO processes (pid, started, user, command, first_seen, last_seen) "
             "VALUES (?,?,?,?,?,?) RETURNING id",
@@ -70,7 +70,7 @@ def add_process(conn: Connection, ts: int, gpu: int, pid: int, user: str, mem_mi
 
 def add_hour(conn: Connection, hour: int, gpu: int, active_s: float) -> None:
     """One hourly roll-up row."""
-    with write(conn):
+    with atomic(conn):
         conn.execute(
             "INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, util_mean, "
             "util_max, process_rows) VALUES (?,?,?,?,?,?,?,?)",
@@ -81,5 +81,5 @@ def add_hour(conn: Connection, hour: int, gpu: int, active_s: float) -> None:
 
 def set_meta_value(conn: Connection, key: str, value: str) -> None:
     """A meta row."""
-    with write(conn):
+    with atomic(conn):
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from store import open_writer
+from store import open_db
 from tests.api.conftest import make_app
 from tests.api.rows import add_days, add_gpu, add_user_days, set_meta_value
 from tests.api.svg_parse import day_cells, legend_cells, parse, texts, title_of
@@ -274,7 +274,7 @@ def test_hostile_names_are_escaped_and_stripped(conn, db_path):
 
 def test_render_is_deterministic_for_one_database(conn, db_path):
     add_days(conn, {days_back(3): 90})
-    writer = open_writer(db_path)
+    writer = open_db(db_path, write=True)
     writer.close()
     a = make_app(db_path).test_client().get("/gpu-activity.svg").data
     b = make_app(db_path).test_client().get("/gpu-activity.svg").data

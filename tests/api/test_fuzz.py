@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from store import open_writer
+from store import open_db
 from tests.api.conftest import make_app
 from tests.api.rows import add_days, add_gpu, add_process, add_sample, set_meta_value
 
 
 def fuzz_app(tmp_path_factory):
     path = tmp_path_factory.mktemp("fuzz") / "pulse.db"
-    conn = open_writer(path)
+    conn = open_db(path, migrate=True)
     now = int(time.time())
     add_gpu(conn, 1, 0, "GPU-aaaa", 'A100 <"&>', seen=now)
     add_sample(conn, now, 1)

@@ -7,7 +7,7 @@ import gzip
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from store.db import write
+from store.db import atomic
 from store.schema import SCHEMA_VERSION
 from tests.api.conftest import NOW, make_app
 from tests.api.rows import (
@@ -72,7 +72,7 @@ def test_cache_is_keyed_on_the_data_version(conn, db_path):
     client = app.test_client()
     before = client.get("/gpu-activity.svg")
     # A write without a version bump stays invisible: the cached SVG is served.
-    with write(conn):
+    with atomic(conn):
         conn.execute("INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes) "
                      "VALUES ('2026-03-03', 0, 1, 120, 120)")  # fmt: skip
     assert client.get("/gpu-activity.svg").headers["ETag"] == before.headers["ETag"]

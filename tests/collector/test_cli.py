@@ -14,7 +14,7 @@ import pytest
 from collector.backend import BackendUnavailable
 from collector.cli import main
 from collector.simulated import SimulatedBackend
-from store import open_reader
+from store import open_db
 from store.samples import Recorder, Tick, set_meta
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -117,7 +117,7 @@ def test_sigterm_finishes_the_write_and_exits_within_two_seconds(tmp_path):
     assert proc.returncode == 0, err
     assert elapsed < 2.0
     assert "received SIGTERM" in err
-    conn = open_reader(db)
+    conn = open_db(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stopped = int(err.split("stopped after ")[1].split()[0])
     # Every tick taken before the signal (and the one in progress) is on disk.
@@ -130,7 +130,7 @@ def _ticks(db) -> int:
     if not db.exists():
         return 0
     try:
-        conn = open_reader(db)
+        conn = open_db(db)
     except Exception:
         return 0
     try:
@@ -157,7 +157,7 @@ def test_simulated_backfill_fills_an_empty_store_once(tmp_path):
         proc.wait(timeout=10)
     finally:
         proc.kill()
-    conn = open_reader(db)
+    conn = open_db(db)
     history = conn.execute("SELECT count(DISTINCT ts) FROM samples WHERE tick_ms = 60000")
     assert history.fetchone()[0] == 2 * 1440
     assert conn.execute("SELECT count(*) FROM samples WHERE tick_ms = 1000").fetchone()[0] >= 4
@@ -226,7 +226,7 @@ def test_migrate_only_creates_the_schema_without_a_gpu(tmp_path, capsys):
     db = tmp_path / "hub" / "pulse.db"
     assert main(["--migrate", "--db", str(db)]) == 0
     assert f"schema v{SCHEMA_VERSION}" in capsys.readouterr().out
-    conn = open_reader(db)  # a reader accepts it: the schema is current
+    conn = open_db(db)  # a reader accepts it: the schema is current
     assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from collector.importer import synthetic_uuid
-from store import open_reader
+from store import open_db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -51,7 +51,7 @@ def write(tmp_path, name: str, text: str) -> str:
 
 
 def samples(tmp_path, uuid: str) -> list[tuple]:
-    conn = open_reader(tmp_path / "p.db")
+    conn = open_db(tmp_path / "p.db")
     rows = conn.execute(
         """SELECT s.ts, s.tick_ms, s.util, s.mem_used_mib, s.temp_c, s.fan_pct, s.power_dw,
                   s.pstate, s.active_ms
@@ -75,7 +75,7 @@ def test_nvidia_smi_log_with_units_and_unsupported_values(tmp_path):
     # T4 samples are 10 s and 20 s apart: the median gap is 15 s.
     assert [r[1] for r in t4] == [15_000] * 3
     assert [r[5] for r in t4] == [None] * 3  # [Not Supported] fan
-    conn = open_reader(tmp_path / "p.db")
+    conn = open_db(tmp_path / "p.db")
     names = dict(conn.execute("SELECT uuid, name FROM gpus"))
     assert names == {"GPU-aaaa": "NVIDIA GeForce RTX 3090", "GPU-bbbb": "Tesla T4"}
     assert conn.execute("SELECT kind FROM events").fetchall() == [("history_imported",)]
@@ -122,7 +122,7 @@ def test_gpu_stats_csv(tmp_path):
     ]  # fmt: skip
     # GPU 1 had no process after the first row: gpu_stats writes no row, so it was idle.
     assert [r[2] for r in gpu1] == [30, 0, 0, 0]
-    conn = open_reader(tmp_path / "p.db")
+    conn = open_db(tmp_path / "p.db")
     procs = conn.execute("SELECT pid, started, user FROM processes ORDER BY pid").fetchall()
     assert procs == [(777, 1616584800, "carol"), (1234, 1616584200, "bob"),
                      (456815, 1616584200, "alice")]  # fmt: skip

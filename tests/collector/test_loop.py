@@ -9,8 +9,8 @@ import pytest
 from collector.backend import Reading
 from collector.loop import CollectorLoop
 from collector.simulated import SimulatedBackend
-from store import open_writer
-from store.db import OperationalError, connect
+from store import open_db
+from store.db import OperationalError
 from store.samples import GpuInfo, Recorder, get_meta
 
 START = 1_763_400_000.25
@@ -103,13 +103,13 @@ def test_timestamps_strictly_increase_even_if_the_wall_clock_steps_back(conn):
 
 
 def hold_write_lock(db_path):
-    other = connect(db_path)
+    other = open_db(db_path, write=True)
     other.execute("BEGIN IMMEDIATE")
     return other
 
 
 def test_locked_database_buffers_then_flushes_everything(db_path, caplog):
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     clock = FakeTime()
     loop = make_loop(conn, clock, CostlyBackend(clock, []), write_wait_s=0.05)
     loop.run(max_ticks=2)
@@ -127,7 +127,7 @@ def test_locked_database_buffers_then_flushes_everything(db_path, caplog):
 
 
 def test_buffer_bound_drops_oldest_with_a_count_and_an_event(db_path, caplog):
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     clock = FakeTime()
     loop = make_loop(conn, clock, CostlyBackend(clock, []), write_wait_s=0.05, buffer_ticks=3)
     other = hold_write_lock(db_path)
@@ -146,7 +146,7 @@ def test_buffer_bound_drops_oldest_with_a_count_and_an_event(db_path, caplog):
 
 
 def test_full_disk_does_not_crash_the_loop(db_path):
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     clock = FakeTime()
     loop = make_loop(conn, clock, CostlyBackend(clock, []))
     loop.run(max_ticks=1)
@@ -218,7 +218,7 @@ def test_a_stop_request_ends_the_loop_after_the_current_write(conn):
 def test_operational_error_type_is_what_sqlite_raises_when_locked(db_path):
     """Guards the assumption the loop's except clause rests on."""
     other = hold_write_lock(db_path)
-    conn = connect(db_path)
+    conn = open_db(db_path, write=True)
     conn.execute("PRAGMA busy_timeout = 10")
     with pytest.raises(OperationalError, match="locked"):
         conn.execute("BEGIN IMMEDIATE")

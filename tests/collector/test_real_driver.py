@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from store import open_reader
+from store import open_db
 from store.usage import user_seconds_between
 from tests.support import nvml as standin
 from tests.support.nvml import Gpu, Process, Scenario, gpu_uuid, mig_uuid
@@ -69,7 +69,7 @@ def run_for(seconds: float, db: Path, env: dict, interval: float = 1) -> str:
 
 
 def rows(db: Path, sql: str, *params) -> list[tuple]:
-    conn = open_reader(db)
+    conn = open_db(db)
     try:
         return conn.execute(sql, params).fetchall()
     finally:
@@ -136,7 +136,7 @@ def test_a_two_on_two_off_load_reads_half_active_in_the_database(host, tmp_path)
 def test_an_idle_holder_gets_about_none_of_the_gpus_time(host, tmp_path):
     db = tmp_path / "share.db"
     run_for(5, db, collector_env(host, standin.idle_beside_busy()))
-    conn = open_reader(db)
+    conn = open_db(db)
     users = user_seconds_between(conn, 0, 2**40, 1.0)
     conn.close()
     assert users["alice"] > 2.0  # the busy process's owner

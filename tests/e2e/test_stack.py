@@ -43,8 +43,8 @@ LEGEND_CELLS = 4
 # integrity check, the newest sample time, and the number of samples up to argv[1].
 DB_PROBE = f"""
 import json, sys
-from store.db import connect
-conn = connect({DB!r}, readonly=True)
+from store import open_db
+conn = open_db({DB!r})
 one = lambda sql, *args: conn.execute(sql, args).fetchone()[0]
 print(json.dumps({{
     "integrity": one("PRAGMA integrity_check"),

@@ -19,7 +19,7 @@ from api.settings import ApiSettings
 from scheduler import rollup
 from scheduler.settings import Settings, load
 from store import hub as hubstore
-from store import open_writer
+from store import open_db
 from store.db import Connection
 from store.samples import set_meta
 from tests.scheduler.fleet import add_gpus, generate, insert
@@ -60,7 +60,7 @@ def scheduler_env(db: Path, tmp: Path, **extra: str) -> dict[str, str]:
 def fleet(tmp_path) -> Fleet:
     """Four GPUs, two days at 60 s ticks with processes of three users, rolled up."""
     path = tmp_path / "host.db"
-    conn = open_writer(path)
+    conn = open_db(path, migrate=True)
     gpus = add_gpus(conn, 4)
     samples, procs = generate(gpus, START, START + DAYS * 86400, 60, seed=8,
                               gap=(START + 30000, START + 34000))  # fmt: skip
@@ -76,7 +76,7 @@ def fleet(tmp_path) -> Fleet:
 def hub_db(tmp_path) -> Path:
     """An empty, migrated hub database file."""
     path = tmp_path / "hub.db"
-    open_writer(path).close()
+    open_db(path, migrate=True).close()
     return path
 
 
@@ -90,7 +90,7 @@ def make_hub(db: Path, now: float = NOW, lab: LabSettings | None = None, **hub) 
 
 def new_token(db: Path, name: str = HOST) -> str:
     """Register a host on the hub database and return its token."""
-    conn = open_writer(db)
+    conn = open_db(db, write=True)
     try:
         return hubstore.add_host(conn, name, NOW)
     finally:

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from store import open_writer
+from store import open_db
 from tests.hub.conftest import make_hub, post
 
 
@@ -27,7 +27,7 @@ def test_add_prints_the_token_once_and_only_its_hash_is_stored(hub_db):
     token = added.stdout.strip()
     assert re.fullmatch(r"gpp_\d+_[A-Za-z0-9_-]{43}", token) and added.stdout.count("\n") == 1
     assert "not shown again" in added.stderr
-    conn = open_writer(hub_db)
+    conn = open_db(hub_db, write=True)
     (stored,) = conn.execute("SELECT token_hash FROM hub_hosts WHERE name = 'box1'").fetchone()
     conn.close()
     assert stored == hashlib.sha256(token.encode()).hexdigest()

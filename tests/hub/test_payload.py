@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from scheduler import outbox
-from store.db import write
+from store.db import atomic
 from store.rollups import hourly_rows, user_daily_rows
 from tests.hub.conftest import HOST
 
@@ -58,7 +58,7 @@ def test_users_time_in_the_hours_of_a_day_adds_up_to_the_hosts_own_day(fleet):
 def test_a_resend_after_pruning_sends_the_same_sums_from_the_rollups(fleet):
     hour = fleet.hours()[7]
     frozen = fleet.body(hour)
-    with write(fleet.conn):
+    with atomic(fleet.conn):
         fleet.conn.execute("DELETE FROM process_samples WHERE ts >= ? AND ts < ?",
                            (hour, hour + 3600))  # fmt: skip
         fleet.conn.execute("DELETE FROM samples WHERE ts >= ? AND ts < ?", (hour, hour + 3600))

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from store.db import write
+from store.db import atomic
 from tests.hub.conftest import HOST, make_hub
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "prometheus"
@@ -46,7 +46,7 @@ def test_promtool_accepts_the_files(what, name):
 
 
 def test_every_metric_used_is_exposed(fleet):
-    with write(fleet.conn):  # the GPUs' newest samples become the live state
+    with atomic(fleet.conn):  # the GPUs' newest samples become the live state
         fleet.conn.execute("UPDATE gpus SET last_seen = (SELECT max(ts) FROM samples "
                            "WHERE gpu = gpus.id)")  # fmt: skip
     text = make_hub(fleet.path).test_client().get("/metrics").data.decode()

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from scheduler import pull
 from scheduler.settings import load
-from store import open_writer
+from store import open_db
 from tests.api.conftest import start_gunicorn, stop
 from tests.hub.conftest import HOST, TZ, make_hub, scheduler_env
 
@@ -66,7 +66,7 @@ def test_pull_polls_everyone_at_once_and_marks_the_silent_stale(
                         GPUPULSE_PULL_CONSUL_URL=httpserver.url_for(""),
                         GPUPULSE_PULL_BACKFILL_DAYS="366")  # fmt: skip
     settings = load(env)
-    conn = open_writer(hub_db)
+    conn = open_db(hub_db, write=True)
     started = time.monotonic()
     result = pull.run(conn, settings, time.time())
     elapsed = time.monotonic() - started
@@ -108,7 +108,7 @@ def test_an_unreadable_consul_gives_no_targets_and_no_error(httpserver: HTTPServ
                                                               tmp_path):  # fmt: skip
     httpserver.expect_request("/v1/catalog/service/gpu-pulse").respond_with_data("no", 503)
     env = scheduler_env(hub_db, tmp_path, GPUPULSE_PULL_CONSUL_URL=httpserver.url_for(""))
-    conn = open_writer(hub_db)
+    conn = open_db(hub_db, write=True)
     assert pull.run(conn, load(env), time.time()) == {}
     conn.close()
     assert json.loads(json.dumps(pull.consul_targets(load(env), pull.urllib_transport))) == []

@@ -11,8 +11,8 @@ import pytest
 from scheduler.push import Reply, judge
 from scheduler.timeparse import iso
 from store import hub as hubstore
-from store import open_writer
-from store.db import write
+from store import open_db
+from store.db import atomic
 from tests.hub.conftest import HOST, NOW, make_hub, new_token, post
 
 
@@ -21,7 +21,7 @@ def payload(fleet, index: int = 5) -> dict:
 
 
 def rows(db, table: str) -> int:
-    conn = open_writer(db)
+    conn = open_db(db, write=True)
     try:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:
@@ -48,7 +48,7 @@ def test_a_repeat_changes_nothing_and_a_new_version_replaces_the_hour(fleet, hub
     first = post(client, "/api/v1/ingest", body, token).get_json()["uid"]
     again = post(client, "/api/v1/ingest", body, token).get_json()["uid"]
     assert first == again
-    conn = open_writer(hub_db)
+    conn = open_db(hub_db, write=True)
     version = conn.execute("SELECT value FROM rollup_state WHERE name = 'hub_version'").fetchone()
     body["host_summary"]["samples"] += 1  # a late recompute of the same hour
     body["gpus"] = body["gpus"][:2]
@@ -151,9 +151,9 @@ def test_a_request_that_waited_for_the_lock_is_not_refused_for_its_older_clock(h
     # Under load a request reads the clock, then waits for the write lock while a later one
     # stores its time; the bucket must neither refuse it nor move back to its clock.
     token = new_token(hub_db)
-    conn = open_writer(hub_db)
+    conn = open_db(hub_db, write=True)
     host = hubstore.token_host(conn, token)[0]
-    with write(conn):
+    with atomic(conn):
         assert hubstore.take_rate(conn, host, NOW, 100.0, 50.0) == 0.0
         assert hubstore.take_rate(conn, host, NOW - 0.6, 100.0, 50.0) == 0.0
     at = conn.execute("SELECT rate_at FROM hub_hosts WHERE id = ?", (host,)).fetchone()[0]
@@ -209,7 +209,7 @@ def test_an_array_of_payloads_is_stored_in_one_request_with_a_uid_each(fleet, hu
     assert answer.status_code == 200
     body = answer.get_json()
     assert body["params"] == batch and len(set(body["uids"])) == 3
-    conn = open_writer(hub_db)
+    conn = open_db(hub_db, write=True)
     stored = conn.execute("SELECT hour, count(*) FROM hub_hourly GROUP BY hour").fetchall()
     receipts = dict(conn.execute("SELECT hour, uid FROM hub_receipts"))
     conn.close()

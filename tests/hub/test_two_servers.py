@@ -18,8 +18,8 @@ from api.activity import EMPTY_NOTE
 from scheduler import push, status_push
 from scheduler.push import Reply, TransportError, urllib_transport
 from scheduler.settings import load
-from store import open_writer
-from store.db import write
+from store import open_db
+from store.db import atomic
 from tests.api.conftest import start_gunicorn, stop
 from tests.hub.conftest import HOST, TZ, new_token, scheduler_env
 
@@ -109,7 +109,7 @@ def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, ser
     if per_request > 1:  # most hours went in arrays: far fewer requests than hours
         assert faults.calls < len(fleet.hours()) / 2
 
-    hub = open_writer(hub_db)
+    hub = open_db(hub_db, write=True)
     stored = [h for (h,) in hub.execute("SELECT hour FROM hub_hourly WHERE gpu = 0 ORDER BY 1")]
     per_hour = hub.execute("SELECT count(*) FROM hub_hourly GROUP BY hour").fetchall()
     receipts = hub.execute("SELECT count(*) FROM hub_receipts").fetchone()[0]
@@ -137,7 +137,7 @@ def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, ser
 
 def test_status_snapshots_reach_the_hub(fleet, hub_db, servers):
     _, hub_url = servers
-    with write(fleet.conn):
+    with atomic(fleet.conn):
         fleet.conn.execute("INSERT INTO reservations (host, gpu, name, comment, created, until) "
                            "VALUES ('', 2, 'dana', 'thesis run', 0, NULL)")  # fmt: skip
     env = scheduler_env(fleet.path, fleet.path.parent, GPUPULSE_PUSH_URL=f"{hub_url}/api/v1/ingest",

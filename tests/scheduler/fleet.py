@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from store.db import write
+from store.db import atomic
 from store.samples import CORE_SAMPLE_COLUMNS as CORE_COLUMNS
 
 USERS = ("alice", "bob", "carol")
@@ -19,7 +19,7 @@ USERS = ("alice", "bob", "carol")
 
 def add_gpus(conn, count: int) -> list[int]:
     """Insert `count` GPUs; return their ids."""
-    with write(conn):
+    with atomic(conn):
         for i in range(count):
             conn.execute(
                 "INSERT INTO gpus (uuid, idx, name, pci_bus_id, memory_total_mib, first_seen,"
@@ -80,7 +80,7 @@ def insert(conn, samples, procs, processes=6) -> None:
     for ts, _g, proc, *_ in procs:
         span = seen.setdefault(proc, [ts, ts])
         span[0], span[1] = min(span[0], ts), max(span[1], ts)
-    with write(conn):
+    with atomic(conn):
         for pid in range(1, processes + 1):
             first, last = seen.get(pid, (0, 0))
             conn.execute(

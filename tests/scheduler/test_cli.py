@@ -101,9 +101,9 @@ def test_loop_waits_for_db_healthcheck_and_sigterm(env, tmp_path):
             time.sleep(0.1)
         health = cli(env, "--healthcheck")
         assert health.returncode == 0, health.stderr
-        from store import open_writer
+        from store import open_db
 
-        open_writer(tmp_path / "later.db").close()  # the collector arrives and migrates
+        open_db(tmp_path / "later.db", migrate=True).close()  # the collector arrives and migrates
         time.sleep(1.5)
         started = time.time()
         proc.send_signal(signal.SIGTERM)

@@ -66,11 +66,11 @@ def _fake_clock(ticks):
 
 
 def test_expired_reservations_go_two_days_after_expiry(conn, settings):
-    from store.db import write
+    from store.db import atomic
     from store.reservations import Reservation, replace
 
     now = 1_790_000_000
-    with write(conn):
+    with atomic(conn):
         replace(conn, Reservation(gpu=1, name="old", until=now - 2 * 86400 - 1, created=now - 9e5))
         replace(conn, Reservation(gpu=2, name="recent", until=now - 3600, created=now - 9e5))
         replace(conn, Reservation(gpu=3, name="open-ended", until=None, created=now - 9e5))

@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import pytest
 
-from store import open_reader, open_writer
+from store import open_db
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +22,7 @@ TICKS_PER_WRITER = 300
 
 def writer(db_path: str, name: str, start: int) -> None:
     """A second process recording its own GPU, one small transaction per tick."""
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     rec = Recorder(conn)
     gpu = GpuInfo(f"GPU-{name}", 0 if name == "a" else 1, name)
     for i in range(TICKS_PER_WRITER):
@@ -44,7 +44,7 @@ def test_two_processes_writing_at_once_lose_nothing(db_path):
         p.join(timeout=120)
     # A "database is locked" escaping in a child gives a non-zero exit code.
     assert [p.exitcode for p in procs] == [0, 0]
-    conn = open_reader(db_path)
+    conn = open_db(db_path)
     per_gpu = conn.execute(
         "SELECT g.uuid, count(*) FROM samples s JOIN gpus g ON g.id = s.gpu GROUP BY 1 ORDER BY 1"
     ).fetchall()
@@ -56,7 +56,7 @@ def test_two_processes_writing_at_once_lose_nothing(db_path):
 
 def _stored_ts(db_path) -> list[int]:
     try:
-        conn = open_reader(db_path)
+        conn = open_db(db_path)
     except Exception:
         return []
     try:
@@ -87,7 +87,7 @@ def test_kill_9_of_a_running_collector_twenty_times(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
-        conn = open_reader(db)
+        conn = open_db(db)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", round_no
         conn.close()
         this_run = [ts for ts in _stored_ts(db) if ts >= started]

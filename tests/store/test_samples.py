@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store import open_reader
+from store import open_db
 from store.db import OperationalError
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, latest_state
 
@@ -29,7 +29,7 @@ def _tick(ts: int, util: int, fan: int | None = 40) -> Tick:
 def test_ticks_round_trip_with_nulls_kept_as_null(conn, db_path):
     rec = Recorder(conn)
     rec.write([_tick(1000, 10), _tick(1005, 90)])
-    state = {g["uuid"]: g for g in latest_state(open_reader(db_path))}
+    state = {g["uuid"]: g for g in latest_state(open_db(db_path))}
     a, t4 = state["GPU-aaaa"], state["GPU-bbbb"]
     assert (a["ts"], a["util"], a["power_w"], a["active_s"], a["tick_ms"]) == (
         1005,

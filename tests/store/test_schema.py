@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from store import SCHEMA_VERSION, SchemaMismatch, check_schema, connect, migrate, open_reader
-from store.db import StoreError, check_sqlite_version, has_wal_reset_fix
+from store import SCHEMA_VERSION, SchemaMismatch, check_schema, migrate, open_db
+from store.db import StoreError, check_sqlite_version, has_wal_reset_fix, sqlite_connection
 from store.schema import MIGRATIONS, current_version
 
 
@@ -17,9 +17,9 @@ def _schema(conn) -> list[tuple]:
 
 @pytest.mark.parametrize("start", range(len(MIGRATIONS) + 1))
 def test_migrates_from_every_earlier_version(tmp_path, start):
-    fresh = connect(tmp_path / "fresh.db")
+    fresh = sqlite_connection(tmp_path / "fresh.db", write=True)
     migrate(fresh)
-    old = connect(tmp_path / f"v{start}.db")
+    old = sqlite_connection(tmp_path / f"v{start}.db", write=True)
     migrate(old, target=start)
     assert current_version(old) == start
     assert migrate(old) == SCHEMA_VERSION
@@ -34,10 +34,10 @@ def test_migrate_is_idempotent(conn):
 
 def test_readers_refuse_older_and_newer_schemas(tmp_path):
     path = tmp_path / "old.db"
-    conn = connect(path)
+    conn = sqlite_connection(path, write=True)
     migrate(conn, target=SCHEMA_VERSION - 1)
     with pytest.raises(SchemaMismatch, match=r"older.*start the collector"):
-        open_reader(path)
+        open_db(path)
     migrate(conn)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(SchemaMismatch, match="newer"):
@@ -47,19 +47,19 @@ def test_readers_refuse_older_and_newer_schemas(tmp_path):
 
 
 def test_connections_use_wal_busy_timeout_and_read_only(db_path):
-    writer = connect(db_path)
+    writer = open_db(db_path, write=True)
     assert writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert writer.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
     assert writer.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert writer.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    reader = open_reader(db_path)
+    reader = open_db(db_path)
     with pytest.raises(Exception, match=r"readonly"):
         reader.execute("INSERT INTO meta VALUES ('k', 'v')")
 
 
 def test_reader_on_missing_file_says_what_to_do(tmp_path):
     with pytest.raises(StoreError, match="start the collector"):
-        open_reader(tmp_path / "nope.db")
+        open_db(tmp_path / "nope.db")
 
 
 @pytest.mark.parametrize(

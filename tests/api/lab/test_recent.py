@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from api.lab.status import RecentUsage
-from store.db import write
+from store.db import atomic
 from store.usage import user_seconds_between
 from tests.api.rows import add_gpu
 
@@ -16,7 +16,7 @@ START = 1_772_600_000  # a moment in March 2026, not on an hour boundary
 
 def ticks(conn, lo: int, hi: int, rng: random.Random) -> None:
     """60 s ticks on two GPUs with one or two processes of three users."""
-    with write(conn):
+    with atomic(conn):
         for ts in range(lo, hi, 60):
             for gpu in (1, 2):
                 conn.execute("INSERT INTO samples (ts, gpu, tick_ms, util, active_ms) "
@@ -69,7 +69,7 @@ def test_rolled_up_hours_come_from_user_hourly_not_raw(conn, db_path):
     first = -(-(now + 1 - 86_400) // 3600) * 3600
     finished = rolled_up_until(conn) // 3600 * 3600
     assert finished - first >= 20 * 3600
-    with write(conn):
+    with atomic(conn):
         conn.execute("DELETE FROM process_samples WHERE ts >= ? AND ts < ?", (first, finished))
     got = RecentUsage().get(conn, now, 1.0)
     assert got.keys() == want.keys()

@@ -122,9 +122,9 @@ def test_expiry_is_immediate_and_rows_go_two_days_later(api, clock, seeded):
     clock.now += 1
     assert api.get("/api/v1/reservations").get_json()["reservations"] == []
     # The next write deletes the row for good.
-    from store.db import open_reader
+    from store import open_db
 
-    reader = open_reader(seeded)
+    reader = open_db(seeded)
     assert reader.execute("SELECT count(*) FROM reservations").fetchone()[0] == 1
     post(api, {"gpu": 1, "name": "bob", "until": "1d"})
     assert reader.execute("SELECT name FROM reservations").fetchall() == [("bob",)]

@@ -41,10 +41,10 @@ def page(client) -> tuple[str, Rows]:
 
 
 def book(db_path, gpu: int, name: str, comment: str, until: int) -> None:
-    from store.db import open_reader, write
+    from store import atomic, open_db
 
-    conn = open_reader(db_path, readonly=False)
-    with write(conn):
+    conn = open_db(db_path, write=True)
+    with atomic(conn):
         conn.execute("INSERT INTO reservations (gpu, name, comment, created, until) "
                      "VALUES (?,?,?,?,?)", (gpu, name, comment, int(NOW), until))  # fmt: skip
     conn.close()
@@ -103,7 +103,7 @@ def test_idle_hours_shown_apart(seeded, conn):
 
 
 def test_stale_gpus_are_flagged(seeded):
-    set_meta_value(__import__("store").open_writer(seeded), "interval", "5")
+    set_meta_value(__import__("store").open_db(seeded, write=True), "interval", "5")
     _html, parsed = page(lab_app(seeded, now=NOW + 3600).test_client())
     assert parsed.classes.count("stale") >= 2
     assert "The newest samples are stale" in " ".join(parsed.text)

@@ -59,9 +59,9 @@ def test_empty_database_gives_empty_rows(client):
 
 def add_idle_run(conn, started: int, stopped: int, gpu_seconds: float) -> None:
     """A finished idle-runner job run, as `collector idle-run` records it."""
-    from store.db import write
+    from store.db import atomic
 
-    with write(conn):
+    with atomic(conn):
         conn.execute("INSERT INTO idle_runs (job, gpus, pid, started, updated, stopped, reason, "
                      "gpu_seconds) VALUES ('render', '0,1', 99, ?, ?, ?, 'exited 0', ?)",
                      (started, stopped, stopped, gpu_seconds))  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collector.idle import proctree
-from store import open_writer
+from store import open_db
 from tests.collector.idle.conftest import alive, job_cmd, reports, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -67,7 +67,7 @@ gpus = 1
     for job in jobs:
         with pytest.raises(ProcessLookupError):
             os.killpg(job["pgid"], 0)
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     reasons = conn.execute("SELECT job, reason FROM idle_runs ORDER BY job").fetchall()
     conn.close()
     name = signal.Signals(signum).name

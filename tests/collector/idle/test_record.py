@@ -6,7 +6,7 @@ import logging
 
 from collector.idle.jobs import Run
 from collector.idle.record import RunLog, open_run_log
-from store import open_writer, write
+from store import atomic, open_db
 from tests.collector.idle.conftest import job_cmd, reports, wait_for
 from tests.collector.idle.fakes import WALL_ORIGIN
 
@@ -16,7 +16,7 @@ def config(report) -> str:
 
 
 def rows(db_path) -> list[tuple]:
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     try:
         return conn.execute(
             "SELECT job, gpus, pid, started, updated, stopped, reason, gpu_seconds "
@@ -45,7 +45,7 @@ def test_runs_are_recorded_with_reason_and_gpu_seconds(harness, tmp_path, db_pat
     assert (stopped, gpu_seconds) == (started + 40, 80.0)
     assert reason.startswith("GPU 1 used by pid 999999 (bob: python train.py)")
 
-    conn = open_writer(db_path)
+    conn = open_db(db_path, write=True)
     own = conn.execute("SELECT pid, started, run FROM idle_run_processes").fetchall()
     conn.close()
     assert own == [(info["pid"], 4242, 1)]  # the job's process, kept apart from people's
@@ -53,11 +53,11 @@ def test_runs_are_recorded_with_reason_and_gpu_seconds(harness, tmp_path, db_pat
 
 def test_writes_are_kept_while_the_database_is_locked(db_path):
     log = open_run_log(db_path)
-    blocker = open_writer(db_path)
+    blocker = open_db(db_path, write=True)
     blocker.execute("PRAGMA busy_timeout = 0")
     log.conn.execute("PRAGMA busy_timeout = 0")
     run = Run("batch", (0,), 123, WALL_ORIGIN)
-    with write(blocker):
+    with atomic(blocker):
         log.save(run, WALL_ORIGIN + 5)
         assert log.flush() is False
     assert log.pending
