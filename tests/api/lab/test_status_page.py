@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from tests.api.conftest import NOW
-from tests.api.lab.conftest import HOSTILE, lab_app
-from tests.api.rows import add_process, add_sample, set_meta_value
+from tests.support.app import NOW
+from tests.support.lab import HOSTILE, lab_app
+from tests.support.rows import add_idle_run, add_process, add_sample, set_meta_value
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -94,8 +94,6 @@ def test_users_recent_hours_and_quota_flag(seeded, conn):
 
 
 def test_idle_hours_shown_apart(seeded, conn):
-    from tests.api.lab.test_usage import add_idle_run
-
     add_idle_run(conn, int(NOW) - 7200, int(NOW) - 3600, 5400)  # 1.5 GPU-hours today
     _, parsed = page(lab_app(seeded).test_client())
     text = " ".join(parsed.text)
