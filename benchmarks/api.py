@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store import atomic, open_db
 from store.rollups import bump_data_version
-from tests.api.conftest import start_gunicorn, stop
+from tests.support.servers import start_gunicorn, stop
 
 GPUS = 8
 HEADERS = {"Accept-Encoding": "gzip"}  # as browsers and GitHub's image proxy send

@@ -41,8 +41,8 @@ from scheduler import rollup
 from scheduler.settings import load
 from store import hub as hubstore
 from store import open_db
-from tests.api.conftest import stop
-from tests.scheduler.fleet import add_gpus, generate, insert
+from tests.support.fleet import add_gpus, generate, insert
+from tests.support.servers import stop
 
 GPUS = 8
 START = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp())

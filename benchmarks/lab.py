@@ -36,7 +36,7 @@ from scheduler.settings import load as scheduler_settings
 from store import atomic, open_db
 from store.rollups import bump_data_version
 from store.usage import user_seconds_between
-from tests.api.conftest import stop
+from tests.support.servers import stop
 
 GPUS, USERS, TICK_S = 8, 30, 5
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Encoding": "gzip"}

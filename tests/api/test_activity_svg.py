@@ -9,9 +9,9 @@ from datetime import date, timedelta
 import pytest
 
 from store import open_db
-from tests.api.conftest import make_app
-from tests.api.rows import add_days, add_gpu, add_user_days, set_meta_value
-from tests.api.svg_parse import day_cells, legend_cells, parse, texts, title_of
+from tests.support.app import make_app
+from tests.support.rows import add_days, add_gpu, add_user_days, set_meta_value
+from tests.support.svg_parse import day_cells, legend_cells, parse, texts, title_of
 
 TODAY = date(2026, 3, 4)  # a Wednesday; conftest's NOW
 # The palettes exactly as issue 4 gives them (not imported from the code under test).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collector.nvml.device import MIG_PARENT_NOTE, MIG_PRESENCE_NOTE
 from store.samples import GpuInfo, GpuSample, GpuState, Recorder, Tick, set_meta
-from tests.api.conftest import NOW, make_app
+from tests.support.app import NOW, make_app
 
 PARENT = GpuInfo("GPU-p", 0, "NVIDIA A100-SXM4-80GB", "00000000:17:00.0", 81920)
 MIG = GpuInfo("MIG-1", 100, "NVIDIA A100-SXM4-80GB MIG 3g.40gb", "00000000:17:00.0", 40192,

@@ -16,8 +16,8 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from store import open_db
-from tests.api.conftest import make_app
-from tests.api.rows import add_days, add_gpu, add_process, add_sample, set_meta_value
+from tests.support.app import make_app
+from tests.support.rows import add_days, add_gpu, add_process, add_sample, set_meta_value
 
 
 def fuzz_app(tmp_path_factory):

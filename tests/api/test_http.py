@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from store.db import atomic
 from store.schema import SCHEMA_VERSION
-from tests.api.conftest import NOW, make_app
-from tests.api.rows import (
+from tests.support.app import NOW, make_app
+from tests.support.rows import (
     add_days,
     add_gpu,
     add_hour,

@@ -12,9 +12,9 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import start_gunicorn, stop
-from tests.api.rows import add_days, add_gpu, add_process, add_sample, set_meta_value
-from tests.api.svg_parse import day_cells, parse
+from tests.support.rows import add_days, add_gpu, add_process, add_sample, set_meta_value
+from tests.support.servers import free_port, start_gunicorn, stop
+from tests.support.svg_parse import day_cells, parse
 
 pytestmark = pytest.mark.slow
 
@@ -92,8 +92,6 @@ def test_healthcheck_command(server, db_path):
 
 def test_healthcheck_fails_in_one_line_when_nothing_listens(tmp_path):
     import os
-
-    from tests.api.conftest import free_port
 
     env = {**os.environ, "GPUPULSE_API_BIND": f"127.0.0.1:{free_port()}"}
     done = cli("--healthcheck", env=env)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

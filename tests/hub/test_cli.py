@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from store import open_db
-from tests.hub.conftest import make_hub, post
+from tests.support.hub import make_hub, post
 
 
 def hosts(db, *args: str) -> subprocess.CompletedProcess:

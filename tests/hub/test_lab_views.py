@@ -8,8 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.lab.quota_limits import Quotas
 from api.lab.settings import LabSettings
-from tests.hub.conftest import HOST, NOW, make_hub, new_token, post
-from tests.hub.test_views import ingest
+from tests.support.hub import HOST, NOW, ingest, make_hub, new_token, post
 
 MONTH = "2026-03"
 NUMBER = re.compile(rb"\d+\.\d+")

@@ -8,7 +8,7 @@ import json
 from scheduler import outbox
 from store.db import atomic
 from store.rollups import hourly_rows, user_daily_rows
-from tests.hub.conftest import HOST
+from tests.support.hub import HOST
 
 OLD_SUMMARY = ("samples", "active_seconds", "gpu_active_seconds", "energy_wh")
 

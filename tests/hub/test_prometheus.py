@@ -14,7 +14,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from store.db import atomic
-from tests.hub.conftest import HOST, make_hub
+from tests.support.hub import HOST, make_hub
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "prometheus"
 METRIC = re.compile(r"\bgpupulse_[a-z0-9_]+\b")

@@ -15,8 +15,8 @@ from pytest_httpserver import HTTPServer
 from scheduler import pull
 from scheduler.settings import load
 from store import open_db
-from tests.api.conftest import start_gunicorn, stop
-from tests.hub.conftest import HOST, TZ, make_hub, scheduler_env
+from tests.support.hub import HOST, TZ, make_hub, scheduler_env
+from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 0.5

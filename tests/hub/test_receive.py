@@ -13,7 +13,7 @@ from scheduler.timeparse import iso
 from store import hub as hubstore
 from store import open_db
 from store.db import atomic
-from tests.hub.conftest import HOST, NOW, make_hub, new_token, post
+from tests.support.hub import HOST, NOW, make_hub, new_token, post
 
 
 def payload(fleet, index: int = 5) -> dict:

@@ -20,8 +20,8 @@ from scheduler.push import Reply, TransportError, urllib_transport
 from scheduler.settings import load
 from store import open_db
 from store.db import atomic
-from tests.api.conftest import start_gunicorn, stop
-from tests.hub.conftest import HOST, TZ, new_token, scheduler_env
+from tests.support.hub import HOST, TZ, new_token, scheduler_env
+from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
 NAMES = ("day", "gpu_uuid", "gpu_index")

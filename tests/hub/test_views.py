@@ -5,25 +5,9 @@ from __future__ import annotations
 import json
 
 from api.activity import EMPTY_NOTE
-from tests.hub.conftest import HOST, make_hub, new_token, post
+from tests.support.hub import HOST, ingest, make_hub, new_token
 
 SPAN = "from=2026-03-01&to=2026-03-03"
-
-
-def as_host(body: bytes, name: str) -> dict:
-    """The same hour as if another host had sent it (its own name and GPU UUIDs)."""
-    payload = json.loads(body)
-    if name != payload["host"]:
-        payload["host"] = name
-        for gpu in payload["gpus"]:
-            gpu["device_id"] = f"{name}-{gpu['device_id']}"
-    return payload
-
-
-def ingest(client, fleet, token: str, hours, name: str = HOST) -> None:
-    for hour in hours:
-        answer = post(client, "/api/v1/ingest", as_host(fleet.body(hour), name), token)
-        assert answer.status_code == 200, answer.get_json()
 
 
 def test_all_sums_the_hosts_and_the_default_stays_local(fleet, hub_db):

@@ -16,7 +16,7 @@ import pytest
 
 from scheduler import rollup
 from store import SCHEMA_VERSION, aggregate
-from tests.scheduler import fleet
+from tests.support import fleet
 
 
 def cli(env, *args, timeout=30):

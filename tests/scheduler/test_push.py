@@ -15,7 +15,7 @@ from werkzeug import Response
 from scheduler import ledger, push, rollup
 from scheduler.settings import load
 from store import aggregate
-from tests.scheduler import fleet
+from tests.support import fleet
 
 
 class Central:

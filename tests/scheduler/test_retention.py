@@ -6,7 +6,7 @@ from datetime import date
 
 from scheduler import retention, rollup
 from store import aggregate
-from tests.scheduler import fleet
+from tests.support import fleet
 
 
 def count(conn, table, where="1"):

@@ -9,7 +9,7 @@ import pytest
 from scheduler import rollup
 from store import aggregate
 from store.rollups import data_version
-from tests.scheduler import fleet
+from tests.support import fleet
 
 DAY1 = date(2026, 3, 28)
 

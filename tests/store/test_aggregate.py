@@ -14,7 +14,7 @@ from collector.idle.record import RunLog
 from store import aggregate
 from store.rollups import HOURLY_SUMS
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
-from tests.scheduler import fleet
+from tests.support import fleet
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

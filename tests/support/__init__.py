@@ -1,1 +1,1 @@
-"""Test-support code shared across test packages (stand-ins for external systems)."""
+"""Code shared by test packages and benchmarks: stand-ins, row writers, apps and servers."""

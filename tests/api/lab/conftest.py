@@ -1,56 +1,10 @@
-"""A lab app over a real database file: two GPUs with samples and processes (one of them a
-hostile name), per-user roll-ups for February and March 2026, quotas and display names."""
+"""Fixtures for lab tests: the seeded database and a test client over it."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from zoneinfo import ZoneInfo
-
 import pytest
 
-from api.app import create_app
-from api.lab.names import DisplayNames
-from api.lab.quota_limits import Quotas
-from api.lab.settings import LabSettings
-from api.settings import ApiSettings
-from tests.api.conftest import NOW
-from tests.api.rows import add_gpu, add_process, add_sample, add_user_days, set_meta_value
-
-HOSTILE = '<script>alert("x")</script>&'
-TOKEN = "s3cret-token"
-NAMES = DisplayNames(MappingProxyType({"NVIDIA GeForce RTX 4090": "4090"}),
-                     MappingProxyType({"alice": "Alice Liddell"}))  # fmt: skip
-QUOTAS = Quotas(MappingProxyType({"alice": 10.0, "bob": 50.0}), 100.0)
-
-
-def lab_settings(**extra) -> LabSettings:
-    """Quotas, aliases and the admin token the tests use."""
-    return LabSettings(**{"quotas": QUOTAS, "names": NAMES, "admin_token": TOKEN, **extra})
-
-
-def lab_app(db_path, now: float = NOW, clock=None, tz: str = "UTC", **lab):
-    """An app over `db_path` with lab settings and a fixed (or injected) clock."""
-    settings = ApiSettings(db=str(db_path), tz=ZoneInfo(tz), clock=clock or (lambda: now),
-                           lab=lab_settings(**lab))  # fmt: skip
-    return create_app(settings)
-
-
-def seed(conn, now: int = int(NOW)) -> None:
-    """Two GPUs sampled at `now` with three processes; roll-ups for Feb and Mar 2026."""
-    add_gpu(conn, 1, 0, "GPU-aaaa", "NVIDIA GeForce RTX 4090", seen=now)
-    add_gpu(conn, 2, 1, "GPU-bbbb", "NVIDIA A100", seen=now)
-    set_meta_value(conn, "interval", "5")
-    set_meta_value(conn, "host_id", "labbox")
-    add_sample(conn, now, 1, util=64, mem_used_mib=12_288, temp_c=71, power_dw=3012)
-    add_sample(conn, now, 2, util=3, mem_used_mib=600, temp_c=40, power_dw=601)
-    add_process(conn, now, 1, 4242, "alice", 10_240)
-    add_process(conn, now, 1, 4343, HOSTILE, 2_048)
-    add_process(conn, now, 2, 777, "bob", 512)
-    # alice: 3 h + 9 h in March on GPU 0 (12 h > her 10 h quota); bob 5 h on GPU 1.
-    add_user_days(conn, "alice", {"2026-03-01": 3 * 3600, "2026-03-03": 9 * 3600}, gpu=1)
-    add_user_days(conn, "bob", {"2026-03-02": 5 * 3600}, gpu=2)
-    add_user_days(conn, "bob", {"2026-02-10": 7200}, gpu=1)
-    add_user_days(conn, HOSTILE, {"2026-03-04": 1800}, gpu=1)
+from tests.support.lab import lab_app, seed
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import urllib.request
 
 import pytest
 
-from tests.api.conftest import start_gunicorn, stop
-from tests.api.lab.conftest import HOSTILE, TOKEN, seed
-from tests.api.rows import add_days, add_hour, add_user_days, set_meta_value
+from tests.support.lab import HOSTILE, TOKEN, seed
+from tests.support.rows import add_days, add_hour, add_user_days, set_meta_value
+from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

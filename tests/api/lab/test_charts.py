@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from api.svg.text import clean_label
-from tests.api.lab.conftest import HOSTILE
-from tests.api.rows import add_hour, add_user_days
-from tests.api.svg_parse import NS, parse, texts, title_of
+from tests.support.lab import HOSTILE
+from tests.support.rows import add_hour, add_user_days
+from tests.support.svg_parse import NS, parse, texts, title_of
 
 
 def rects(root, cls: str) -> list:

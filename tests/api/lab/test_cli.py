@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from tests.api.lab.conftest import HOSTILE, seed
-from tests.api.lab.test_export import fill_day
+from tests.support.lab import HOSTILE, fill_day, seed
 
 COMMENTS = {
     "labbox": [

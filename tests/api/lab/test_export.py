@@ -5,28 +5,8 @@ from __future__ import annotations
 import csv
 import inspect
 import io
-from datetime import UTC, datetime
 
-from tests.api.lab.conftest import HOSTILE, lab_app
-from tests.api.rows import add_gpu, add_process
-
-DAY_START = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp())
-
-
-def fill_day(conn, ticks: int, step: int = 60) -> int:
-    """`ticks` ticks on two GPUs with one and two processes; returns the process rows."""
-    add_gpu(conn, 1, 0, "GPU-aaaa", "A100", seen=DAY_START)
-    add_gpu(conn, 2, 1, "GPU-bbbb", "A100", seen=DAY_START)
-    rows = 0
-    for k in range(ticks):
-        ts = DAY_START + k * step
-        add_process(conn, ts, 1, 1000 + k, "alice", 100 + k)
-        add_process(conn, ts, 2, 5000 + k, HOSTILE, 7)
-        add_process(conn, ts, 2, 9000 + k, "bob", None)
-        rows += 3
-    add_process(conn, DAY_START - 1, 1, 1, "yesterday", 1)  # the day before: not exported
-    add_process(conn, DAY_START + 86_400, 1, 2, "tomorrow", 1)
-    return rows
+from tests.support.lab import DAY_START, HOSTILE, fill_day, lab_app
 
 
 def test_csv_has_one_row_per_process_sample_and_is_streamed(conn, db_path):

@@ -6,9 +6,9 @@ import pytest
 
 from api.lab.settings import LabSettings
 from store.settings import SettingError
-from tests.api.lab.conftest import lab_app
-from tests.api.rows import add_days
-from tests.api.svg_parse import parse, title_of
+from tests.support.lab import lab_app
+from tests.support.rows import add_days
+from tests.support.svg_parse import parse, title_of
 
 
 def test_settings_parse_gpu_names_and_the_alias_file(tmp_path):

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.lab.quota_limits import load_quotas
 from api.lab.settings import LabSettings
 from store.settings import SettingError
-from tests.api.lab.conftest import HOSTILE
+from tests.support.lab import HOSTILE
 
 
 def test_quota_setting_and_file_merge_with_the_variable_winning(tmp_path):

@@ -8,7 +8,7 @@ import random
 from api.lab.status import RecentUsage
 from store.db import atomic
 from store.usage import user_seconds_between
-from tests.api.rows import add_gpu
+from tests.support.rows import add_gpu
 
 PIDS = {"ann": 11, "ben": 22, "cy": 33}
 START = 1_772_600_000  # a moment in March 2026, not on an hour boundary

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.api.conftest import NOW
-from tests.api.lab.conftest import TOKEN, lab_app
+from tests.support.app import NOW
+from tests.support.lab import TOKEN, lab_app
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HOUR, DAY = 3600, 86_400

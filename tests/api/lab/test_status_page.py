@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from tests.api.conftest import NOW
-from tests.api.lab.conftest import HOSTILE, lab_app
-from tests.api.rows import add_process, add_sample, set_meta_value
+from store import atomic, open_db
+from tests.support.app import NOW
+from tests.support.lab import HOSTILE, lab_app
+from tests.support.rows import add_idle_run, add_process, add_sample, set_meta_value
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -41,8 +42,6 @@ def page(client) -> tuple[str, Rows]:
 
 
 def book(db_path, gpu: int, name: str, comment: str, until: int) -> None:
-    from store import atomic, open_db
-
     conn = open_db(db_path, write=True)
     with atomic(conn):
         conn.execute("INSERT INTO reservations (gpu, name, comment, created, until) "
@@ -94,8 +93,6 @@ def test_users_recent_hours_and_quota_flag(seeded, conn):
 
 
 def test_idle_hours_shown_apart(seeded, conn):
-    from tests.api.lab.test_usage import add_idle_run
-
     add_idle_run(conn, int(NOW) - 7200, int(NOW) - 3600, 5400)  # 1.5 GPU-hours today
     _, parsed = page(lab_app(seeded).test_client())
     text = " ".join(parsed.text)
@@ -103,7 +100,7 @@ def test_idle_hours_shown_apart(seeded, conn):
 
 
 def test_stale_gpus_are_flagged(seeded):
-    set_meta_value(__import__("store").open_db(seeded, write=True), "interval", "5")
+    set_meta_value(open_db(seeded, write=True), "interval", "5")
     _html, parsed = page(lab_app(seeded, now=NOW + 3600).test_client())
     assert parsed.classes.count("stale") >= 2
     assert "The newest samples are stale" in " ".join(parsed.text)

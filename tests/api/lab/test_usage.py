@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.lab.conftest import HOSTILE
-from tests.api.rows import add_user_days
+from tests.support.lab import HOSTILE
+from tests.support.rows import add_idle_run, add_user_days
 
 
 def test_by_user_defaults_to_this_month_busiest_first(lab_client):
@@ -55,16 +55,6 @@ def test_bad_parameters_are_400_naming_them(lab_client, query, parameter):
 def test_empty_database_gives_empty_rows(client):
     body = client.get("/api/v1/usage?by=month").get_json()
     assert body["rows"] == [] and body["total_gpu_hours"] == 0
-
-
-def add_idle_run(conn, started: int, stopped: int, gpu_seconds: float) -> None:
-    """A finished idle-runner job run, as `collector idle-run` records it."""
-    from store.db import atomic
-
-    with atomic(conn):
-        conn.execute("INSERT INTO idle_runs (job, gpus, pid, started, updated, stopped, reason, "
-                     "gpu_seconds) VALUES ('render', '0,1', 99, ?, ?, ?, 'exited 0', ?)",
-                     (started, stopped, stopped, gpu_seconds))  # fmt: skip
 
 
 def test_idle_harvest_is_reported_apart(lab_client, conn):

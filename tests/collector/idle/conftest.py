@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,45 +11,7 @@ from collector.idle import proctree
 from collector.idle.config import RunnerSettings, parse
 from collector.idle.record import RunLog
 from collector.idle.runner import Clocks, Runner
-from tests.collector.idle.fakes import FakeBackend, FakeClock
-
-JOB = Path(__file__).with_name("job.py")
-
-
-def job_cmd(report: Path, *flags: str) -> str:
-    """The shell command line of the stand-in job."""
-    return " ".join([sys.executable, str(JOB), str(report), *flags])
-
-
-def wait_for(check, timeout: float = 5.0):
-    """Poll `check` until it returns something truthy (real time; jobs are real)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if result := check():
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {check}")
-
-
-def reports(path: Path) -> list[dict]:
-    """What the job(s) wrote about themselves, one dict per start."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def alive(pid: int) -> bool:
-    """True while /proc shows `pid` as a process that is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except FileNotFoundError:
-        return False
-    return stat[stat.rindex(b")") + 2 :].split()[0] != b"Z"
-
-
-def group_entries(pgid: int) -> list[int]:
-    """Every /proc entry (zombies included) whose process group is `pgid`."""
-    return [p.pid for p in proctree.snapshot().values() if p.pgid == pgid]
+from tests.support.idle.fakes import FakeBackend, FakeClock
 
 
 @pytest.fixture

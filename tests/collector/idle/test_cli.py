@@ -12,7 +12,7 @@ import pytest
 
 from collector.idle import proctree
 from store import open_db
-from tests.collector.idle.conftest import alive, job_cmd, reports, wait_for
+from tests.support.idle.jobs import alive, job_cmd, reports, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -48,7 +48,7 @@ gpus = 1
     env = dict(os.environ, GPUPULSE_IDLE_HOLDOFF="0", GPUPULSE_IDLE_GRACE="0.5",
                GPUPULSE_DB=str(db_path))  # fmt: skip
     runner = subprocess.Popen(
-        [sys.executable, "-m", "tests.collector.idle.run_fake", "--config", str(conf),
+        [sys.executable, "-m", "tests.support.idle.run_fake", "--config", str(conf),
          "--log", str(tmp_path / "runner.log")],
         cwd=ROOT, env=env,
     )  # fmt: skip

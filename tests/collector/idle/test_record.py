@@ -7,8 +7,8 @@ import logging
 from collector.idle.jobs import Run
 from collector.idle.record import RunLog, open_run_log
 from store import atomic, open_db
-from tests.collector.idle.conftest import job_cmd, reports, wait_for
-from tests.collector.idle.fakes import WALL_ORIGIN
+from tests.support.idle.fakes import WALL_ORIGIN
+from tests.support.idle.jobs import job_cmd, reports, wait_for
 
 
 def config(report) -> str:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from collector.idle.config import ConfigError
-from tests.collector.idle.conftest import alive, group_entries, job_cmd, reports, wait_for
+from tests.support.idle.jobs import alive, group_entries, job_cmd, reports, wait_for
 
 
 def one_job(report, *flags, gpus="ALL", extra="") -> str:

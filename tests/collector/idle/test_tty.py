@@ -6,8 +6,8 @@ import os
 
 from collector.idle.config import TtyWatch
 from collector.idle.tty import UTMP, active_users, pack_login, read_utmp
-from tests.collector.idle.conftest import job_cmd
-from tests.collector.idle.fakes import WALL_ORIGIN
+from tests.support.idle.fakes import WALL_ORIGIN
+from tests.support.idle.jobs import job_cmd
 
 DEAD_PROCESS = 8
 

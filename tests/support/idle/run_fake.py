@@ -1,12 +1,12 @@
 """Runs the real idle runner (collector.idle.cli.run) against FakeBackend in its own process.
 
-Usage: python -m tests.collector.idle.run_fake ARGS...  (the idle-run arguments)
+Usage: python -m tests.support.idle.run_fake ARGS...  (the idle-run arguments)
 """
 
 import sys
 
 from collector.idle.cli import run
-from tests.collector.idle.fakes import FakeBackend
+from tests.support.idle.fakes import FakeBackend
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:], backend=FakeBackend(gpus=2)))

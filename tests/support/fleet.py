@@ -1,4 +1,4 @@
-"""Generated sample data for scheduler tests, and an independent reference roll-up.
+"""Generated sample data for tests and benchmarks, and an independent reference roll-up.
 
 The reference is written with plain Python loops over the generated rows, on purpose
 sharing no code with store.aggregate.

@@ -1,5 +1,4 @@
-"""Helpers that put rows straight into a migrated database file, as the scheduler and
-collector would, so api tests need neither of them."""
+"""Rows written straight into a migrated database, so tests need no scheduler or collector."""
 
 from __future__ import annotations
 
@@ -22,9 +21,16 @@ def add_days(conn: Connection, days: dict[str, float], gpu: int = 0, **columns) 
     the data version like the scheduler does."""
     with atomic(conn):
         for day, minutes in days.items():
-            row = {"samples": 100, "active_minutes": minutes, "gpu_minutes": minutes,
-                   "peak_utilization": 90, "avg_utilization": 40.0,
-                   "avg_active_utilization": 70.0, "energy_kwh": 1.5, **columns}  # fmt: skip
+            row = {
+                "samples": 100,
+                "active_minutes": minutes,
+                "gpu_minutes": minutes,
+                "peak_utilization": 90,
+                "avg_utilization": 40.0,
+                "avg_active_utilization": 70.0,
+                "energy_kwh": 1.5,
+                **columns,
+            }
             conn.execute(
                 f"INSERT OR REPLACE INTO daily (day, gpu, {', '.join(row)}) "
                 f"VALUES (?, ?, {', '.join('?' * len(row))})",
@@ -43,9 +49,21 @@ def add_user_days(conn: Connection, user: str, seconds: dict[str, float], gpu: i
 
 def add_sample(conn: Connection, ts: int, gpu: int, **values) -> None:
     """One `samples` row (and the GPU's last_seen moved to it)."""
-    row = {"tick_ms": 5000, "util": 50, "mem_util": 20, "mem_used_mib": 1024, "temp_c": 60,
-           "fan_pct": 30, "power_dw": 2505, "energy_j": 123_456, "sm_mhz": 1800,
-           "mem_mhz": 9000, "pstate": 0, "active_ms": 5000, **values}  # fmt: skip
+    row = {
+        "tick_ms": 5000,
+        "util": 50,
+        "mem_util": 20,
+        "mem_used_mib": 1024,
+        "temp_c": 60,
+        "fan_pct": 30,
+        "power_dw": 2505,
+        "energy_j": 123_456,
+        "sm_mhz": 1800,
+        "mem_mhz": 9000,
+        "pstate": 0,
+        "active_ms": 5000,
+        **values,
+    }
     with atomic(conn):
         conn.execute(
             f"INSERT INTO samples (ts, gpu, {', '.join(row)}) "
@@ -83,3 +101,13 @@ def set_meta_value(conn: Connection, key: str, value: str) -> None:
     """A meta row."""
     with atomic(conn):
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def add_idle_run(conn: Connection, started: int, stopped: int, gpu_seconds: float) -> None:
+    """A finished idle-runner job run, as `collector idle-run` records it."""
+    with atomic(conn):
+        conn.execute(
+            "INSERT INTO idle_runs (job, gpus, pid, started, updated, stopped, reason, "
+            "gpu_seconds) VALUES ('render', '0,1', 99, ?, ?, ?, 'exited 0', ?)",
+            (started, stopped, stopped, gpu_seconds),
+        )

@@ -22,8 +22,14 @@ class FakeBackend:
         self.during_sample = None  # called while "NVML" is being read, to stage races
         self.closed = False
 
-    def put(self, index: int, pid: int, command: str = "python train.py", user: str = "alice",
-            started: int = 1) -> None:  # fmt: skip
+    def put(
+        self,
+        index: int,
+        pid: int,
+        command: str = "python train.py",
+        user: str = "alice",
+        started: int = 1,
+    ) -> None:
         """Show process `pid` on GPU `index` from the next sample on."""
         uuid = self.gpus[index].uuid
         self.processes.append(ProcessSample(uuid, pid, started, user, command, mem_mib=100))

@@ -1,0 +1,1 @@
+"""Idle-runner test support: a fake backend and clock, a stand-in job and ways to watch it."""
