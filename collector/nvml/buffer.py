@@ -112,12 +112,11 @@ def active_seconds(
     if overflowed and covered and first_lo is not None:
         # The buffer no longer held the start of the tick: estimate it from the rest.
         active += _overlap(start_us, first_lo, start_us, end_us) * active / covered
-    # After the newest sample: its value while that is recent (within one cover), else the
-    # point reading (a quiet buffer: the GPU went idle), else the newest value for one cover.
-    fresh = cover_us is None or end_us - prev <= cover_us
-    tail_value = points[-1][1] if fresh or point is None else point
-    tail_end = end_us if fresh or point is not None else prev + cover_us
-    if tail_value > threshold:
+    # After the newest sample: its value for as long as one sample may stand for. Beyond
+    # that the buffer emitted nothing, which a quiet buffer does only while the GPU is idle
+    # (the point reading, averaged over a longer window, would still show the last burst).
+    tail_end = end_us if cover_us is None else min(end_us, prev + cover_us)
+    if points[-1][1] > threshold:
         active += _overlap(prev, tail_end, start_us, end_us)
     return min(active, window) / 1e6
 

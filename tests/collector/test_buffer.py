@@ -60,16 +60,18 @@ def test_active_time_never_exceeds_the_tick():
     assert active_seconds([], 5 * US, 10 * US, 1.0, 4 * US, 50) == 5.0
 
 
-def test_the_tail_after_the_newest_sample_follows_it_while_fresh_then_the_point_reading():
+def test_the_newest_sample_stands_for_one_cover_after_it_then_the_gpu_was_idle():
     points = [(US, 100), (2 * US, 100)]
-    # The buffer went quiet 3 s ago: the point reading says what the GPU does now.
-    assert active_seconds(points, 0, 5 * US, 1.0, 0, 0, cover_us=US) == 2.0
-    assert active_seconds(points, 0, 5 * US, 1.0, 0, 80, cover_us=US) == 5.0
-    # No point reading: the newest sample stands for at most one cover after it.
+    # The buffer went quiet 3 s ago: a quiet buffer does that only while the GPU is idle,
+    # whatever a point reading averaged over the last second still says.
+    assert active_seconds(points, 0, 5 * US, 1.0, 0, 0, cover_us=US) == 3.0
+    assert active_seconds(points, 0, 5 * US, 1.0, 0, 80, cover_us=US) == 3.0
     assert active_seconds(points, 0, 5 * US, 1.0, 0, None, cover_us=US) == 3.0
-    # A fresh newest sample (0.5 s old) decides, not a point reading over a longer window.
+    # A fresh newest sample (0.5 s old) decides the tail.
     fresh = [(US, 100), (4.5 * US, 0)]
     assert active_seconds(fresh, 0, 5 * US, 1.0, 0, 80, cover_us=US) == 1.0
+    # No sample at all in the tick: the point reading is all there is.
+    assert active_seconds([], 0, 5 * US, 1.0, 4 * US, 80, cover_us=US) == 5.0
 
 
 def test_the_shape_is_measured_period_depth_and_base():
