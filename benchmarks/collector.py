@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from collector.loop import CollectorLoop  # noqa: E402
-from collector.simulated import SimulatedBackend  # noqa: E402
+from sampling.simulated import SimulatedBackend  # noqa: E402
 from store import open_db  # noqa: E402
 from store.samples import Recorder, Tick  # noqa: E402
 
@@ -56,8 +56,8 @@ def cpu_per_tick(workdir: Path, ticks: int = 600) -> float:
 
 def cpu_per_tick_nvml(workdir: Path, ticks: int = 30) -> float:
     """Median process CPU seconds of one full tick through pynvml over the stand-in driver."""
-    from collector.nvml import NvmlBackend
-    from collector.procinfo import ProcInfo
+    from sampling.nvml import NvmlBackend
+    from sampling.procinfo import ProcInfo
     from tests.support import nvml as standin
     from tests.support.procfs import PASSWD, write_proc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from collector.backend import Backend
+from sampling.backend import Backend
 from store.samples import Recorder, Tick, newest_sample_ts
 
 BACKFILL_TICK_S = 60

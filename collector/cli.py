@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from collector.backend import Backend, BackendFailed, BackendUnavailable
+from sampling import factory
+from sampling.backend import Backend, BackendFailed, BackendUnavailable
 from store import settings
 from store.db import StoreError, check_sqlite_version
 from store.schema import SchemaMismatch
-from store.settings import OneLineParser, SettingError, env_float, env_int, env_str
+from store.settings import OneLineParser, SettingError, env_int, env_str
 
 BACKENDS = ("nvml", "simulated")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -74,22 +76,7 @@ def resolve(args: argparse.Namespace, env: dict[str, str] | None = None) -> argp
 
 def make_backend(args: argparse.Namespace) -> Backend:
     """The backend the options name; simulated only when asked for."""
-    if args.backend == "simulated":
-        from collector.simulated import SimulatedBackend
-
-        processes = env_int("GPUPULSE_SIM_PROCESSES", 0, minimum=0, maximum=10_000)
-        return SimulatedBackend(
-            gpus=env_int("GPUPULSE_SIM_GPUS", 4, minimum=1, maximum=64),
-            seed=env_int("GPUPULSE_SIM_SEED", 1),
-            processes=processes or None,
-            threshold=settings.active_threshold(),
-        )
-    try:
-        from collector.nvml import NvmlBackend
-    except ImportError as exc:
-        raise BackendUnavailable(f"the NVML backend cannot be loaded ({exc})") from None
-    mismatch_exit_s = env_float("GPUPULSE_DRIVER_MISMATCH_EXIT", 300, minimum=1, maximum=86_400)
-    return NvmlBackend(mismatch_exit_s=mismatch_exit_s)
+    return factory.make_backend(args.backend)
 
 
 def main(
@@ -105,9 +92,8 @@ def main(
     if argv and argv[0] == "doctor":
         return doctor_main(argv[1:])
     if argv and argv[0] == "idle-run":
-        from collector.idle.cli import main as idle_main
-
-        return idle_main(argv[1:])
+        # The idle runner is a service of its own; this spelling hands the process over.
+        os.execv(sys.executable, [sys.executable, "-m", "idle", *argv[1:]])
     args = build_parser().parse_args(argv)
     try:
         resolve(args)

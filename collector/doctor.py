@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.backend import BackendUnavailable, Reading
-from collector.nvml import NvmlBackend, binding_version
-from collector.nvml.device import Device
+from sampling.backend import BackendUnavailable, Reading
+from sampling.nvml import NvmlBackend, binding_version
+from sampling.nvml.device import Device
 from store.samples import ProcessSample
 
 BINDING_FLOOR = (12, 535, 108)  # 12.535.77 has a wrong process struct (PIDs of 2147483648)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from collector.backend import Backend, Reading
+from sampling.backend import Backend, Reading
 from store.samples import GpuSample, GpuState, ProcessSample
 
 DRY_RUN_SPACING_S = 1.0

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from collector.backend import Backend, BackendFailed, Reading
+from sampling.backend import Backend, BackendFailed, Reading
 from store.db import OperationalError, atomic
 from store.samples import Recorder, Tick, add_event, newest_sample_ts, set_meta
 from store.settings import host_id

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from api.cli import main as api_main
 from collector.backfill import backfill
-from collector.simulated import SimulatedBackend
+from sampling.simulated import SimulatedBackend
 from scheduler import rollup
 from scheduler.settings import load
 from store import open_db

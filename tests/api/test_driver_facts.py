@@ -5,7 +5,7 @@ The rows are written by the collector's own Recorder, as a MIG-mode A100 would p
 
 from __future__ import annotations
 
-from collector.nvml.device import MIG_PARENT_NOTE, MIG_PRESENCE_NOTE
+from sampling.nvml.device import MIG_PARENT_NOTE, MIG_PRESENCE_NOTE
 from store.samples import GpuInfo, GpuSample, GpuState, Recorder, Tick, set_meta
 from tests.support.app import NOW, make_app
 

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from collector.backend import BackendUnavailable
 from collector.cli import main
-from collector.simulated import SimulatedBackend
+from sampling.backend import BackendUnavailable
+from sampling.simulated import SimulatedBackend
 from store import open_db
 from store.samples import Recorder, Tick, set_meta
 
@@ -230,9 +231,12 @@ def test_migrate_only_creates_the_schema_without_a_gpu(tmp_path, capsys):
     assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
 
 
-def test_idle_run_subcommand_reaches_the_idle_runner(tmp_path, capsys):
+def test_idle_run_subcommand_reaches_the_idle_runner(tmp_path):
     config = tmp_path / "idle.conf"
     config.write_text("[defaults]\nbogus = 1\n")
-    assert main(["idle-run", "--config", str(config)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    collector = Path(sys.executable).parent / "collector"
+    done = subprocess.run([str(collector), "idle-run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
     assert len(err) == 1 and "idle.conf:2: [defaults] bogus is not a known key" in err[0]

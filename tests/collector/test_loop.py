@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from collector.backend import Reading
 from collector.loop import CollectorLoop
-from collector.simulated import SimulatedBackend
+from sampling.backend import Reading
+from sampling.simulated import SimulatedBackend
 from store import open_db
 from store.db import OperationalError
 from store.samples import GpuInfo, Recorder, get_meta

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.idle.jobs import Run
-from collector.idle.record import RunLog
+from idle.jobs import Run
+from idle.record import RunLog
 from store import aggregate
 from store.rollups import HOURLY_SUMS
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.backend import Reading
+from sampling.backend import Reading
 from store.samples import GpuInfo, GpuSample, ProcessSample
 
 WALL_ORIGIN = 1_700_000_000.0

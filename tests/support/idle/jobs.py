@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector.idle import proctree
+from idle import proctree
 
 JOB = Path(__file__).with_name("job.py")
 

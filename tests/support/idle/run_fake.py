@@ -1,11 +1,11 @@
-"""Runs the real idle runner (collector.idle.cli.run) against FakeBackend in its own process.
+"""Runs the real idle runner (idle.cli.run) against FakeBackend in its own process.
 
 Usage: python -m tests.support.idle.run_fake ARGS...  (the idle-run arguments)
 """
 
 import sys
 
-from collector.idle.cli import run
+from idle.cli import run
 from tests.support.idle.fakes import FakeBackend
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from collector.idle.config import TtyWatch
-from collector.idle.tty import UTMP, active_users, pack_login, read_utmp
+from idle.config import TtyWatch
+from idle.tty import UTMP, active_users, pack_login, read_utmp
 from tests.support.idle.fakes import WALL_ORIGIN
 from tests.support.idle.jobs import job_cmd
 

@@ -22,12 +22,12 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-from collector.backend import BackendFailed, BackendUnavailable, Reading
-from collector.nvml.calls import DriverCalls, text
-from collector.nvml.device import MIB, Device, DeviceReader
-from collector.nvml.errors import CHECKS, ErrorKinds, init_failure_message
-from collector.nvml.health import XidEvents
-from collector.nvml.mig import (
+from sampling.backend import BackendFailed, BackendUnavailable, Reading
+from sampling.nvml.calls import DriverCalls, text
+from sampling.nvml.device import MIB, Device, DeviceReader
+from sampling.nvml.errors import CHECKS, ErrorKinds, init_failure_message
+from sampling.nvml.health import XidEvents
+from sampling.nvml.mig import (
     GpmMeter,
     gpm_supported,
     mig_enabled,
@@ -35,7 +35,7 @@ from collector.nvml.mig import (
     mig_index,
     profile_of,
 )
-from collector.procinfo import ProcInfo
+from sampling.procinfo import ProcInfo
 from store.samples import GpuInfo
 from store.settings import active_threshold
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.backend import Reading
-from collector.nvml.buffer import BufferShape, active_seconds, sample_value
-from collector.nvml.calls import DriverCalls
-from collector.nvml.health import Health, read_health
-from collector.nvml.mig import GpmMeter
-from collector.procinfo import GONE, ProcInfo
+from sampling.backend import Reading
+from sampling.nvml.buffer import BufferShape, active_seconds, sample_value
+from sampling.nvml.calls import DriverCalls
+from sampling.nvml.health import Health, read_health
+from sampling.nvml.mig import GpmMeter
+from sampling.procinfo import GONE, ProcInfo
 from store.samples import GpuInfo, GpuSample, GpuState, ProcessSample
 
 MIB = 1024 * 1024

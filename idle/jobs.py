@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from collector.idle import proctree
-from collector.idle.config import JobSection
+from idle import proctree
+from idle.config import JobSection
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import pytest
 
-from collector.backend import BackendFailed, BackendUnavailable, Reading
-from collector.nvml import NvmlBackend
-from collector.nvml.device import MIG_PARENT_NOTE
-from collector.procinfo import ProcInfo
+from sampling.backend import BackendFailed, BackendUnavailable, Reading
+from sampling.nvml import NvmlBackend
+from sampling.nvml.device import MIG_PARENT_NOTE
+from sampling.procinfo import ProcInfo
 from tests.support import nvml as standin
 from tests.support.nvml import Gpu, Process, Scenario, gpu_uuid, mig_uuid
 from tests.support.procfs import PASSWD, TCK, write_proc
@@ -392,7 +392,7 @@ def test_one_session_and_shutdown_on_close(rig):
 
 
 def test_mig_devices_are_numbered_from_their_parent():
-    from collector.nvml.mig import mig_index, profile_of
+    from sampling.nvml.mig import mig_index, profile_of
 
     assert [mig_index(0, 0), mig_index(0, 6), mig_index(3, 1)] == [100, 106, 401]
     assert profile_of("NVIDIA A100-SXM4-80GB MIG 1g.10gb") == "1g.10gb"

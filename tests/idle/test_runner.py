@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from collector.idle.config import ConfigError
+from idle.config import ConfigError
 from tests.support.idle.jobs import alive, group_entries, job_cmd, reports, wait_for
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from collector.idle.jobs import Run
-from collector.idle.record import RunLog, open_run_log
+from idle.jobs import Run
+from idle.record import RunLog, open_run_log
 from store import atomic, open_db
 from tests.support.idle.fakes import WALL_ORIGIN
 from tests.support.idle.jobs import job_cmd, reports, wait_for
@@ -81,7 +81,7 @@ def test_a_run_left_open_by_a_dead_runner_is_closed_at_its_last_heartbeat(db_pat
 def test_without_a_database_the_runner_works_and_says_runs_are_not_recorded(
     harness, tmp_path, caplog
 ):
-    caplog.set_level(logging.WARNING, logger="collector.idle")
+    caplog.set_level(logging.WARNING, logger="idle")
     missing = open_run_log(tmp_path / "none.db")
     assert "does not exist" in caplog.text and "not recorded" in caplog.text
     assert not (tmp_path / "none.db").exists()  # it does not create one either

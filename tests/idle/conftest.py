@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.idle import proctree
-from collector.idle.config import RunnerSettings, parse
-from collector.idle.record import RunLog
-from collector.idle.runner import Clocks, Runner
+from idle import proctree
+from idle.config import RunnerSettings, parse
+from idle.record import RunLog
+from idle.runner import Clocks, Runner
 from tests.support.idle.fakes import FakeBackend, FakeClock
 
 

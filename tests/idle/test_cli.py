@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.idle import proctree
+from idle import proctree
 from store import open_db
 from tests.support.idle.jobs import alive, job_cmd, reports, wait_for
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def descendants(pid: int) -> set[int]:

@@ -1,4 +1,5 @@
-"""`collector idle-run --config FILE`: run jobs on idle GPUs until SIGTERM or SIGINT."""
+"""`gpupulse-idle --config FILE` (also `collector idle-run`): run jobs on idle GPUs until
+SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import time
 from collections.abc import Mapping
 from contextlib import ExitStack
 
-from collector.backend import BackendUnavailable
-from collector.idle import proctree
-from collector.idle.config import ConfigError, RunnerSettings, load
-from collector.idle.record import open_run_log
-from collector.idle.runner import Clocks, Runner
+from idle import proctree
+from idle.config import ConfigError, RunnerSettings, load
+from idle.record import open_run_log
+from idle.runner import Clocks, Runner
+from sampling import factory
+from sampling.backend import Backend, BackendUnavailable
 from store.settings import OneLineParser, SettingError, db_path, env_str
 
-log = logging.getLogger("collector.idle")
+log = logging.getLogger("idle")
 
 SLICE_S = 0.2  # longest uninterrupted sleep, so a stop request is seen quickly
 
@@ -42,7 +44,7 @@ class StopFlag:
 def parser() -> argparse.ArgumentParser:
     """The idle-run command line."""
 
-    p = OneLineParser(prog="collector idle-run", description=__doc__)
+    p = OneLineParser(prog="gpupulse-idle", description=__doc__)
     p.add_argument("--config", required=True, help="INI file in gpu_mon's shape")
     p.add_argument("--backend", choices=["nvml", "simulated"], help="default GPUPULSE_BACKEND")
     p.add_argument("--db", help="record runs in this database (default GPUPULSE_DB)")
@@ -54,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `collector idle-run`."""
+    """Entry point of `gpupulse-idle` (and of `collector idle-run`)."""
     return run(argv)
 
 
@@ -68,7 +70,7 @@ def run(
         config = load(args.config)
         settings = RunnerSettings.from_env(env)
     except (ConfigError, SettingError) as exc:
-        print(f"collector idle-run: {exc}", file=sys.stderr)
+        print(f"gpupulse-idle: {exc}", file=sys.stderr)
         return 2
     if args.check:
         print(f"{args.config}: OK, {len(config.jobs)} job(s)")
@@ -80,7 +82,7 @@ def run(
         try:
             backend = backend or make_backend(args.backend, env)
         except (BackendUnavailable, SettingError, ImportError, OSError) as exc:
-            print(f"collector idle-run: cannot read GPU processes: {exc}", file=sys.stderr)
+            print(f"gpupulse-idle: cannot read GPU processes: {exc}", file=sys.stderr)
             return 1
         stack.callback(getattr(backend, "close", lambda: None))
         run_log = open_run_log(None if args.no_db else (args.db or db_path(env)))
@@ -95,14 +97,9 @@ def run(
     return 0  # unreachable; keeps type checkers content
 
 
-def make_backend(name: str | None, env: Mapping[str, str] | None = None):
-    """The collector's NVML backend, or its simulated one when asked for explicitly."""
-    from collector.cli import make_backend as collector_backend
-
-    name = name or env_str("GPUPULSE_BACKEND", "nvml", env)
-    if name not in {"nvml", "simulated"}:
-        raise SettingError(f"GPUPULSE_BACKEND={name!r} must be nvml or simulated")
-    return collector_backend(argparse.Namespace(backend=name))
+def make_backend(name: str | None, env: Mapping[str, str] | None = None) -> Backend:
+    """The NVML backend, or the simulated one when asked for explicitly."""
+    return factory.make_backend(name or env_str("GPUPULSE_BACKEND", "nvml", env), env)
 
 
 def _loop(runner: Runner, interval_s: float, stop: StopFlag) -> int:
@@ -117,7 +114,7 @@ def _loop(runner: Runner, interval_s: float, stop: StopFlag) -> int:
             deadline = max(deadline + interval_s, time.monotonic())
             stop.sleep(deadline - time.monotonic())
     except ConfigError as exc:
-        print(f"collector idle-run: {exc}", file=sys.stderr)
+        print(f"gpupulse-idle: {exc}", file=sys.stderr)
         return 2
     finally:
         runner.shutdown(f"runner stopped ({stop.signal or 'error'})")
@@ -134,6 +131,6 @@ def _handle_signals(stack: ExitStack, stop: StopFlag) -> None:
 def _setup_logging(level: str, path: str | None) -> None:
     handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("collector.idle")
+    root = logging.getLogger("idle")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.idle.cli import run
-from collector.idle.config import ConfigError, GpuSet, RunnerSettings, parse
+from idle.cli import run
+from idle.config import ConfigError, GpuSet, RunnerSettings, parse
 from store.settings import SettingError
 
 GPU_MON_SAMPLE = """\

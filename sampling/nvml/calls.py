@@ -12,7 +12,7 @@ import ctypes
 from dataclasses import dataclass
 from typing import Any
 
-from collector.nvml.errors import ErrorKinds
+from sampling.nvml.errors import ErrorKinds
 
 PROCESS_LISTS = {
     "compute": "nvmlDeviceGetComputeRunningProcesses",

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from collector.backend import Reading
-from collector.idle import jobs, proctree, tty
-from collector.idle.config import ConfigError, IdleConfig, JobSection, RunnerSettings
-from collector.idle.record import RunLog
+from idle import jobs, proctree, tty
+from idle.config import ConfigError, IdleConfig, JobSection, RunnerSettings
+from idle.record import RunLog
+from sampling.backend import Reading
 from store.samples import ProcessSample
 
 log = logging.getLogger(__name__)

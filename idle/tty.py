@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.idle.config import TtyWatch
+from idle.config import TtyWatch
 
 log = logging.getLogger(__name__)
 

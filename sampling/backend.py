@@ -1,7 +1,7 @@
 """What a sampling backend gives the collector loop each tick.
 
-Two backends implement it: `nvml` (collector.nvml, the real driver) and `simulated`
-(collector.simulated, a seeded fleet for the demo, tests and benchmarks). The loop never
+Two backends implement it: `nvml` (sampling.nvml, the real driver) and `simulated`
+(sampling.simulated, a seeded fleet for the demo, tests and benchmarks). The loop never
 picks simulated by itself.
 """
 

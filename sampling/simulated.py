@@ -13,7 +13,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from collector.backend import Reading
+from sampling.backend import Reading
 from store.samples import GpuInfo, GpuSample, ProcessSample
 
 DAY = 86_400

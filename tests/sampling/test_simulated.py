@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.backfill import backfill
-from collector.simulated import DAY, SimulatedBackend
+from sampling.simulated import DAY, SimulatedBackend
 from store.samples import Recorder
 
 MONDAY = 1_763_337_600  # 2025-11-17 00:00 UTC, a Monday

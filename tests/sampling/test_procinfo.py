@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.procinfo import COMMAND_MAX, GONE, ProcInfo
+from sampling.procinfo import COMMAND_MAX, GONE, ProcInfo
 from tests.support.procfs import BOOT, PASSWD, TCK, write_proc
 
 

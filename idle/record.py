@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from collector.idle.jobs import Run
+from idle.jobs import Run
 from store import StoreError, atomic, open_db
 from store.db import Connection, Error
 from store.samples import ProcessSample

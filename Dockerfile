@@ -1,7 +1,7 @@
-# GPU Pulse api image: activity SVGs, JSON, health and metrics under gunicorn on port 8080.
-# Build from the repository root (the image needs the shared store package):
-#   docker build -f api/Dockerfile -t gpu-pulse-api .
-# The first stages are identical in all three Dockerfiles so the builds share their layers.
+# GPU Pulse images: one build stage and one runtime stage shared by every service, then a
+# final stage per service that only names its command. Build one with, for example:
+#   docker build --target collector -t gpu-pulse-collector .
+# (compose.yaml builds all of them; the shared stages are built once.)
 
 FROM python:3.12-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
@@ -14,14 +14,16 @@ RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))
  && pip install --no-cache-dir -c constraints.txt -r requirements.txt
 COPY README.md ./
 COPY store store
+COPY sampling sampling
 COPY collector collector
+COPY idle idle
 COPY scheduler scheduler
 COPY api api
 RUN pip install --no-cache-dir -c constraints.txt . \
  && python -I -c "import pysqlite3.dbapi2 as s; from store.db import check_sqlite_version as c; print('SQLite', c(s.sqlite_version))"
 
-FROM python:3.12-slim
-# One UID in all three images: every service opens the database's -shm file for writing.
+FROM python:3.12-slim AS runtime
+# One UID in every image: every service opens the database's -shm file for writing.
 RUN groupadd --system --gid 10001 gpupulse \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin gpupulse \
@@ -30,5 +32,20 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /var/lib/gpu-pulse
 USER 10001:10001
+
+# Samples every GPU into the SQLite store.
+FROM runtime AS collector
+ENTRYPOINT ["collector"]
+
+# Hourly and daily roll-ups, retention and the central push.
+FROM runtime AS scheduler
+ENTRYPOINT ["scheduler"]
+
+# Activity SVGs, JSON, health and metrics under gunicorn on port 8080.
+FROM runtime AS api
 EXPOSE 8080
 ENTRYPOINT ["gpupulse-api"]
+
+# Runs batch jobs on idle GPUs (the optional `idle` compose profile).
+FROM runtime AS idle
+ENTRYPOINT ["gpupulse-idle"]

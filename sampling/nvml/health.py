@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.nvml.mig import handle_key
+from sampling.nvml.mig import handle_key
 
 DRAIN_MAX = 64  # events taken per tick at most, so an event storm cannot stall a tick
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.nvml.buffer import MONOTONIC, WALL, BufferShape, active_seconds
+from sampling.nvml.buffer import MONOTONIC, WALL, BufferShape, active_seconds
 
 US = 1_000_000
 PERIOD = US // 6  # the 1/6 s period of datacenter GPUs
