@@ -116,12 +116,15 @@ def import_comments(args: argparse.Namespace, settings: ApiSettings, now: float)
     except ValueError as problem:
         raise CommentsError(f"not JSON: {problem}") from None
     with closing(open_args(args, settings, writing=True)) as conn:
-        items = parse_comments(doc, host_name(conn), now, settings.tz)
+        parsed = parse_comments(doc, host_name(conn), now, settings.tz)
         with atomic(conn):
             prune(conn, now)
-            for item in items:
+            for item in parsed.reservations:
                 replace(conn, item)
-    print(f"imported {len(items)} reservations from {args.file}")
+    notes = [f"{parsed.expired} already ended, skipped"] if parsed.expired else []
+    notes += [f"{parsed.forever} without a real end, kept until removed"] if parsed.forever else []
+    extra = f" ({'; '.join(notes)})" if notes else ""
+    print(f"imported {len(parsed.reservations)} reservations from {args.file}{extra}")
     return 0
 
 
