@@ -19,9 +19,7 @@ number on stderr), 2 the file cannot be used at all.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import os
 import re
 import statistics
 import sys
@@ -34,7 +32,8 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from store import atomic, open_db, settings
+from runtime.cli import fail
+from store import atomic, open_db
 from store.db import Error, StoreError
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, add_event
 
@@ -306,42 +305,23 @@ def store(parsed: Parsed, recorder: Recorder, source: str, fallback_s: float) ->
     return count
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Options of `collector import`."""
-
-    p = settings.OneLineParser(
-        prog="collector import", description="Import GPU history from CSV files."
-    )
-    p.add_argument("files", nargs="+", metavar="FILE", help="nvidia-smi or gpu_stats CSV")
-    p.add_argument("--db", help=f"database file (GPUPULSE_DB, {settings.DEFAULT_DB})")
-    p.add_argument("--tz", help="zone of nvidia-smi's local timestamps (GPUPULSE_TZ, UTC)")
-    return p
-
-
-def main(argv: Sequence[str]) -> int:
+def import_files(files: Sequence[str], db: str, tz: ZoneInfo, fallback_s: float) -> int:
     """`collector import FILE...`: 0 all imported, 1 rows skipped, 2 a file is unusable."""
-    args = build_parser().parse_args(argv)
     try:
-        env = dict(os.environ, **({"GPUPULSE_TZ": args.tz} if args.tz else {}))
-        tz, db = settings.timezone(env), args.db or settings.db_path()
-        fallback_s = settings.interval()
-        parsed = [(f, parse_file(f, tz)) for f in args.files]
-    except (settings.SettingError, Unusable) as exc:
-        print(f"collector import: {exc}", file=sys.stderr)
-        return 2
+        parsed = [(f, parse_file(f, tz)) for f in files]
+    except Unusable as exc:
+        return fail("collector import", exc, 2)
     try:
         conn = open_db(db, migrate=True)
     except (StoreError, Error, RuntimeError) as exc:
-        print(f"collector import: cannot open {db}: {exc}", file=sys.stderr)
-        return 2
+        return fail("collector import", f"cannot open {db}: {exc}", 2)
     skipped = 0
     try:
         recorder = Recorder(conn)
         for name, result in parsed:
             skipped += report(name, result, store(result, recorder, Path(name).name, fallback_s))
     except Error as exc:
-        print(f"collector import: writing to {db} failed: {exc}", file=sys.stderr)
-        return 2
+        return fail("collector import", f"writing to {db} failed: {exc}", 2)
     finally:
         conn.close()
     return 1 if skipped else 0
