@@ -11,17 +11,22 @@ from api.hub import register as register_hub
 from api.lab import register as register_lab
 from api.params import BadParam
 from api.routes import DB_ERRORS, bp
-from api.settings import ApiSettings
+from api.settings import ApiSettings, from_environment
 from api.state import EXTENSION, AppState, state
+from runtime import logs
 
 log = logging.getLogger("gpupulse.api")
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def create_app(settings: ApiSettings | None = None) -> Flask:
-    """Build the app; with no settings, read them from GPUPULSE_* variables."""
+    """Build the app; with no settings (gunicorn's entry in each worker), parse them from the
+    environment and log in the shared format."""
+    if settings is None:
+        settings, server = from_environment()
+        logs.setup(server.log_level)
     app = Flask(__name__, static_folder=None)
-    app.extensions[EXTENSION] = AppState(settings or ApiSettings.from_env())
+    app.extensions[EXTENSION] = AppState(settings)
     app.json.sort_keys = False
     app.register_blueprint(bp)
     register_lab(app)

@@ -14,20 +14,21 @@ reported with its line number on stderr), 2 nothing could be imported.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import statistics
 import sys
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from collector.gpustats import HEADERS as GPU_STATS_HEADERS
 from collector.gpustats import parse_gpu_stats
 from collector.logfiles import Parsed, Unusable, read_rows
 from collector.smilog import Options, field_name, is_header, parse_smi
 from collector.targoman import is_sqlite, parse_targoman
-from store import atomic, open_db, settings
+from runtime.cli import fail
+from store import atomic, open_db
 from store.db import Error, StoreError
 from store.samples import Recorder, Tick, add_event, recorded_host
 
@@ -87,32 +88,6 @@ def store(parsed: Parsed, recorder: Recorder, source: str, fallback_s: float) ->
     return count
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Options of `collector import`."""
-    p = settings.OneLineParser(
-        prog="collector import", description="Import GPU history from other tools' files."
-    )
-    p.add_argument(
-        "files",
-        nargs="+",
-        metavar="FILE",
-        help="nvidia-smi CSV log, gpu_stats CSV or Targoman gpu_metrics.db",
-    )
-    p.add_argument("--db", help=f"database file (GPUPULSE_DB, {settings.DEFAULT_DB})")
-    p.add_argument("--tz", help="zone of local timestamps in the files (GPUPULSE_TZ, UTC)")
-    p.add_argument(
-        "--columns",
-        type=columns_option,
-        help="a headerless nvidia-smi log's --query-gpu fields, comma-separated",
-    )
-    p.add_argument(
-        "--host",
-        help="the machine the files come from, for GPUs they name without "
-        "a UUID (default: this database's host)",
-    )
-    return p
-
-
 def columns_option(text: str) -> tuple[str, ...]:
     """`--columns timestamp,index,utilization.gpu` -> its field names."""
     names = tuple(field_name(c) for c in text.split(",") if c.strip())
@@ -121,28 +96,29 @@ def columns_option(text: str) -> tuple[str, ...]:
     return names
 
 
-def main(argv: Sequence[str]) -> int:
+def import_files(
+    files: Sequence[str],
+    db: str,
+    tz: ZoneInfo,
+    fallback_s: float,
+    *,
+    host: str | None = None,
+    columns: tuple[str, ...] | None = None,
+) -> int:
     """0 every row imported or merged, 1 some rows were bad, 2 nothing could be imported."""
-    args = build_parser().parse_args(argv)
-    try:
-        env = dict(os.environ, **({"GPUPULSE_TZ": args.tz} if args.tz else {}))
-        tz, db = settings.timezone(env), args.db or settings.db_path()
-        fallback_s = settings.interval()
-    except settings.SettingError as exc:
-        return fail(str(exc))
-    opts = Options(args.host or host_of(db), tz, args.columns)
-    parsed, code = parse_all(args.files, opts)
+    opts = Options(host or host_of(db), tz, columns)
+    parsed, code = parse_all(files, opts)
     if not parsed:
         return code
     try:
         conn = open_db(db, migrate=True)
     except (StoreError, Error, RuntimeError) as exc:
-        return fail(f"cannot open {db}: {exc}")
+        return fail("collector import", f"cannot open {db}: {exc}", 2)
     try:
         recorder = Recorder(conn)
         written = [report(n, p, store(p, recorder, Path(n).name, fallback_s)) for n, p in parsed]
     except Error as exc:
-        return fail(f"writing to {db} failed: {exc}")
+        return fail("collector import", f"writing to {db} failed: {exc}", 2)
     finally:
         conn.close()
     if not any(written):
@@ -171,14 +147,8 @@ def parse_all(files: Sequence[str], opts: Options) -> tuple[list[tuple[str, Pars
         try:
             parsed.append((name, parse_file(name, opts)))
         except Unusable as exc:
-            code = fail(str(exc))
+            code = fail("collector import", exc, 2)
     return parsed, code
-
-
-def fail(message: str) -> int:
-    """One line on stderr; exit code 2."""
-    print(f"collector import: {message}", file=sys.stderr)
-    return 2
 
 
 def report(name: str, parsed: Parsed, written: int) -> int:

@@ -1,4 +1,4 @@
-"""The runner's INI file (gpu_mon's shape) and its environment settings.
+"""The runner's INI file (gpu_mon's shape).
 
 The file is parsed line by line rather than with configparser so that every error can
 name the file line it comes from. It reads what gpu_mon reads: `;` and `#` comment lines,
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from store.settings import env_float, env_str
 
 TRUE = {"1", "yes", "true", "on"}
 FALSE = {"0", "no", "false", "off"}
@@ -88,28 +86,6 @@ class IdleConfig:
             if watch.gpus.indices is None or index in watch.gpus.indices:
                 names |= watch.ignore_programs
         return frozenset(names)
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """environment settings (GPUPULSE_IDLE_HOLDOFF and the rest)."""
-
-    holdoff_s: float = 60.0
-    grace_s: float = 10.0
-    utmp: str = "/var/run/utmp"
-    dev: str = "/dev"
-    log: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerSettings:
-        """Read the settings; SettingError names a bad one."""
-        return cls(
-            holdoff_s=env_float("GPUPULSE_IDLE_HOLDOFF", 60.0, env, minimum=0, maximum=86400),
-            grace_s=env_float("GPUPULSE_IDLE_GRACE", 10.0, env, minimum=0, maximum=3600),
-            utmp=env_str("GPUPULSE_IDLE_UTMP", "/var/run/utmp", env),
-            dev=env_str("GPUPULSE_IDLE_DEV", "/dev", env),
-            log=env_str("GPUPULSE_IDLE_LOG", "", env) or None,
-        )
 
 
 @dataclass

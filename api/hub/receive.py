@@ -172,7 +172,7 @@ def invalid(problem: Invalid) -> tuple[Response, int]:
 
 def init_app(app, api: ApiSettings, settings: HubSettings | None = None) -> None:
     """Register the hub's endpoints and error handlers on an app."""
-    app.extensions[HUB] = HubState(settings or HubSettings.from_env(), api.db, api.clock)
+    app.extensions[HUB] = HubState(settings or api.hub, api.db, api.clock)
     app.register_blueprint(receive)
     app.register_error_handler(Refused, refused)
     app.register_error_handler(Invalid, invalid)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from idle.cli import run
-from idle.config import ConfigError, GpuSet, RunnerSettings, parse
-from store.settings import SettingError
+from idle.config import ConfigError, GpuSet, parse
+from idle.settings import RunnerSettings
+from runtime.settings import SettingError, load
 
 GPU_MON_SAMPLE = """\
 [defaults]
@@ -144,13 +145,11 @@ def test_cli_usage_errors_are_one_line(capsys):
 
 
 def test_settings_from_the_environment():
-    settings = RunnerSettings.from_env(
-        {"GPUPULSE_IDLE_HOLDOFF": "30", "GPUPULSE_IDLE_GRACE": "2.5"}
-    )
+    settings = load(RunnerSettings, {"GPUPULSE_IDLE_HOLDOFF": "30", "GPUPULSE_IDLE_GRACE": "2.5"})
     assert (settings.holdoff_s, settings.grace_s) == (30.0, 2.5)
-    assert RunnerSettings.from_env({}) == RunnerSettings()
+    assert load(RunnerSettings, {}) == RunnerSettings()
     with pytest.raises(SettingError, match="GPUPULSE_IDLE_HOLDOFF"):
-        RunnerSettings.from_env({"GPUPULSE_IDLE_HOLDOFF": "-1"})
+        load(RunnerSettings, {"GPUPULSE_IDLE_HOLDOFF": "-1"})
 
 
 # gpu_mon's shipped conf/gpu_mon.conf (Shmuma/gpu_mon, GPL-3.0, so reproduced here, not

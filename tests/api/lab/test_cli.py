@@ -57,10 +57,10 @@ def test_usage_table_and_json(conn, db_path):
 
 def test_usage_bad_option_is_one_line(db_path):
     done = cli("usage", "--by", "team", db=db_path)
-    assert done.returncode == 2 and done.stdout.startswith("gpupulse-api: --by: unknown by")
-    assert len(done.stdout.strip().splitlines()) == 1
+    assert done.returncode == 2 and done.stderr.startswith("gpupulse-api: --by: unknown by")
+    assert len(done.stderr.strip().splitlines()) == 1
     done = cli("usage", "--from", "2026-03-05", "--to", "2026-03-01", db=db_path)
-    assert done.returncode == 2 and done.stdout.startswith("gpupulse-api: --from:")
+    assert done.returncode == 2 and done.stderr.startswith("gpupulse-api: --from:")
 
 
 def test_export_writes_one_file_per_day(conn, db_path, tmp_path):
@@ -115,8 +115,8 @@ def test_bad_comments_json_is_one_line(db_path, tmp_path, doc, message):
     source = tmp_path / "bad.json"
     source.write_text(json.dumps(doc), encoding="utf-8")
     done = cli("reservations", "import", str(source), db=db_path)
-    assert done.returncode == 2 and done.stdout.startswith(f"gpupulse-api: {source}: {message}")
-    assert len(done.stdout.strip().splitlines()) == 1
+    assert done.returncode == 2 and done.stderr.startswith(f"gpupulse-api: {source}: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_an_old_comments_json_never_undoes_a_booking_made_since(conn, db_path, tmp_path):
