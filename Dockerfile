@@ -14,6 +14,7 @@ RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))
  && pip install --no-cache-dir -c constraints.txt -r requirements.txt
 COPY README.md ./
 COPY store store
+COPY protocol protocol
 COPY sampling sampling
 COPY collector collector
 COPY idle idle

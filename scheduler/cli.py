@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+from protocol import timeparse
 from scheduler import (
     heartbeat,
     ledger,
@@ -21,7 +22,6 @@ from scheduler import (
     rollup,
     show,
     status_push,
-    timeparse,
 )
 from scheduler.settings import LOG_LEVELS, ConfigError, Settings, load, with_offline
 from store import atomic, open_db
