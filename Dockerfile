@@ -13,6 +13,7 @@ COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
  && pip install --no-cache-dir -c constraints.txt -r requirements.txt
 COPY README.md ./
+COPY runtime runtime
 COPY store store
 COPY protocol protocol
 COPY sampling sampling

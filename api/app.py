@@ -11,8 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from api.params import BadParam
 from api.routes import DB_ERRORS, bp
-from api.settings import ApiSettings
+from api.settings import ApiSettings, from_environment
 from api.state import EXTENSION, AppState, state
+from runtime import logs
 
 log = logging.getLogger("gpupulse.api")
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -23,9 +24,13 @@ FEATURES = ("api.lab.feature", "api.hub.feature")
 
 
 def create_app(settings: ApiSettings | None = None) -> Flask:
-    """Build the app; with no settings, read them from GPUPULSE_* variables."""
+    """Build the app; with no settings (gunicorn's entry in each worker), parse them from the
+    environment and log in the shared format."""
+    if settings is None:
+        settings, server = from_environment()
+        logs.setup(server.log_level)
     app = Flask(__name__, static_folder=None)
-    app.extensions[EXTENSION] = AppState(settings or ApiSettings.from_env(), app)
+    app.extensions[EXTENSION] = AppState(settings, app)
     app.json.sort_keys = False
     app.register_blueprint(bp)
     for feature in FEATURES:

@@ -1,5 +1,5 @@
 """`gpupulse-api`: serve under gunicorn, check health, render the SVG to a file, or run a lab
-command (usage, export, reservations)."""
+or hub command (usage, export, reservations, hosts)."""
 
 from __future__ import annotations
 
@@ -16,36 +16,51 @@ from api.activity import SVG_PARAMS, activity_svg, check_combination
 from api.hub.cli import COMMANDS as HUB_COMMANDS
 from api.hub.cli import add_commands as add_hub_commands
 from api.hub.cli import run as run_hub_command
-from api.lab.cli import COMMANDS as LAB_COMMANDS
 from api.lab.cli import add_commands as add_lab_commands
 from api.lab.cli import run as run_lab_command
 from api.params import BadParam, parse_query
 from api.settings import ApiSettings, ServerSettings
 from api.source import LocalSource
+from runtime.cli import (
+    SHARED_OPTIONS,
+    OneLineParser,
+    chosen,
+    fail,
+    given,
+    shared_options,
+    subcommands,
+    with_defaults,
+)
+from runtime.settings import SettingError, environment, load
 from store import open_db
 from store.aggregate import day_of
 from store.db import Error, StoreError
 from store.schema import SchemaMismatch
-from store.settings import OneLineParser, SettingError
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.app:create_app()"]
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: no subcommand serves; --healthcheck; render-svg."""
-    p = OneLineParser(prog="gpupulse-api", description=__doc__)
-    p.add_argument("--healthcheck", action="store_true",
-                   help="GET /health on this host's port and exit 0 if ok, else 1")  # fmt: skip
-    sub = p.add_subparsers(dest="command", parser_class=OneLineParser)
-    sub.add_parser("serve", help="run gunicorn (the default)")
-    render = sub.add_parser("render-svg", help="write the activity SVG from a database file")
-    render.add_argument("--db", help="database file (default: GPUPULSE_DB)")
+    """`gpupulse-api [OPTIONS] [COMMAND]`: no command serves; options before or after it."""
+    shared = shared_options()
+    p = OneLineParser(prog="gpupulse-api", description=__doc__, parents=[shared])
+    p.add_argument("--healthcheck", action="store_true", help="= healthcheck")
+    sub = subcommands(p)
+    sub.add_parser("serve", parents=[shared], help="run gunicorn (the default)")
+    sub.add_parser(
+        "healthcheck",
+        parents=[shared],
+        help="GET /health on this host's port and exit 0 if ok, else 1",
+    )
+    render = sub.add_parser(
+        "render-svg", parents=[shared], help="write the activity SVG from a database file"
+    )
     render.add_argument("--out", required=True, help="SVG file to write ('-' for stdout)")
     for param in SVG_PARAMS:
         default = f" (default {param.default})" if param.default is not None else ""
         render.add_argument(f"--{param.name}", help=param.description + default)
-    add_lab_commands(sub)
-    add_hub_commands(sub)
+    add_lab_commands(sub, [shared])
+    add_hub_commands(sub, [shared])
     return p
 
 
@@ -66,13 +81,12 @@ def healthcheck(port: int, opener: Callable = urllib.request.urlopen) -> tuple[i
     return 0, f"ok: newest sample {body.get('newest_sample_age_s')} s old"
 
 
-def render_svg(args: argparse.Namespace, env=None) -> str:
+def render_svg(args: argparse.Namespace, settings: ApiSettings) -> str:
     """Render the SVG for the command-line options, as the server would for that query."""
-    settings = ApiSettings.from_env(env)
     raw = {p.name: getattr(args, p.name) for p in SVG_PARAMS if getattr(args, p.name) is not None}
     query = parse_query(SVG_PARAMS, raw)
     check_combination(query)
-    conn = open_db(args.db or settings.db)
+    conn = open_db(settings.db)
     try:
         today = day_of(settings.clock(), settings.tz)
         return activity_svg(LocalSource(conn), query, today, settings.lab.names)
@@ -80,42 +94,48 @@ def render_svg(args: argparse.Namespace, env=None) -> str:
         conn.close()
 
 
-def write_svg(args: argparse.Namespace) -> None:
+def write_svg(args: argparse.Namespace, settings: ApiSettings) -> int:
     """render-svg: write the file (atomically, so a README never shows half an SVG)."""
-    svg = render_svg(args)
+    svg = render_svg(args, settings)
     if args.out == "-":
         sys.stdout.write(svg)
-        return
+        return 0
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(svg, encoding="utf-8")
     tmp.replace(out)
     print(f"wrote {out} ({len(svg):,} bytes)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the gpupulse-api console script."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = with_defaults(p.parse_args(argv), db=None)
+    command = chosen(p, args, {"healthcheck": "healthcheck"}, "serve")
     try:
-        server = ServerSettings.from_env()
-        if args.healthcheck:
+        env, overrides = environment(), given(args, SHARED_OPTIONS)
+        # Every api setting is checked here, in one line, rather than in every worker.
+        api, server = load(ApiSettings, env, overrides), load(ServerSettings, env, overrides)
+        if command == "healthcheck":
             code, line = healthcheck(server.port)
             print(line)
             return code
-        if args.command == "render-svg":
-            write_svg(args)
-            return 0
-        if args.command in HUB_COMMANDS:
-            return run_hub_command(args, ApiSettings.from_env())
-        if args.command in LAB_COMMANDS:
-            return run_lab_command(args, ApiSettings.from_env())
-        ApiSettings.from_env()  # fail here, in one line, rather than in every worker
-        server.port  # noqa: B018 - validates GPUPULSE_API_BIND
+        if command == "serve":
+            serve({var: str(value) for var, value in overrides.items()})
+        if command == "render-svg":
+            return write_svg(args, api)
+        if command in HUB_COMMANDS:
+            return run_hub_command(args, api)
+        return run_lab_command(args, api)
     except BadParam as problem:
-        print(f"gpupulse-api: --{problem.name}: {problem.message}; allowed: {problem.allowed}")
-        return 2
+        return fail(
+            "gpupulse-api", f"--{problem.name}: {problem.message}; allowed: {problem.allowed}", 2
+        )
     except (SettingError, StoreError, SchemaMismatch, Error, OSError) as problem:
-        print(f"gpupulse-api: {problem}")
-        return 2
-    os.execv(sys.executable, [sys.executable, *GUNICORN_ARGS])
-    return 0  # not reached: exec replaces this process
+        return fail("gpupulse-api", problem, 2)
+
+
+def serve(overrides: dict[str, str]) -> None:
+    """Hand the process to gunicorn; options given here reach its workers as settings."""
+    os.execve(sys.executable, [sys.executable, *GUNICORN_ARGS], {**environment(), **overrides})

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import os
 
+from gunicorn.glogging import Logger
+
 from api.settings import ServerSettings
-from store.settings import SettingError
+from runtime import logs
+from runtime.settings import SettingError, environment, load
 
 try:
-    _server = ServerSettings.from_env()
-    _server.port  # noqa: B018 - validates GPUPULSE_API_BIND before gunicorn binds
+    _server = load(ServerSettings, environment())
 except SettingError as problem:
     raise SystemExit(f"gpupulse-api: {problem}") from None
+
+
+class SharedFormatLogger(Logger):
+    """gunicorn's own lines in the format every GPU Pulse service logs in."""
+
+    error_fmt = logs.FORMAT
+    datefmt = logs.DATE_FORMAT
+
 
 bind = [_server.bind]
 workers = _server.workers
@@ -27,6 +37,7 @@ graceful_timeout = 10
 keepalive = 5
 accesslog = "-" if _server.access_log else None
 errorlog = "-"
-loglevel = "info"
+loglevel = _server.log_level.lower()
+logger_class = SharedFormatLogger
 # Heartbeat files on tmpfs: the container's root is read-only and disk fsyncs stall workers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -1,68 +1,49 @@
-"""The api's settings, read once from GPUPULSE_* variables (tests pass their own)."""
+"""The api's settings, parsed once by its entry points (the command, the gunicorn app factory
+and its config) and passed down; tests build their own."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from api.hub.settings import HubSettings
 from api.lab.settings import LabSettings
-from store import settings as env
-
-DEFAULT_BIND = "0.0.0.0:8080"
+from runtime.settings import environment, load, nested, setting
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """Where the database is, how days are split, and how responses are cached."""
+    """Where the database is, how days are split, how responses are cached, and the lab's
+    and the hub's own settings."""
 
-    db: str
-    tz: ZoneInfo
-    cache_max_age: int = 300
-    svg_cache_size: int = 256
+    db: str = setting("GPUPULSE_DB")
+    tz: ZoneInfo = setting("GPUPULSE_TZ")
+    cache_max_age: int = setting("GPUPULSE_API_CACHE_MAX_AGE")
+    svg_cache_size: int = setting("GPUPULSE_API_SVG_CACHE_SIZE")
     clock: Callable[[], float] = field(default=time.time, compare=False)
-    lab: LabSettings = field(default_factory=LabSettings)  # issue 6: quotas, names, token
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
-        """Settings from the environment; SettingError names a bad variable."""
-        return cls(
-            db=env.db_path(environ),
-            tz=env.timezone(environ),
-            cache_max_age=env.env_int("GPUPULSE_API_CACHE_MAX_AGE", 300, environ,
-                                      minimum=0, maximum=31_536_000),
-            svg_cache_size=env.env_int("GPUPULSE_API_SVG_CACHE_SIZE", 256, environ,
-                                       minimum=0, maximum=100_000),
-            lab=LabSettings.from_env(environ),
-        )  # fmt: skip
+    lab: LabSettings = nested(LabSettings)  # quotas, names, token
+    hub: HubSettings = nested(HubSettings)  # what hosts may send
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """How gunicorn serves the app."""
 
-    bind: str = DEFAULT_BIND
-    workers: int = 2
-    threads: int = 4
-    access_log: bool = False
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
-        """Server settings from the environment; SettingError names a bad variable."""
-        return cls(
-            bind=env.env_str("GPUPULSE_API_BIND", DEFAULT_BIND, environ),
-            workers=env.env_int("GPUPULSE_API_WORKERS", 2, environ, minimum=1, maximum=64),
-            threads=env.env_int("GPUPULSE_API_THREADS", 4, environ, minimum=1, maximum=64),
-            access_log=env.env_bool("GPUPULSE_API_ACCESS_LOG", False, environ),
-        )
+    bind: str = setting("GPUPULSE_API_BIND")
+    workers: int = setting("GPUPULSE_API_WORKERS")
+    threads: int = setting("GPUPULSE_API_THREADS")
+    access_log: bool = setting("GPUPULSE_API_ACCESS_LOG")
+    log_level: str = setting("GPUPULSE_LOG_LEVEL")
 
     @property
     def port(self) -> int:
         """The TCP port in `bind` (what --healthcheck connects to)."""
-        host, _, port = self.bind.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise env.SettingError(
-                f"GPUPULSE_API_BIND={self.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}"
-            )
-        return int(port)
+        return int(self.bind.rpartition(":")[2])
+
+
+def from_environment() -> tuple[ApiSettings, ServerSettings]:
+    """Both, from the process environment: every api setting is checked at start."""
+    env = environment()
+    return load(ApiSettings, env), load(ServerSettings, env)

@@ -1,189 +1,215 @@
-"""The `collector` command: run the loop, or dry-run, show the data, import, healthcheck."""
+"""The `collector` command: run the loop, or dry-run, show the data, import, healthcheck,
+migrate, check the driver, or hand over to the idle runner."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 
+from collector.settings import OPTIONS, CollectorSettings
+from runtime import logs
+from runtime.cli import (
+    OneLineParser,
+    chosen,
+    fail,
+    forward,
+    given,
+    optional,
+    shared_options,
+    subcommands,
+    with_defaults,
+)
+from runtime.settings import SettingError, environment, load, option_type
+from runtime.signals import StopRequest
 from sampling import factory
 from sampling.backend import Backend, BackendFailed, BackendUnavailable
-from store import settings
 from store.db import StoreError, check_sqlite_version
+from store.samples import Recorder
 from store.schema import SchemaMismatch
-from store.settings import OneLineParser, SettingError, env_int, env_str
 
-BACKENDS = ("nvml", "simulated")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("collector")
+BackendFactory = Callable[[CollectorSettings], Backend]
+# The one-shot modes' older spellings: `collector --dry-run` is `collector dry-run`.
+ALIASES = {
+    "dry_run": "dry-run",
+    "show_db": "show-db",
+    "healthcheck": "healthcheck",
+    "migrate": "migrate",
+}
+DEFAULTS = {
+    "ticks": 3,
+    "days": 7,
+    "format": "table",
+    "gpu": None,
+    "files": [],
+    "host": None,
+    "columns": None,
+}
+
+
+def at_least_one(raw: str) -> int:
+    """A whole number of 1 or more (argparse type)."""
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be a whole number of at least 1")
+    return int(raw)
+
+
+def option_groups() -> dict[str, argparse.ArgumentParser]:
+    """Options shared by the subcommands that use them; absent unless given."""
+    source, interval, dry, show, tz = (argparse.ArgumentParser(add_help=False) for _ in range(5))
+    optional(
+        source,
+        "--backend",
+        type=option_type("GPUPULSE_BACKEND"),
+        metavar="{nvml,simulated}",
+        help="GPU source (GPUPULSE_BACKEND)",
+    )
+    optional(
+        interval,
+        "--interval",
+        type=option_type("GPUPULSE_INTERVAL"),
+        help="seconds between ticks (GPUPULSE_INTERVAL)",
+    )
+    optional(dry, "--ticks", type=at_least_one, help="ticks for dry-run (default 3)")
+    optional(show, "--gpu", type=int, help="show-db: one GPU by index (default: whole host)")
+    optional(show, "--days", type=at_least_one, help="show-db: days back (default 7)")
+    optional(show, "--format", choices=("table", "json", "csv"))
+    optional(
+        tz,
+        "--tz",
+        type=option_type("GPUPULSE_TZ"),
+        help="zone of nvidia-smi's local timestamps (GPUPULSE_TZ)",
+    )
+    return {
+        "shared": shared_options(),
+        "source": source,
+        "interval": interval,
+        "dry": dry,
+        "show": show,
+        "tz": tz,
+    }
+
+
+SUBCOMMANDS = {
+    "run": (("shared", "source", "interval"), "sample every GPU until SIGTERM (the default)"),
+    "dry-run": (("shared", "source", "dry"), "sample a few ticks, print, write nothing"),
+    "show-db": (("shared", "show"), "print daily activity from the database"),
+    "healthcheck": (("shared", "interval"), "exit 0 if samples are fresh"),
+    "migrate": (("shared",), "create/upgrade the database schema and exit"),
+    "import": (("shared", "tz"), "import nvidia-smi logs, gpu_stats CSVs or Targoman histories"),
+    "doctor": (("shared", "interval"), "check what this machine's driver lets GPU Pulse read"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The options of `collector` (the loop and its one-shot modes)."""
+    """`collector [OPTIONS] [COMMAND [OPTIONS]]`; options work before or after the command."""
+    groups = option_groups()
     p = OneLineParser(
         prog="collector",
-        description="Sample every GPU and its processes into the GPU Pulse database.",
-        epilog="Also: `collector import FILE...` imports nvidia-smi CSV logs or gpu_stats CSVs;"
-        " `collector doctor` checks what this machine's driver lets GPU Pulse read.",
+        description=__doc__,
+        parents=[groups[g] for g in ("shared", "source", "interval", "dry", "show")],
     )
-    p.add_argument("--backend", choices=BACKENDS, help="GPU source (GPUPULSE_BACKEND, nvml)")
-    p.add_argument(
-        "--interval", type=float, help="seconds between ticks, >= 1 (GPUPULSE_INTERVAL, 5)"
-    )
-    p.add_argument("--db", help=f"database file (GPUPULSE_DB, {settings.DEFAULT_DB})")
-    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="(GPUPULSE_LOG_LEVEL)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--dry-run", action="store_true", help="sample a few ticks, print, write nothing"
-    )
-    mode.add_argument(
-        "--show-db", action="store_true", help="print daily activity from the database"
-    )
-    mode.add_argument("--healthcheck", action="store_true", help="exit 0 if samples are fresh")
-    mode.add_argument(
-        "--migrate", action="store_true", help="create/upgrade the database schema and exit"
-    )
-    p.add_argument("--ticks", type=int, default=3, help="ticks for --dry-run (default 3)")
-    p.add_argument("--gpu", type=int, help="--show-db: one GPU by index (default: whole host)")
-    p.add_argument("--days", type=int, default=7, help="--show-db: days back (default 7)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    for dest, command in ALIASES.items():
+        mode.add_argument(f"--{command}", dest=dest, action="store_true", help=f"= {command}")
+    sub = subcommands(p)
+    for name, (parents, text) in SUBCOMMANDS.items():
+        sub.add_parser(name, parents=[groups[g] for g in parents], help=text, description=text)
+    add_import_arguments(sub.choices["import"])
+    # Everything after idle-run goes to the idle runner, --help included.
+    sub.add_parser("idle-run", add_help=False, help="run jobs on idle GPUs (gpupulse-idle)")
     return p
 
 
-def resolve(args: argparse.Namespace, env: dict[str, str] | None = None) -> argparse.Namespace:
-    """Fill unset options from GPUPULSE_* settings and check ranges (SettingError on misuse)."""
-    args.backend = args.backend or env_str("GPUPULSE_BACKEND", "nvml", env)
-    if args.backend not in BACKENDS:
-        raise SettingError(
-            f"GPUPULSE_BACKEND={args.backend!r} must be one of {', '.join(BACKENDS)}"
-        )
-    args.interval = settings.interval(env) if args.interval is None else args.interval
-    if not 1 <= args.interval <= 3600:
-        raise SettingError(f"--interval {args.interval:g} is out of range: use 1 to 3600 seconds")
-    args.db = args.db or settings.db_path(env)
-    args.log_level = args.log_level or env_str("GPUPULSE_LOG_LEVEL", "INFO", env).upper()
-    if args.log_level not in LOG_LEVELS:
-        raise SettingError(f"GPUPULSE_LOG_LEVEL={args.log_level!r} must be one of {LOG_LEVELS}")
-    if args.ticks < 1 or args.days < 1:
-        raise SettingError("--ticks and --days must be at least 1")
-    return args
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    """The files and the options only `collector import` has."""
+    from collector.importer import columns_option
+
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="nvidia-smi CSV log, gpu_stats CSV or Targoman gpu_metrics.db",
+    )
+    p.add_argument(
+        "--columns",
+        type=columns_option,
+        help="a headerless nvidia-smi log's --query-gpu fields, comma-separated",
+    )
+    p.add_argument(
+        "--host",
+        help="the machine the files come from, for GPUs they name without a UUID "
+        "(default: this database's host)",
+    )
 
 
-def make_backend(args: argparse.Namespace) -> Backend:
-    """The backend the options name; simulated only when asked for."""
-    return factory.make_backend(args.backend)
+def make_backend(settings: CollectorSettings) -> Backend:
+    """The backend the settings name; simulated only when asked for."""
+    return factory.make_backend(settings.sampling)
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    backend_factory: Callable[[argparse.Namespace], Backend] = make_backend,
-) -> int:
+def main(argv: Sequence[str] | None = None, backend_factory: BackendFactory = make_backend) -> int:
     """Entry point of the `collector` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "import":
-        from collector.importer import main as import_main
-
-        return import_main(argv[1:])
-    if argv and argv[0] == "doctor":
-        return doctor_main(argv[1:])
-    if argv and argv[0] == "idle-run":
-        # The idle runner is a service of its own; this spelling hands the process over.
-        os.execv(sys.executable, [sys.executable, "-m", "idle", *argv[1:]])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    command = chosen(parser, args, ALIASES, "run")
+    if command == "idle-run":
+        hand_over(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    with_defaults(args, **DEFAULTS)
     try:
-        resolve(args)
-        setup_logging(args.log_level)
-        return dispatch(args, backend_factory)
+        settings = load(CollectorSettings, environment(), given(args, OPTIONS))
+        return COMMANDS[command](settings, args, backend_factory)
     except SettingError as exc:
-        return fail(str(exc), 2)
+        return fail("collector", exc, 2)
     except BackendFailed as exc:
-        return fail(str(exc))
+        return fail("collector", exc)
     except BackendUnavailable as exc:
-        return fail(backend_hint(str(exc)))
+        return fail("collector", backend_hint(str(exc)))
     except (StoreError, SchemaMismatch) as exc:
-        return fail(str(exc))
+        return fail("collector", exc)
     except KeyboardInterrupt:
         return 130
 
 
-def doctor_main(argv: list[str]) -> int:
-    """`collector doctor`: check what this machine's driver lets GPU Pulse read."""
-    p = OneLineParser(prog="collector doctor", description="Check the driver, GPUs and access.")
-    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="ERROR")
-    args = p.parse_args(argv)
-    setup_logging(args.log_level)
-    from collector.doctor import doctor
-
-    try:
-        return doctor(interval=settings.interval())
-    except SettingError as exc:
-        return fail(str(exc), 2)
+def hand_over(args: argparse.Namespace, extra: list[str]) -> None:
+    """`collector idle-run`: the idle runner is a service of its own; exec it in our place."""
+    shared = forward(
+        {"--db": getattr(args, "db", None), "--log-level": getattr(args, "log_level", None)}
+    )
+    os.execv(sys.executable, [sys.executable, "-m", "idle", *shared, *extra])
 
 
-def dispatch(args: argparse.Namespace, backend_factory: Callable) -> int:
-    """Run the mode the options ask for."""
-    if args.healthcheck:
-        from collector.health import healthcheck
+def run(settings: CollectorSettings, args: argparse.Namespace, make: BackendFactory) -> int:
+    """Open (and migrate) the database, backfill the demo if asked, sample until signalled."""
+    from collector.loop import CollectorLoop
 
-        return healthcheck(args.db, args.interval)
-    if args.migrate:
-        return migrate_only(args.db)
-    if args.show_db:
-        from collector.showdb import show_db
-
-        return show_db(args.db, gpu=args.gpu, days=args.days, fmt=args.format)
-    stop = threading.Event()
-    install_signal_handlers(stop)
-    if args.dry_run:
-        from collector.dryrun import dry_run
-
-        return dry_run(backend_factory(args), args.ticks, args.db, wait=stop.wait)
-    return run_collector(args, backend_factory(args), stop)
-
-
-def migrate_only(db: str) -> int:
-    """Bring the schema up to date without sampling (a hub or a host without GPUs)."""
-    from store import open_db
-    from store.db import OperationalError
-
-    try:
-        conn = open_db(db, migrate=True)
-    except OperationalError as exc:
-        raise StoreError(f"cannot open the database {db}: {exc}") from None
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    conn.close()
-    print(f"collector: {db} is at schema v{version}")
-    return 0
-
-
-def run_collector(args: argparse.Namespace, backend: Backend, stop: threading.Event) -> int:
-    """Open (and migrate) the database, backfill the demo if asked, run until signalled."""
-    from collector.backfill import backfill
-    from collector.loop import DEFAULT_BUFFER_TICKS, CollectorLoop
-    from store import open_db
-    from store.db import OperationalError
-    from store.samples import Recorder
-
+    logs.setup(settings.log_level)
+    stop = StopRequest(log, "finishing the current write")
+    stop.install()
     log.info("SQLite %s (WAL-reset fix present)", check_sqlite_version())
-    buffer_ticks = env_int("GPUPULSE_BUFFER_TICKS", DEFAULT_BUFFER_TICKS, minimum=1)
-    backfill_days = env_int("GPUPULSE_SIM_BACKFILL_DAYS", 0, minimum=0, maximum=3650)
+    backend = make(settings)
     try:
-        conn = open_db(args.db, migrate=True)
-    except OperationalError as exc:
+        conn = open_writer(settings.db)
+    except StoreError:
         backend.close()
-        raise StoreError(f"cannot open the database {args.db}: {exc}") from None
-    recorder = Recorder(conn)
-    log.info("collecting from %s every %g s into %s", backend.name, args.interval, args.db)
+        raise
+    log.info("collecting from %s every %g s into %s", backend.name, settings.interval, settings.db)
     try:
-        if backend.name == "simulated" and backfill_days:
-            backfill(backend, recorder, backfill_days, int(time.time()), stop=stop.is_set)
+        recorder = Recorder(conn)
+        backfill_demo(settings, backend, recorder, stop)
         loop = CollectorLoop(
-            backend, recorder, interval=args.interval, wait=stop.wait, buffer_ticks=buffer_ticks
+            backend,
+            recorder,
+            interval=settings.interval,
+            wait=stop.wait,
+            buffer_ticks=settings.buffer_ticks,
+            host=settings.host_id,
         )
         if not stop.is_set():
             loop.run()
@@ -194,16 +220,100 @@ def run_collector(args: argparse.Namespace, backend: Backend, stop: threading.Ev
     return 0
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set `stop`; the loop finishes its write and returns."""
+def backfill_demo(
+    settings: CollectorSettings, backend: Backend, recorder: Recorder, stop: StopRequest
+) -> None:
+    """The simulated fleet's history at first start, when GPUPULSE_SIM_BACKFILL_DAYS asks."""
+    from collector.backfill import backfill
 
-    def handler(signum: int, _frame: object) -> None:
-        log.info("received %s; finishing the current write", signal.Signals(signum).name)
-        stop.set()
+    if backend.name == "simulated" and settings.backfill_days:
+        backfill(backend, recorder, settings.backfill_days, int(time.time()), stop=stop.is_set)
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+
+def open_writer(db: str):
+    """A migrated writer connection; StoreError in one line when it cannot be opened."""
+    from store import open_db
+    from store.db import OperationalError
+
+    try:
+        return open_db(db, migrate=True)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open the database {db}: {exc}") from None
+
+
+def dry_run(settings: CollectorSettings, args: argparse.Namespace, make: BackendFactory) -> int:
+    """Sample a few ticks and print them; nothing is written."""
+    from collector.dryrun import dry_run as sample_and_print
+
+    logs.setup(settings.log_level)
+    stop = StopRequest(log, "stopping the dry run")
+    stop.install()
+    return sample_and_print(make(settings), args.ticks, settings.db, wait=stop.wait)
+
+
+def show_db(settings: CollectorSettings, args: argparse.Namespace, _make: BackendFactory) -> int:
+    """Daily activity from the database."""
+    from collector.showdb import show_db as show
+
+    logs.setup(settings.log_level)
+    return show(
+        settings.db, settings.tz, settings.threshold, gpu=args.gpu, days=args.days, fmt=args.format
+    )
+
+
+def healthcheck(
+    settings: CollectorSettings, _args: argparse.Namespace, _make: BackendFactory
+) -> int:
+    """Exit 0 when the newest sample is fresh."""
+    from collector.health import healthcheck as check
+
+    return check(settings.db, settings.interval)
+
+
+def migrate(settings: CollectorSettings, _args: argparse.Namespace, _make: BackendFactory) -> int:
+    """Bring the schema up to date without sampling (a hub or a host without GPUs)."""
+    logs.setup(settings.log_level)
+    conn = open_writer(settings.db)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
+    print(f"collector: {settings.db} is at schema v{version}")
+    return 0
+
+
+def import_files(
+    settings: CollectorSettings, args: argparse.Namespace, _make: BackendFactory
+) -> int:
+    """History from CSV files; 0 all imported, 1 rows skipped, 2 a file is unusable."""
+    from collector.importer import import_files as load_files
+
+    logs.setup(settings.log_level)
+    return load_files(
+        args.files,
+        settings.db,
+        settings.tz,
+        settings.interval,
+        host=args.host,
+        columns=args.columns,
+    )
+
+
+def doctor(settings: CollectorSettings, args: argparse.Namespace, _make: BackendFactory) -> int:
+    """Check what this machine's driver lets GPU Pulse read (quiet logs unless asked)."""
+    from collector.doctor import doctor as check
+
+    logs.setup(getattr(args, "log_level", None) or "ERROR")
+    return check(lambda: factory.make_nvml(settings.sampling), interval=settings.interval)
+
+
+COMMANDS = {
+    "run": run,
+    "dry-run": dry_run,
+    "show-db": show_db,
+    "healthcheck": healthcheck,
+    "migrate": migrate,
+    "import": import_files,
+    "doctor": doctor,
+}
 
 
 def backend_hint(message: str) -> str:
@@ -213,21 +323,4 @@ def backend_hint(message: str) -> str:
     return (
         f"{message}; check the NVIDIA driver (nvidia-smi on the host), that the container "
         "has the GPUs (--gpus all or a compose device reservation) and runs with pid: host"
-    )
-
-
-def fail(message: str, code: int = 1) -> int:
-    """Print one line to stderr and return the exit code."""
-    print(f"collector: {' '.join(message.split())}", file=sys.stderr)
-    return code
-
-
-def setup_logging(level: str) -> None:
-    """Log to stderr with times in UTC."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        stream=sys.stderr,
-        force=True,
     )

@@ -79,7 +79,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 def doctor(
-    backend_factory: Callable[[], NvmlBackend] = NvmlBackend,
+    backend_factory: Callable[[], NvmlBackend],
     *,
     interval: float,
     out: Callable[[str], None] = print,

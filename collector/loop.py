@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
 
+from runtime.settings import default
 from sampling.backend import Backend, BackendFailed, Reading
 from store.db import OperationalError, atomic
 from store.samples import Recorder, Tick, add_event, newest_sample_ts, set_meta
-from store.settings import host_id
-
-DEFAULT_BUFFER_TICKS = 2880  # 4 h at the default 5 s interval
 
 
 class CollectorLoop:
@@ -33,7 +32,7 @@ class CollectorLoop:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         logger: logging.Logger | None = None,
-        buffer_ticks: int = DEFAULT_BUFFER_TICKS,
+        buffer_ticks: int = default("GPUPULSE_BUFFER_TICKS"),
         write_wait_s: float | None = None,
         host: str | None = None,
     ) -> None:
@@ -53,7 +52,7 @@ class CollectorLoop:
         self.pending_meta: list[tuple[str, str]] = [
             ("interval", f"{interval:g}"),
             ("backend", backend.name),
-            ("host_id", host or host_id()),
+            ("host_id", host or socket.gethostname()),  # GPUPULSE_HOST_ID, else the hostname
         ]
         self.dropped = 0  # ticks dropped since the database last accepted a write
         self.dropped_span: tuple[int, int] | None = None

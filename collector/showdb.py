@@ -9,19 +9,21 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from store import open_db
 from store.aggregate import compute_daily, dates, day_of
 from store.db import Connection, Error, StoreError
 from store.rollups import HOST
 from store.schema import SchemaMismatch
-from store.settings import active_threshold, timezone
 
 COLUMNS = ("day", "active_minutes", "gpu_hours", "peak_utilization", "avg_utilization")
 
 
 def show_db(
     db: str,
+    tz: ZoneInfo,
+    threshold: float,
     *,
     gpu: int | None = None,
     days: int = 7,
@@ -40,7 +42,7 @@ def show_db(
         if gpu_id is None:
             print(f"collector: --gpu {gpu}: no GPU with that index in {db}", file=sys.stderr)
             return 1
-        rows = day_rows(conn, gpu_id, days, clock())
+        rows = day_rows(conn, gpu_id, days, clock(), tz, threshold)
     finally:
         conn.close()
     out(render(rows, fmt, title=f"GPU {gpu}" if gpu is not None else "whole host"))
@@ -55,16 +57,17 @@ def gpu_row_id(conn: Connection, index: int) -> int | None:
     return None if row is None else row[0]
 
 
-def day_rows(conn: Connection, gpu_id: int, days: int, now: float) -> list[dict]:
+def day_rows(
+    conn: Connection, gpu_id: int, days: int, now: float, tz: ZoneInfo, threshold: float
+) -> list[dict]:
     """Each day of the window, oldest first, computed from the raw samples.
 
     The same function the scheduler uses for its `daily` table, so the numbers agree,
     and --show-db works before the scheduler has rolled anything up.
     """
-    tz = timezone()
     today = day_of(now, tz)
     first = today - timedelta(days=days - 1)
-    rows = compute_daily(conn, first, today, tz, active_threshold(), gpu_id)
+    rows = compute_daily(conn, first, today, tz, threshold, gpu_id)
     found = {r["day"]: r for r in rows}
     return [summary(d.isoformat(), found.get(d.isoformat())) for d in dates(first, today)]
 
@@ -72,8 +75,13 @@ def day_rows(conn: Connection, gpu_id: int, days: int, now: float) -> list[dict]
 def summary(day: str, row: dict | None) -> dict:
     """The columns shown for one day; a day without samples shows no activity."""
     if row is None:
-        return {"day": day, "active_minutes": 0.0, "gpu_hours": 0.0,
-                "peak_utilization": None, "avg_utilization": None}  # fmt: skip
+        return {
+            "day": day,
+            "active_minutes": 0.0,
+            "gpu_hours": 0.0,
+            "peak_utilization": None,
+            "avg_utilization": None,
+        }
     avg = row["avg_utilization"]
     return {
         "day": day,

@@ -1,22 +1,25 @@
-"""The runner's INI file (gpu_mon's shape) and its environment settings.
+"""The runner's INI file (gpu_mon's shape).
 
 The file is parsed line by line rather than with configparser so that every error can
-name the file line it comes from.
+name the file line it comes from. It reads what gpu_mon reads: `;` and `#` comment lines,
+`key = value` or `key: value`, any section whose name starts with `gpu` (`[gpu0]`,
+`[gpu-all]`) or `process` (`[process-miner1]`); and, unlike gpu_mon, a comment after a
+value (` ; ...` or ` # ...`), except in `cmd`, where `;` and `#` belong to the shell.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from store.settings import env_float, env_str
 
 TRUE = {"1", "yes", "true", "on"}
 FALSE = {"0", "no", "false", "off"}
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]$")
+_INLINE_COMMENT = re.compile(r"\s+[;#].*$")
+RAW_KEYS = {"cmd"}  # shell text: a ';' or '#' in it is the command's own
 _KEY = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(?P<value>.*)$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LISTED = re.compile(r"^[^\s,]+$")  # user and program names: anything but blanks and commas
@@ -85,28 +88,6 @@ class IdleConfig:
         return frozenset(names)
 
 
-@dataclass(frozen=True)
-class RunnerSettings:
-    """environment settings (GPUPULSE_IDLE_HOLDOFF and the rest)."""
-
-    holdoff_s: float = 60.0
-    grace_s: float = 10.0
-    utmp: str = "/var/run/utmp"
-    dev: str = "/dev"
-    log: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerSettings:
-        """Read the settings; SettingError names a bad one."""
-        return cls(
-            holdoff_s=env_float("GPUPULSE_IDLE_HOLDOFF", 60.0, env, minimum=0, maximum=86400),
-            grace_s=env_float("GPUPULSE_IDLE_GRACE", 10.0, env, minimum=0, maximum=3600),
-            utmp=env_str("GPUPULSE_IDLE_UTMP", "/var/run/utmp", env),
-            dev=env_str("GPUPULSE_IDLE_DEV", "/dev", env),
-            log=env_str("GPUPULSE_IDLE_LOG", "", env) or None,
-        )
-
-
 @dataclass
 class _Section:
     name: str
@@ -133,7 +114,7 @@ def parse(text: str, source: str = "<config>") -> IdleConfig:
     jobs: list[JobSection] = []
     tty = TtyWatch()
     for sec in sections:
-        kind = sec.name.split("-", 1)[0] if "-" in sec.name else sec.name
+        kind = next((k for k in ("gpu", "process") if sec.name.startswith(k)), sec.name)
         if sec.name == "defaults":
             ctx.only(sec, {"interval_seconds"})
             interval = ctx.number(sec, "interval_seconds", 5.0, 1.0, 3600.0)
@@ -168,7 +149,8 @@ def _sections(text: str, source: str) -> list[_Section]:
             key = pair["key"].lower()
             if key in sections[-1].keys:
                 raise ConfigError(f"{source}:{number}: [{sections[-1].name}] {key} is set twice")
-            sections[-1].keys[key] = (pair["value"].strip(), number)
+            value = pair["value"] if key in RAW_KEYS else _INLINE_COMMENT.sub("", pair["value"])
+            sections[-1].keys[key] = (value.strip(), number)
         else:
             raise ConfigError(
                 f"{source}:{number}: expected [section] or key = value, got {line[:60]!r}"
@@ -248,8 +230,9 @@ def _gpu_set(raw: str) -> GpuSet:
     return GpuSet(tuple(sorted(int(p) for p in parts)))
 
 
-def _section_name(ctx: _Checker, sec: _Section) -> str:
-    name = sec.name.split("-", 1)[1]
+def _section_name(ctx: _Checker, sec: _Section, kind: str) -> str:
+    """[gpu-all] -> 'all', [gpu0] -> '0', [process-miner1] -> 'miner1', [gpus] -> 'gpus'."""
+    name = sec.name[len(kind) :].lstrip("-") or sec.name
     if not _NAME.match(name):
         raise ConfigError(
             f"{ctx.source}:{sec.line}: section [{sec.name}] needs a NAME of letters, "
@@ -260,12 +243,13 @@ def _section_name(ctx: _Checker, sec: _Section) -> str:
 
 def _watch(ctx: _Checker, sec: _Section) -> WatchSection:
     ctx.only(sec, {"gpus", "ignore_programs"})
-    return WatchSection(_section_name(ctx, sec), ctx.gpus(sec), ctx.names(sec, "ignore_programs"))
+    name = _section_name(ctx, sec, "gpu")
+    return WatchSection(name, ctx.gpus(sec), ctx.names(sec, "ignore_programs"))
 
 
 def _job(ctx: _Checker, sec: _Section) -> JobSection:
     ctx.only(sec, {"cmd", "dir", "gpus", "log"})
-    name = _section_name(ctx, sec)
+    name = _section_name(ctx, sec, "process")
     cmd = ctx.text(sec, "cmd", None)
     if cmd is None:
         raise ctx.fail(sec, "cmd", "is missing; say which command to run on idle GPUs")

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from idle import jobs, proctree, tty
-from idle.config import ConfigError, IdleConfig, JobSection, RunnerSettings
+from idle.config import ConfigError, IdleConfig, JobSection
 from idle.record import RunLog
+from idle.settings import RunnerSettings
+from runtime.settings import default
 from sampling.backend import Reading
 from store.samples import ProcessSample
 
@@ -54,17 +56,24 @@ class Runner:
     """Starts jobs on idle GPUs and stops them when someone else needs the GPUs."""
 
     def __init__(
-        self, config: IdleConfig, backend, settings: RunnerSettings, run_log: RunLog,
-        *, clocks: Clocks | None = None, proc_root: str = "/proc",
-        env: Mapping[str, str] | None = None, runner_log: IO[bytes] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        config: IdleConfig,
+        backend,
+        settings: RunnerSettings,
+        run_log: RunLog,
+        *,
+        env: Mapping[str, str],
+        clocks: Clocks | None = None,
+        proc_root: str = default("GPUPULSE_PROC"),
+        runner_log: IO[bytes] | None = None,
+    ) -> None:
         self.config = config
         self.backend = backend
         self.settings = settings
         self.run_log = run_log
         self.clocks = clocks or Clocks()
         self.proc_root = proc_root
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(env)  # the jobs run with the runner's own environment
         self.runner_log = runner_log
         self.slots = [_Slot(spec) for spec in config.jobs]
         self.idle_since: dict[int, float] = {}

@@ -1,33 +1,39 @@
-"""The backend a command line or setting names: NVML, or the simulated fleet on request."""
+"""The backend the settings name: NVML, or the simulated fleet on request."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sampling.backend import Backend, BackendUnavailable
-from store import settings
-from store.settings import SettingError, env_float, env_int
-
-BACKENDS = ("nvml", "simulated")
+from sampling.procinfo import ProcInfo
+from sampling.settings import BackendSettings
 
 
-def make_backend(name: str, env: Mapping[str, str] | None = None) -> Backend:
-    """The backend called `name`; simulated only when asked for, never as a fallback."""
-    if name not in BACKENDS:
-        raise SettingError(f"GPUPULSE_BACKEND={name!r} must be one of {', '.join(BACKENDS)}")
-    if name == "simulated":
+def make_backend(settings: BackendSettings) -> Backend:
+    """The backend `settings.backend` names; simulated only when asked for, never as a fallback."""
+    if settings.backend == "simulated":
         from sampling.simulated import SimulatedBackend
 
-        processes = env_int("GPUPULSE_SIM_PROCESSES", 0, env, minimum=0, maximum=10_000)
         return SimulatedBackend(
-            gpus=env_int("GPUPULSE_SIM_GPUS", 4, env, minimum=1, maximum=64),
-            seed=env_int("GPUPULSE_SIM_SEED", 1, env),
-            processes=processes or None,
-            threshold=settings.active_threshold(env),
+            gpus=settings.sim_gpus,
+            seed=settings.sim_seed,
+            processes=settings.sim_processes or None,
+            threshold=settings.threshold,
         )
+    return make_nvml(settings)
+
+
+def make_nvml(settings: BackendSettings) -> Backend:
+    """The NVML backend; BackendUnavailable when the binding cannot be loaded."""
     try:
         from sampling.nvml import NvmlBackend
     except ImportError as exc:
         raise BackendUnavailable(f"the NVML backend cannot be loaded ({exc})") from None
-    grace = env_float("GPUPULSE_DRIVER_MISMATCH_EXIT", 300, env, minimum=1, maximum=86_400)
-    return NvmlBackend(mismatch_exit_s=grace)
+    return NvmlBackend(
+        procinfo=procinfo(settings),
+        threshold=settings.threshold,
+        mismatch_exit_s=settings.mismatch_exit_s,
+    )
+
+
+def procinfo(settings: BackendSettings) -> ProcInfo:
+    """Process owners and commands from the /proc and passwd file the settings name."""
+    return ProcInfo(settings.proc, settings.passwd)

@@ -7,11 +7,10 @@ and the host's passwd file mounted somewhere (GPUPULSE_PASSWD).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.settings import env_str
+from sampling.settings import DEFAULTS
 
 COMMAND_MAX = 256
 _CACHE_MAX = 4096  # distinct processes remembered; cleared wholesale when exceeded
@@ -33,9 +32,11 @@ class ProcInfo:
     """Resolves PIDs to identities, caching per (pid, start time) so PID reuse is noticed."""
 
     def __init__(
-        self, proc_root: str | Path = "/proc", passwd: str | Path = "/etc/passwd",
+        self,
+        proc_root: str | Path = DEFAULTS.proc,
+        passwd: str | Path = DEFAULTS.passwd,
         clk_tck: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.proc_root = Path(proc_root)
         self.passwd = Path(passwd)
         self.clk_tck = clk_tck or os.sysconf("SC_CLK_TCK")
@@ -43,13 +44,6 @@ class ProcInfo:
         self._users: dict[int, str] = {}
         self._passwd_mtime: float | None = None
         self._cache: dict[tuple[int, int], ProcessIdentity] = {}
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ProcInfo:
-        """Built from GPUPULSE_PROC and GPUPULSE_PASSWD."""
-        return cls(
-            env_str("GPUPULSE_PROC", "/proc", env), env_str("GPUPULSE_PASSWD", "/etc/passwd", env)
-        )
 
     def lookup(self, pid: int) -> ProcessIdentity:
         """The identity of `pid`; GONE when the process has vanished or cannot be read."""

@@ -14,6 +14,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from sampling.backend import Reading
+from sampling.settings import DEFAULTS
 from store.samples import GpuInfo, GpuSample, ProcessSample
 
 DAY = 86_400
@@ -101,11 +102,11 @@ class SimulatedBackend:
 
     def __init__(
         self,
-        gpus: int = 4,
-        seed: int = 1,
+        gpus: int = DEFAULTS.sim_gpus,
+        seed: int = DEFAULTS.sim_seed,
         users: tuple[str, ...] | list[str] = DEFAULT_USERS,
         processes: int | None = None,
-        threshold: float = 1.0,
+        threshold: float = DEFAULTS.threshold,
     ) -> None:
         if gpus < 1:
             raise ValueError("gpus must be at least 1")

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import signal
 import sys
-import threading
 import time
+from collections.abc import Callable, Sequence
 
 from protocol import timeparse
+from runtime import logs
+from runtime.cli import (
+    SHARED_OPTIONS,
+    OneLineParser,
+    chosen,
+    fail,
+    given,
+    optional,
+    shared_options,
+    subcommands,
+    with_defaults,
+)
+from runtime.settings import SettingError, environment
+from runtime.signals import StopRequest
 from scheduler import (
     heartbeat,
     ledger,
@@ -23,88 +35,122 @@ from scheduler import (
     show,
     status_push,
 )
-from scheduler.settings import LOG_LEVELS, ConfigError, Settings, load, with_offline
+from scheduler.settings import ConfigError, Settings, load, with_offline
 from store import atomic, open_db
 from store.db import StoreError
 from store.schema import SchemaMismatch
-from store.settings import OneLineParser, SettingError
 
-RUN_ONCE = {"rollup": rollup.run, "prune": retention.run, "push": push.run,
-            "status": status_push.run, "pull": pull.run}  # fmt: skip
+RUN_ONCE = {
+    "rollup": rollup.run,
+    "prune": retention.run,
+    "push": push.run,
+    "status": status_push.run,
+    "pull": pull.run,
+}
+# Targoman gpu_monitor's spellings of the commands: `scheduler -ls` is `scheduler list-sends`.
+ALIASES = {
+    "run_once": "run-once",
+    "list_sends": "list-sends",
+    "search_send": "search-send",
+    "show_collection": "show-collection",
+    "resend": "resend",
+    "healthcheck": "healthcheck",
+}
+DEFAULTS = {"offline": False, "verbose": False, "output_format": "json", "config": None}
+TIME_HELP = "local (GPUPULSE_TZ) or offset time, or unix seconds"
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line (Targoman gpu_monitor's options plus GPU Pulse's)."""
-    p = OneLineParser(prog="scheduler", description=__doc__)
-    p.add_argument("--run-once", choices=sorted(RUN_ONCE), help="run one job now and exit")
-    p.add_argument("-o", "--offline", action="store_true", help="aggregate but never send")
-    p.add_argument("-c", "--config", metavar="FILE", help="Targoman-style JSON config file")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("-l", "--log-level", choices=LOG_LEVELS, type=str.upper)
-    p.add_argument("-ls", "--list-sends", action="store_true", help="list pushed hours")
-    p.add_argument("-ss", "--search-send", metavar="TIME", help="every attempt for one hour")
+def option_groups() -> dict[str, argparse.ArgumentParser]:
+    """Options the subcommands share with the top level; absent unless given."""
+    shared = shared_options(
+        log_level=("-l", "--log-level"),
+        config=("-c", "--config"),
+        config_help="Targoman-style JSON config file",
+    )
+    mode, output = argparse.ArgumentParser(add_help=False), argparse.ArgumentParser(add_help=False)
+    optional(mode, "-o", "--offline", action="store_true", help="aggregate but never send")
+    optional(mode, "-v", "--verbose", action="store_true", help="debug logging")
+    optional(
+        output,
+        "-f",
+        "--output-format",
+        choices=("json", "csv"),
+        help="for show-collection (default json)",
+    )
+    return {"shared": shared, "mode": mode, "output": output}
+
+
+def add_aliases(p: argparse.ArgumentParser) -> None:
+    """The Targoman-style options, each naming a command."""
+    p.add_argument("--run-once", choices=sorted(RUN_ONCE), help="= run-once JOB")
+    p.add_argument("-ls", "--list-sends", action="store_true", help="= list-sends")
+    p.add_argument("-ss", "--search-send", metavar="TIME", help="= search-send TIME")
     p.add_argument(
         "-sc",
         "--show-collection",
         metavar="TIME",
         nargs="?",
         const="",
-        help="'' latest samples, an hour: its aggregate, a time: nearest samples",
+        help="= show-collection [TIME]",
     )
-    p.add_argument("-f", "--output-format", choices=("json", "csv"), default="json")
-    p.add_argument("--resend", metavar="TIME", help="queue one hour again and send it now")
-    p.add_argument("--healthcheck", action="store_true", help="exit 0 when the loop is alive")
-    return p  # fmt: skip
+    p.add_argument("--resend", metavar="TIME", help="= resend TIME")
+    p.add_argument("--healthcheck", action="store_true", help="= healthcheck")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """`scheduler [OPTIONS] [COMMAND [ARGS]]` (Targoman gpu_monitor's options kept)."""
+    groups = option_groups()
+    p = OneLineParser(prog="scheduler", description=__doc__, parents=list(groups.values()))
+    add_aliases(p)
+    sub = subcommands(p)
+    everyday = [groups["shared"], groups["mode"]]
+    sub.add_parser("run", parents=everyday, help="the roll-up, retention and push loop (default)")
+    once = sub.add_parser("run-once", parents=everyday, help="run one job now and exit")
+    once.add_argument("run_once", choices=sorted(RUN_ONCE), metavar="JOB")
+    sub.add_parser("list-sends", parents=everyday, help="list the pushed hours")
+    search = sub.add_parser("search-send", parents=everyday, help="every attempt for one hour")
+    search.add_argument("search_send", metavar="TIME", help=TIME_HELP)
+    collection = sub.add_parser(
+        "show-collection",
+        parents=[*everyday, groups["output"]],
+        help="latest samples, an hour's aggregate, or the nearest samples",
+    )
+    collection.add_argument(
+        "show_collection", metavar="TIME", nargs="?", default="", help=TIME_HELP
+    )
+    resend = sub.add_parser("resend", parents=everyday, help="queue one hour again and send it now")
+    resend.add_argument("resend", metavar="TIME", help=TIME_HELP)
+    sub.add_parser("healthcheck", parents=everyday, help="exit 0 when the loop is alive")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (one line on stderr for anything to fix)."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = with_defaults(p.parse_args(argv), **DEFAULTS)
+    command = chosen(p, args, ALIASES, "run")
     try:
-        settings = with_offline(load(config_file=args.config), args.offline)
-        _logging(settings, args)
-        if args.healthcheck:
-            ok, line = heartbeat.check(
-                settings.heartbeat, settings.heartbeat_max_age_s, time.time()
-            )
-            print(line, file=sys.stdout if ok else sys.stderr)
-            return 0 if ok else 1
-        command = _command(args)
-        if command is None:
-            return _run_loop(settings)
-        return command(settings, args)
-    except (SettingError, ConfigError, timeparse.TimeError, StoreError, SchemaMismatch) as exc:
-        print(f"scheduler: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, SettingError | ConfigError | timeparse.TimeError) else 1
+        settings = load(environment(), args.config, given(args, SHARED_OPTIONS))
+        settings = with_offline(settings, args.offline)
+        logs.setup("DEBUG" if args.verbose else settings.log_level, file=settings.log_file or None)
+        return COMMANDS[command](settings, args)
+    except (SettingError, ConfigError, timeparse.TimeError) as exc:
+        return fail("scheduler", exc, 2)
+    except (StoreError, SchemaMismatch) as exc:
+        return fail("scheduler", exc)
 
 
-def _logging(settings: Settings, args) -> None:
-    level = "DEBUG" if args.verbose else (args.log_level or settings.log_level)
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if settings.log_file:
-        handlers.append(logging.FileHandler(settings.log_file))
-    logging.basicConfig(level=level, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+def _healthcheck(settings: Settings, _args: argparse.Namespace) -> int:
+    """Exit 0 while the loop's heartbeat is fresh."""
+    ok, line = heartbeat.check(settings.heartbeat, settings.heartbeat_max_age_s, time.time())
+    print(line, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
 
 
-def _command(args):
-    if args.run_once:
-        return _run_once
-    if args.list_sends:
-        return _list_sends
-    if args.search_send is not None:
-        return _search_send
-    if args.show_collection is not None:
-        return _show_collection
-    if args.resend is not None:
-        return _resend
-    return None
-
-
-def _run_loop(settings: Settings) -> int:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+def _run_loop(settings: Settings, _args: argparse.Namespace) -> int:
+    """Roll up, prune and push until SIGTERM or SIGINT."""
+    stop = StopRequest()
+    stop.install()
     return loop.run_loop(settings, stop)
 
 
@@ -113,14 +159,16 @@ def _open(settings: Settings, write: bool = False):
     return open_db(settings.db, write=write)
 
 
-def _run_once(settings: Settings, args) -> int:
+def _run_once(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one job now and print its result as JSON."""
     conn = _open(settings, write=True)
     result = RUN_ONCE[args.run_once](conn, settings, time.time())
     print(json.dumps({"job": args.run_once, "result": result}, default=str))
     return 0
 
 
-def _list_sends(settings: Settings, args) -> int:
+def _list_sends(settings: Settings, _args: argparse.Namespace) -> int:
+    """One line per pushed hour, as Targoman's -ls prints it."""
     rows = ledger.summaries(_open(settings))
     if not rows:
         print("No send attempts found")
@@ -130,57 +178,73 @@ def _list_sends(settings: Settings, args) -> int:
         first, last = (
             timeparse.iso(t) if t else "-" for t in (r["first_attempt"], r["last_attempt"])
         )
-        print(f"{timeparse.iso(r['hour'])} | {r['attempts']} | {first} | {last} | "
-              f"{r['last_error']} | {r['uid']} | {r['state']}")  # fmt: skip
+        print(
+            f"{timeparse.iso(r['hour'])} | {r['attempts']} | {first} | {last} | "
+            f"{r['last_error']} | {r['uid']} | {r['state']}"
+        )
     return 0
 
 
-def _search_send(settings: Settings, args) -> int:
+def _search_send(settings: Settings, args: argparse.Namespace) -> int:
+    """Every push attempt for one hour."""
     hour = timeparse.hour_of(timeparse.parse(args.search_send, settings.tz))
     conn = _open(settings)
     found = ledger.summaries(conn, hour)
     if not found:
-        print(f"scheduler: no aggregate queued for {timeparse.iso(hour)}", file=sys.stderr)
-        return 1
+        return fail("scheduler", f"no aggregate queued for {timeparse.iso(hour)}")
     s = found[0]
-    print(f"Aggregation Time: {timeparse.iso(hour)}\nAttempts: {s['attempts']}\n"
-          f"State: {s['state']}\nLast Error: {s['last_error']}\nUID: {s['uid']}")  # fmt: skip
+    print(
+        f"Aggregation Time: {timeparse.iso(hour)}\nAttempts: {s['attempts']}\n"
+        f"State: {s['state']}\nLast Error: {s['last_error']}\nUID: {s['uid']}"
+    )
     for a in ledger.attempts(conn, hour):
         result = "ok" if a["success"] else f"failed: {a['error']}"
-        print(f"  #{a['attempt']} {timeparse.iso(a['ts'])} {result} uid={a['uid']} "
-              f"sha256={a['payload_hash'][:12]}")  # fmt: skip
+        print(
+            f"  #{a['attempt']} {timeparse.iso(a['ts'])} {result} uid={a['uid']} "
+            f"sha256={a['payload_hash'][:12]}"
+        )
     return 0
 
 
-def _show_collection(settings: Settings, args) -> int:
+def _show_collection(settings: Settings, args: argparse.Namespace) -> int:
+    """The latest samples, an hour's aggregate, or the samples nearest a time."""
     text = args.show_collection.strip()
     moment = timeparse.parse(text, settings.tz) if text else None
     data = show.collection(_open(settings), moment)
     if not data:
-        print(
-            f"scheduler: no collection data found for {text or 'the latest tick'}", file=sys.stderr
-        )
-        return 1
+        return fail("scheduler", f"no collection data found for {text or 'the latest tick'}")
     print(show.render(data, args.output_format))
     return 0
 
 
-def _resend(settings: Settings, args) -> int:
+def _resend(settings: Settings, args: argparse.Namespace) -> int:
+    """Queue one hour again and send it now (unless offline)."""
     hour = timeparse.hour_of(timeparse.parse(args.resend, settings.tz))
     conn = _open(settings, write=True)
     with atomic(conn):
         queued = outbox.requeue(conn, settings, hour, time.time())
     if not queued:
-        print(f"scheduler: no hourly aggregate for {timeparse.iso(hour)}", file=sys.stderr)
-        return 1
+        return fail("scheduler", f"no hourly aggregate for {timeparse.iso(hour)}")
     if not settings.sending:
         print(f"queued {timeparse.iso(hour)}; not sent (offline or no GPUPULSE_PUSH_URL)")
         return 0
     outcome = push.send(conn, settings, hour)
-    print(f"{timeparse.iso(hour)}: " + (f"sent, uid {outcome.uid}" if outcome.success
-                                       else f"failed: {outcome.error}"))  # fmt: skip
+    print(
+        f"{timeparse.iso(hour)}: "
+        + (f"sent, uid {outcome.uid}" if outcome.success else f"failed: {outcome.error}")
+    )
     return 0 if outcome.success else 1
 
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "run": _run_loop,
+    "run-once": _run_once,
+    "list-sends": _list_sends,
+    "search-send": _search_send,
+    "show-collection": _show_collection,
+    "resend": _resend,
+    "healthcheck": _healthcheck,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,12 +21,15 @@ from store import open_db
 COMMANDS = ("hosts",)
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """The `hosts` subcommand and its actions."""
-    hosts = sub.add_parser("hosts", help="hub: add, list or revoke pushing hosts' tokens")
+def add_commands(
+    sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser] | None = None
+) -> None:
+    """The `hosts` subcommand and its actions; `parents` add the api's shared options."""
+    hosts = sub.add_parser(
+        "hosts", parents=parents or [], help="hub: add, list or revoke pushing hosts' tokens"
+    )
     hosts.add_argument("action", choices=("add", "list", "revoke"))
     hosts.add_argument("name", nargs="?", help="host name (its GPUPULSE_HOST_ID) for add/revoke")
-    hosts.add_argument("--db", help="database file (default: GPUPULSE_DB)")
     hosts.add_argument("--format", choices=("table", "json"), default="table", help="for list")
 
 

@@ -18,7 +18,7 @@ def register(app: Flask) -> None:
     reads for it, the other hosts on the status page, and the roll-up counters."""
     core = app_state(app)
     settings, features = core.settings, core.features
-    hub = receive.init_app(app, settings.db, settings.clock)
+    hub = receive.init_app(app, settings)
     features.add(receive.receive, *receive.ENDPOINTS)
     features.add(views.views, *views.ENDPOINTS)
     features.add_params(CORE_VIEWS, HOST_PARAM)

@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from api.catalog import JSON, Endpoint
 from api.hub.settings import HubSettings
 from api.hub.writers import Writers
+from api.settings import ApiSettings
 from api.svg_cache import RenderCache
 from protocol import targoman
 from protocol.fields import Invalid, parse_json
@@ -187,10 +188,10 @@ def invalid(problem: Invalid) -> tuple[Response, int]:
     return jsonify(problem.body()), 400
 
 
-def init_app(app: Flask, db: str, clock: Callable[[], float]) -> HubState:
-    """The hub's state on an app, with its settings from GPUPULSE_HUB_* variables, and the
-    receiving side's error handlers."""
-    hub = app.extensions[HUB] = HubState(HubSettings.from_env(), db, clock)
+def init_app(app: Flask, api: ApiSettings) -> HubState:
+    """The hub's state on an app, with the api's hub settings, and the receiving side's
+    error handlers."""
+    hub = app.extensions[HUB] = HubState(api.hub, api.db, api.clock)
     app.register_error_handler(Refused, refused)
     app.register_error_handler(Invalid, invalid)
     return hub

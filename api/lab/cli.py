@@ -26,25 +26,28 @@ from store.reservations import list_reservations, prune, replace
 COMMANDS = ("usage", "export", "reservations")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add the lab subcommands to gpupulse-api's parser."""
-    usage = sub.add_parser("usage", help="GPU-hours by user, day, month or gpu")
+def add_commands(
+    sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser] | None = None
+) -> None:
+    """Add the lab subcommands to gpupulse-api's parser; `parents` add its shared options."""
+    parents = parents or []
+    usage = sub.add_parser("usage", parents=parents, help="GPU-hours by user, day, month or gpu")
     usage.add_argument("--by", default="user", help=f"one of {', '.join(USAGE_GROUPS)}")
-    export = sub.add_parser("export", help="write one CSV per day (the older lab format)")
+    export = sub.add_parser(
+        "export", parents=parents, help="write one CSV per day (the older lab format)"
+    )
     export.add_argument("--dir", required=True, help="directory for gpupulse-YYYY-MM-DD.csv")
     for p in (usage, export):
-        p.add_argument("--db", help="database file (default: GPUPULSE_DB)")
         p.add_argument("--from", dest="first", help="first day YYYY-MM-DD")
         p.add_argument("--to", dest="last", help="last day YYYY-MM-DD (default: today)")
     usage.add_argument("--json", action="store_true", help="print the /api/v1/usage JSON")
-    res = sub.add_parser("reservations", help="import or export comments.json")
+    res = sub.add_parser("reservations", parents=parents, help="import or export comments.json")
     res.add_argument("action", choices=("import", "export"))
     res.add_argument("file", help="comments.json to read or write ('-': stdin/stdout)")
-    res.add_argument("--db", help="database file (default: GPUPULSE_DB)")
 
 
 def run(args: argparse.Namespace, settings: ApiSettings) -> int:
-    """Run a lab subcommand; 2 with one line on stdout for a problem to fix."""
+    """Run a lab subcommand; 2 with one line on stderr for a problem to fix."""
     now = settings.clock()
     today = day_of(now, settings.tz)
     try:
@@ -56,9 +59,9 @@ def run(args: argparse.Namespace, settings: ApiSettings) -> int:
             return import_comments(args, settings, now)
         return export_comments(args, settings, now)
     except CommentsError as problem:
-        print(f"gpupulse-api: {args.file}: {problem}")
+        print(f"gpupulse-api: {args.file}: {problem}", file=sys.stderr)
     except (OSError, UnicodeDecodeError) as problem:
-        print(f"gpupulse-api: {problem}")
+        print(f"gpupulse-api: {problem}", file=sys.stderr)
     return 2
 
 
@@ -118,12 +121,15 @@ def import_comments(args: argparse.Namespace, settings: ApiSettings, now: float)
     except ValueError as problem:
         raise CommentsError(f"not JSON: {problem}") from None
     with closing(open_args(args, settings, writing=True)) as conn:
-        items = parse_comments(doc, host_name(conn), now, settings.tz)
+        parsed = parse_comments(doc, host_name(conn), now, settings.tz)
         with atomic(conn):
             prune(conn, now)
-            for item in items:
+            for item in parsed.reservations:
                 replace(conn, item)
-    print(f"imported {len(items)} reservations from {args.file}")
+    notes = [f"{parsed.expired} already ended, skipped"] if parsed.expired else []
+    notes += [f"{parsed.forever} without a real end, kept until removed"] if parsed.forever else []
+    extra = f" ({'; '.join(notes)})" if notes else ""
+    print(f"imported {len(parsed.reservations)} reservations from {args.file}{extra}")
     return 0
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from store.settings import SettingError
+from runtime.settings import SettingError
 
 MAX_NAME = 64
 

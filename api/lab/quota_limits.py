@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from api.lab.names import parse_pairs, read_setting_file
-from store.settings import SettingError
+from runtime.settings import SettingError
 
 DEFAULT_KEY = "*"
 

@@ -29,20 +29,26 @@ def parse_duration(text: str) -> int | None:
     return total if text.strip() else None
 
 
+FOREVER = 253_402_300_799  # 9999-12-31T23:59:59Z: where calendar arithmetic ends
+
+
 def parse_instant(text: str, tz: tzinfo) -> int | None:
     """UTC seconds of an ISO date-time (naive: in `tz`) or of the midnight ending an ISO
-    date; None when `text` is neither."""
+    date; None when `text` is neither. Dates past the calendar's end (9999-12-31, a common
+    way to say "for ever") give FOREVER."""
     text = text.strip()
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
             return day_span(day, day, tz)[1]
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+        return min(int(moment.timestamp()), FOREVER)
+    except OverflowError:
+        return FOREVER
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return int(moment.timestamp())
 
 
 def parse_until(text: str, now: float, tz: tzinfo) -> int:

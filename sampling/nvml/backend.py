@@ -36,13 +36,12 @@ from sampling.nvml.mig import (
     profile_of,
 )
 from sampling.procinfo import ProcInfo
+from sampling.settings import DEFAULTS
 from store.samples import GpuInfo
-from store.settings import active_threshold
 
 REPROBE_S = 60.0  # how often a lost GPU is asked again whether it is back
 RECHECK_S = 3600.0  # how often a "not supported" answer, and the MIG layout, are asked again
 HEALTH_EVERY_S = 60.0  # power limit, ECC, retired pages, PCIe: once a minute
-MISMATCH_EXIT_S = 300.0  # a driver/library version mismatch lasting this long ends the process
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 
@@ -81,13 +80,13 @@ class NvmlBackend(DeviceReader):
         reprobe_s: float = REPROBE_S,
         recheck_s: float = RECHECK_S,
         health_every_s: float = HEALTH_EVERY_S,
-        mismatch_exit_s: float = MISMATCH_EXIT_S,
+        mismatch_exit_s: float = DEFAULTS.mismatch_exit_s,
         backoff_s: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),
     ) -> None:
         self.nvml = _import_pynvml() if nvml is None else nvml
-        self.procinfo = ProcInfo.from_env() if procinfo is None else procinfo
+        self.procinfo = procinfo or ProcInfo()
         self.clock = clock
-        self.threshold = active_threshold() if threshold is None else threshold
+        self.threshold = DEFAULTS.threshold if threshold is None else threshold
         self.log = log or logging.getLogger(__name__)
         self.reprobe_s, self.recheck_s = reprobe_s, recheck_s
         self.health_every_s, self.mismatch_exit_s = health_every_s, mismatch_exit_s

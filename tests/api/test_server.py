@@ -119,7 +119,7 @@ def test_bad_setting_is_one_line(db_path):
     env = {**os.environ, "GPUPULSE_DB": str(db_path), "GPUPULSE_API_WORKERS": "lots"}
     done = cli(env=env)
     assert done.returncode == 2
-    assert done.stdout.strip() == "gpupulse-api: GPUPULSE_API_WORKERS='lots' is not a number"
+    assert done.stderr.strip() == "gpupulse-api: GPUPULSE_API_WORKERS='lots' is not a number"
 
 
 def test_render_svg_command(conn, db_path, tmp_path):
@@ -134,7 +134,7 @@ def test_render_svg_command(conn, db_path, tmp_path):
     assert cells[-1].get("fill") == "#56d364"  # the only active day, dark level 4
     bad = cli("render-svg", "--db", str(db_path), "--theme", "pink", "--out", str(out), env=env)
     assert bad.returncode == 2
-    assert bad.stdout.strip().startswith("gpupulse-api: --theme: unknown theme 'pink'")
+    assert bad.stderr.strip().startswith("gpupulse-api: --theme: unknown theme 'pink'")
     missing = cli("render-svg", "--db", str(tmp_path / "none.db"), "--out", str(out), env=env)
-    assert missing.returncode == 2 and "does not exist" in missing.stdout
-    assert len(missing.stdout.strip().splitlines()) == 1
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

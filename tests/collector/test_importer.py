@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from collector.importer import synthetic_uuid
+from collector.logfiles import synthetic_uuid
 from store import open_db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,11 +35,12 @@ Timestamp,User,PID,GPU Number,GPU Usage
 """
 
 
-def run_import(tmp_path, *files: str, tz: str = "UTC"):
+def run_import(tmp_path, *files: str, tz: str = "UTC", host: str = "box"):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
     env["GPUPULSE_TZ"] = tz
+    db = str(tmp_path / "p.db")
     return subprocess.run(
-        [sys.executable, "-m", "collector", "import", "--db", str(tmp_path / "p.db"), *files],
+        [sys.executable, "-m", "collector", "import", "--db", db, "--host", host, *files],
         capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
     )  # fmt: skip
 
@@ -89,7 +90,7 @@ def test_any_column_subset_and_order_nounits(tmp_path):
     )
     result = run_import(tmp_path, write(tmp_path, "s.csv", text))
     assert result.returncode == 0, result.stderr
-    rows = samples(tmp_path, synthetic_uuid("nvidia-smi:index:0"))
+    rows = samples(tmp_path, synthetic_uuid("nvidia-smi:box:index=0"))
     assert [(r[1], r[2]) for r in rows] == [(60_000, 7), (60_000, 9)]
 
 
@@ -114,8 +115,8 @@ def test_bad_rows_are_reported_with_line_numbers_and_skipped(tmp_path):
 def test_gpu_stats_csv(tmp_path):
     result = run_import(tmp_path, write(tmp_path, "gs.csv", GPU_STATS))
     assert result.returncode == 0, result.stderr
-    gpu0 = samples(tmp_path, synthetic_uuid("gpu_stats:0"))
-    gpu1 = samples(tmp_path, synthetic_uuid("gpu_stats:1"))
+    gpu0 = samples(tmp_path, synthetic_uuid("gpu_stats:box:0"))
+    gpu1 = samples(tmp_path, synthetic_uuid("gpu_stats:box:1"))
     assert [(r[0], r[1], r[2]) for r in gpu0] == [
         (1616584200, 300_000, 90), (1616584500, 300_000, 0),
         (1616584800, 300_000, 85), (1616585100, 300_000, 80),
@@ -131,7 +132,7 @@ def test_gpu_stats_csv(tmp_path):
     conn.close()
     # A second import of the same file maps to the same GPUs (stable synthetic UUIDs).
     assert run_import(tmp_path, str(tmp_path / "gs.csv")).returncode == 0
-    assert len(samples(tmp_path, synthetic_uuid("gpu_stats:0"))) == 4
+    assert len(samples(tmp_path, synthetic_uuid("gpu_stats:box:0"))) == 4
 
 
 def test_gpu_stats_bad_rows(tmp_path):
@@ -139,14 +140,13 @@ def test_gpu_stats_bad_rows(tmp_path):
     result = run_import(tmp_path, write(tmp_path, "gs.csv", text))
     assert result.returncode == 1
     assert [e.split(":")[1] for e in result.stderr.splitlines()] == ["8", "9", "10"]
-    assert len(samples(tmp_path, synthetic_uuid("gpu_stats:0"))) == 4
+    assert len(samples(tmp_path, synthetic_uuid("gpu_stats:box:0"))) == 4
 
 
 def test_unusable_files_exit_2_with_one_line(tmp_path):
     cases = {
         "empty.csv": "",
         "nots.csv": "name, utilization.gpu [%]\nA, 5 %\n",
-        "noid.csv": "timestamp, utilization.gpu [%]\n2024/05/01 12:00:00, 5 %\n",
         "nometric.csv": "timestamp, uuid\n2024/05/01 12:00:00, GPU-a\n",
     }
     for name, text in cases.items():

@@ -65,6 +65,6 @@ def test_mistakes_are_one_line_and_non_zero(hub_db, tmp_path):
         assert done.returncode == code and text in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1
     missing = hosts(tmp_path / "none.db", "add", "box1")
-    assert missing.returncode == 2 and "does not exist" in missing.stdout
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
     bad = hosts(hub_db, "rename")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from idle import proctree
-from idle.config import RunnerSettings, parse
+from idle.config import parse
 from idle.record import RunLog
 from idle.runner import Clocks, Runner
+from idle.settings import RunnerSettings
 from tests.support.idle.fakes import FakeBackend, FakeClock
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from idle.cli import run
-from idle.config import ConfigError, GpuSet, RunnerSettings, parse
-from store.settings import SettingError
+from idle.config import ConfigError, GpuSet, parse
+from idle.settings import RunnerSettings
+from runtime.settings import SettingError, load
 
 GPU_MON_SAMPLE = """\
 [defaults]
@@ -68,7 +71,7 @@ def test_defaults_when_keys_are_left_out(tmp_path):
             "[defaults]\ninterval_seconds = 0.1\n",
             r":2: \[defaults\] interval_seconds = 0.1 is out of range",
         ),
-        ("[gpus-all]\ngpus = ALL\n", r":1: unknown section \[gpus-all\]"),
+        ("[runner]\ngpus = ALL\n", r":1: unknown section \[runner\]"),
         ("[gpu-a]\ngpus = 0,x\n", r":2: \[gpu-a\] gpus = '0,x' is not ALL or comma-separated"),
         ("[gpu-a]\ngpus = 0,0\n", r":2: \[gpu-a\] gpus"),
         ("[process-a]\ncmd = x\n\ngpus = -1\n", r":4: \[process-a\] gpus = '-1'"),
@@ -85,7 +88,7 @@ def test_defaults_when_keys_are_left_out(tmp_path):
             "[process-a]\ncmd = x\n[process-a]\ncmd = y\n",
             r":3: section \[process-a\] appears twice",
         ),
-        ("[process-]\ncmd = x\n", r":1: section \[process-\] needs a NAME"),
+        ("[process-a b]\ncmd = x\n", r":1: section \[process-a b\] needs a NAME"),
         (
             "[process-a]\ncmd = x\n[tty]\nenabled = maybe\n",
             r":4: \[tty\] enabled = 'maybe' is not one of",
@@ -142,10 +145,67 @@ def test_cli_usage_errors_are_one_line(capsys):
 
 
 def test_settings_from_the_environment():
-    settings = RunnerSettings.from_env(
-        {"GPUPULSE_IDLE_HOLDOFF": "30", "GPUPULSE_IDLE_GRACE": "2.5"}
-    )
+    settings = load(RunnerSettings, {"GPUPULSE_IDLE_HOLDOFF": "30", "GPUPULSE_IDLE_GRACE": "2.5"})
     assert (settings.holdoff_s, settings.grace_s) == (30.0, 2.5)
-    assert RunnerSettings.from_env({}) == RunnerSettings()
+    assert load(RunnerSettings, {}) == RunnerSettings()
     with pytest.raises(SettingError, match="GPUPULSE_IDLE_HOLDOFF"):
-        RunnerSettings.from_env({"GPUPULSE_IDLE_HOLDOFF": "-1"})
+        load(RunnerSettings, {"GPUPULSE_IDLE_HOLDOFF": "-1"})
+
+
+# gpu_mon's shipped conf/gpu_mon.conf (Shmuma/gpu_mon, GPL-3.0, so reproduced here, not
+# copied): full-line ';' comments, `key=value` without spaces, sections [gpu-all] and
+# [process-all]; its README's second example uses [process-0] and [process-1].
+GPU_MON_SHIPPED = """\
+; gpu_mon configuration
+[defaults]
+; check every 10 seconds
+interval_seconds=10
+
+[gpu-all]
+gpus=ALL
+ignore_programs=nvidia-smi
+
+[process-all]
+dir=/tmp
+cmd=miner-run
+gpus=ALL
+log=/dev/null
+
+[tty]
+enabled=True
+whitelist=user1,user2
+idle_seconds=300
+"""
+
+
+def test_gpu_mons_own_config_is_read_as_it_is():
+    config = parse(GPU_MON_SHIPPED)
+    assert config.interval_s == 10
+    assert [w.name for w in config.watches] == ["all"]
+    assert [(j.name, j.cmd, j.dir, j.log) for j in config.jobs] == [
+        ("all", "miner-run", "/tmp", "/dev/null")
+    ]
+    assert config.tty.enabled and config.tty.whitelist == {"user1", "user2"}
+
+
+def test_section_names_gpu_mon_accepts_and_comments_after_values():
+    text = (
+        "[gpu0]\ngpus = 0 ; the first card\nignore_programs = nvtop  # a monitor\n"
+        "[process-miner1]\ncmd = cd /tmp; ./run --fast # kept: the shell's own\ngpus = 0\n"
+    )
+    config = parse(text)
+    assert [(w.name, w.gpus.indices, w.ignore_programs) for w in config.watches] == [
+        ("0", (0,), frozenset({"nvtop"}))
+    ]
+    (job,) = config.jobs
+    assert (job.name, job.gpus.indices) == ("miner1", (0,))
+    assert job.cmd == "cd /tmp; ./run --fast # kept: the shell's own"
+
+
+def test_the_documented_example_config_parses(tmp_path):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "idle-run.md").read_text()
+    block = doc.split("```ini\n", 1)[1].split("```", 1)[0]
+    block = block.replace("/opt/miner", str(tmp_path)).replace("/var/log", str(tmp_path))
+    config = parse(block)
+    assert [w.gpus.indices for w in config.watches] == [None]
+    assert [j.cmd for j in config.jobs] == ["./miner-run --pool example"]

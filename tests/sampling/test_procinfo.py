@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from runtime.settings import load
+from sampling.factory import procinfo
 from sampling.procinfo import COMMAND_MAX, GONE, ProcInfo
+from sampling.settings import BackendSettings
 from tests.support.procfs import BOOT, PASSWD, TCK, write_proc
 
 
@@ -87,9 +90,11 @@ def test_missing_passwd_file_still_gives_the_uid(proc, tmp_path):
 
 
 def test_settings_choose_the_paths(tmp_path):
-    info = ProcInfo.from_env({"GPUPULSE_PROC": "/host/proc", "GPUPULSE_PASSWD": "/host/passwd"})
+    info = procinfo(
+        load(BackendSettings, {"GPUPULSE_PROC": "/host/proc", "GPUPULSE_PASSWD": "/host/passwd"})
+    )
     assert (info.proc_root, info.passwd) == (Path("/host/proc"), Path("/host/passwd"))
-    default = ProcInfo.from_env({})
+    default = procinfo(load(BackendSettings, {}))
     assert (default.proc_root, default.passwd) == (Path("/proc"), Path("/etc/passwd"))
 
 

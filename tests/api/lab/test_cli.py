@@ -7,18 +7,28 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 
 import pytest
 
+from store import atomic
 from tests.support.lab import HOSTILE, fill_day, seed
+
+
+def ahead(days: int) -> str:
+    """An ISO end `days` from the real clock (the CLI books against the real clock)."""
+    moment = datetime.fromtimestamp(int(time.time()) + days * 86_400, UTC)
+    return moment.replace(minute=0, second=0).isoformat()
+
 
 COMMENTS = {
     "labbox": [
-        {"name": "alice", "date": "2026-12-24T18:00:00+00:00", "comment": "thesis <final>"},
+        {"name": "alice", "date": ahead(23), "comment": "thesis <final>"},
         {"name": "", "date": "", "comment": ""},
         {"name": "bob", "date": "", "comment": "until further notice"},
     ],
-    "otherbox": {"3": {"name": "carol", "date": "2026-12-01T00:00:00+00:00", "comment": ""}},
+    "otherbox": {"3": {"name": "carol", "date": ahead(1), "comment": ""}},
 }
 
 
@@ -47,10 +57,10 @@ def test_usage_table_and_json(conn, db_path):
 
 def test_usage_bad_option_is_one_line(db_path):
     done = cli("usage", "--by", "team", db=db_path)
-    assert done.returncode == 2 and done.stdout.startswith("gpupulse-api: --by: unknown by")
-    assert len(done.stdout.strip().splitlines()) == 1
+    assert done.returncode == 2 and done.stderr.startswith("gpupulse-api: --by: unknown by")
+    assert len(done.stderr.strip().splitlines()) == 1
     done = cli("usage", "--from", "2026-03-05", "--to", "2026-03-01", db=db_path)
-    assert done.returncode == 2 and done.stdout.startswith("gpupulse-api: --from:")
+    assert done.returncode == 2 and done.stderr.startswith("gpupulse-api: --from:")
 
 
 def test_export_writes_one_file_per_day(conn, db_path, tmp_path):
@@ -105,5 +115,31 @@ def test_bad_comments_json_is_one_line(db_path, tmp_path, doc, message):
     source = tmp_path / "bad.json"
     source.write_text(json.dumps(doc), encoding="utf-8")
     done = cli("reservations", "import", str(source), db=db_path)
-    assert done.returncode == 2 and done.stdout.startswith(f"gpupulse-api: {source}: {message}")
-    assert len(done.stdout.strip().splitlines()) == 1
+    assert done.returncode == 2 and done.stderr.startswith(f"gpupulse-api: {source}: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_old_comments_json_never_undoes_a_booking_made_since(conn, db_path, tmp_path):
+    seed(conn)
+    now = int(time.time())
+    with atomic(conn):
+        conn.execute("INSERT INTO reservations (gpu, name, comment, created, until) "
+                     "VALUES (0, 'dana', 'booked today', ?, ?)", (now, now + 86_400))  # fmt: skip
+    # As PHP writes it: \u00e8 escapes, \/ slashes, an index-keyed object, a null name.
+    old = (
+        '{"labbox":{"0":{"name":"h\\u00e9l\\u00e8ne","date":"2020-01-02 10:00",'
+        '"comment":"run 3\\/4"},"1":{"name":null,"date":"","comment":"free"},'
+        '"2":{"name":"eve","date":"9999-12-31","comment":""}}}'
+    )
+    source = tmp_path / "comments.json"
+    source.write_text(old, encoding="utf-8")
+    done = cli("reservations", "import", str(source), db=db_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"imported 2 reservations from {source} (1 already ended, skipped; "
+        "1 without a real end, kept until removed)"
+    )
+    rows = conn.execute("SELECT gpu, name, comment, until FROM reservations ORDER BY gpu")
+    assert [r[:3] for r in rows] == [(0, "dana", "booked today"), (1, "", "free"),
+                                     (2, "eve", "")]  # fmt: skip
+    assert conn.execute("SELECT until FROM reservations WHERE gpu = 2").fetchone() == (None,)

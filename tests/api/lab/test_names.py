@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.lab.settings import LabSettings
-from store.settings import SettingError
+from runtime.settings import SettingError, load
 from tests.support.lab import lab_app
 from tests.support.rows import add_days
 from tests.support.svg_parse import parse, title_of
@@ -14,7 +14,7 @@ from tests.support.svg_parse import parse, title_of
 def test_settings_parse_gpu_names_and_the_alias_file(tmp_path):
     aliases = tmp_path / "aliases"
     aliases.write_text("# login = name\nalice = Alice Liddell\n\nbob=Bob B.\n", encoding="utf-8")
-    lab = LabSettings.from_env({"GPUPULSE_GPU_NAMES": "NVIDIA GeForce RTX 4090=4090, 1=second",
+    lab = load(LabSettings, {"GPUPULSE_GPU_NAMES": "NVIDIA GeForce RTX 4090=4090, 1=second",
                                 "GPUPULSE_USER_ALIASES": str(aliases)})  # fmt: skip
     assert lab.names.gpu("NVIDIA GeForce RTX 4090", 0, "GPU-x") == "4090"
     assert lab.names.gpu("NVIDIA GeForce RTX 4090", 1, "GPU-y") == "second"  # index wins
@@ -26,7 +26,7 @@ def test_bad_alias_file_line_is_named(tmp_path):
     aliases = tmp_path / "aliases"
     aliases.write_text("alice = Alice\nnonsense\n", encoding="utf-8")
     with pytest.raises(SettingError, match=r"^GPUPULSE_USER_ALIASES: line 2 "):
-        LabSettings.from_env({"GPUPULSE_USER_ALIASES": str(aliases)})
+        load(LabSettings, {"GPUPULSE_USER_ALIASES": str(aliases)})
 
 
 def test_gpus_json_carries_display_names(lab_client):

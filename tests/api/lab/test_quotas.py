@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.lab.quota_limits import load_quotas
 from api.lab.settings import LabSettings
-from store.settings import SettingError
+from runtime.settings import SettingError, load
 from tests.support.lab import HOSTILE
 
 
@@ -28,7 +28,7 @@ def test_quota_setting_and_file_merge_with_the_variable_winning(tmp_path):
 ])  # fmt: skip
 def test_bad_quota_settings_name_the_variable(env, named):
     with pytest.raises(SettingError, match="^" + named.replace("*", r"\*")):
-        LabSettings.from_env(env)
+        load(LabSettings, env)
 
 
 def test_used_limit_and_percent(lab_client):
