@@ -15,6 +15,7 @@ RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))
 COPY README.md ./
 COPY runtime runtime
 COPY store store
+COPY protocol protocol
 COPY sampling sampling
 COPY collector collector
 COPY idle idle

@@ -1,6 +1,6 @@
 """The activity graph: which numbers a calendar shows, read from the daily roll-ups.
 
-`activity_calendar` turns parsed query parameters and the store into a `Calendar`;
+`activity_calendar` turns parsed query parameters and a source's rows into a `Calendar`;
 `render_calendar` (api.svg.calendar) draws it. The route and `gpupulse-api render-svg`
 both go through `activity_svg`, so the README's SVG is the one the server would send.
 """
@@ -12,17 +12,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from api.activity_stats import SCALES, level_function, stats
-from api.gpus import GpuRef, host_name, resolve_gpu
-from api.lab.names import DisplayNames
+from api.gpus import GpuRef, resolve_gpu
+from api.names import AS_RECORDED, Names
 from api.params import BadParam, Choice, IntRange, Param
+from api.source import Source
 from api.svg.calendar import Calendar, Cell, render_calendar, window
 from api.svg.text import clean_label, duration, long_date, number, plural, short_date
 from api.svg.theme import THEMES
-from store.db import Connection
-from store.rollups import HOST, daily_rows, user_daily_rows
+from store.rollups import HOST
 
 EMPTY_NOTE = "no GPU activity recorded yet"
-NO_ALIASES = DisplayNames()
 
 
 @dataclass(frozen=True)
@@ -67,29 +66,29 @@ def check_combination(query: dict) -> None:
         raise BadParam("metric", f"metric {query['metric']} is not recorded per user", allowed)
 
 
-def day_values(conn: Connection, query: dict, gpu: GpuRef, days: list[date]) -> tuple:
+def day_values(source: Source, query: dict, gpu: GpuRef, days: list[date]) -> tuple:
     """(shown values, GPU-hours) per day in `days`, zero where no roll-up exists."""
     metric, first, last = METRICS[query["metric"]], days[0].isoformat(), days[-1].isoformat()
     values: dict[str, float] = {}
     hours: dict[str, float] = {}
     if query["user"] is None:
-        for row in daily_rows(conn, first, last, gpu.id):
+        for row in source.daily(first, last, gpu.id):
             values[row["day"]] = (row[metric.column] or 0) / metric.divisor
             hours[row["day"]] = (row["gpu_minutes"] or 0) / 60
     else:
-        seconds = user_seconds(conn, first, last, query["user"], gpu.id)
+        seconds = user_seconds(source, first, last, query["user"], gpu.id)
         values = {day: s / metric.user_divisor for day, s in seconds.items()}
         hours = {day: s / 3600 for day, s in seconds.items()}
     keys = [d.isoformat() for d in days]
     return [values.get(k, 0.0) for k in keys], [hours.get(k, 0.0) for k in keys]
 
 
-def user_seconds(conn: Connection, first: str, last: str, user: str, gpu: int) -> dict:
+def user_seconds(source: Source, first: str, last: str, user: str, gpu: int) -> dict:
     """A user's GPU-seconds per day: one GPU's rows, or for the host its gpu=0 rows where the
     scheduler wrote them, else the sum over GPUs (never both, so nothing counts twice)."""
     host: dict[str, float] = {}
     per_gpu: dict[str, float] = {}
-    for row in user_daily_rows(conn, first, last, user):
+    for row in source.user_daily(first, last, user):
         if gpu != HOST and row["gpu"] != gpu:
             continue
         into = host if row["gpu"] == HOST else per_gpu
@@ -97,9 +96,9 @@ def user_seconds(conn: Connection, first: str, last: str, user: str, gpu: int) -
     return {**per_gpu, **host}
 
 
-def subject(conn: Connection, query: dict, gpu: GpuRef, names: DisplayNames) -> str:
+def subject(source: Source, query: dict, gpu: GpuRef, names: Names) -> str:
     """Whose activity the graph shows, for the header (GPU and user by display name)."""
-    where = clean_label(host_name(conn), 32)
+    where = clean_label(source.host_name(), 32)
     if gpu.id != HOST:
         shown = names.gpu(gpu.name, gpu.index, gpu.uuid)
         where = f"GPU {gpu.index} ({clean_label(shown, 32)}) on {where}"
@@ -108,20 +107,21 @@ def subject(conn: Connection, query: dict, gpu: GpuRef, names: DisplayNames) -> 
     return f"on {where}"
 
 
-def activity_calendar(conn: Connection, query: dict, today: date,
-                      names: DisplayNames = NO_ALIASES) -> Calendar:  # fmt: skip
+def activity_calendar(
+    source: Source, query: dict, today: date, names: Names = AS_RECORDED
+) -> Calendar:
     """The calendar for parsed SVG parameters, ending `today` (in GPUPULSE_TZ)."""
     check_combination(query)
-    gpu = resolve_gpu(conn, query["gpu"])
+    gpu = resolve_gpu(query["gpu"], source.gpus)
     metric = METRICS[query["metric"]]
     days = window(today, query["weeks"])
-    values, hours = day_values(conn, query, gpu, days)
+    values, hours = day_values(source, query, gpu, days)
     level = level_function(values, query["scale"], metric.bands)
     who = None if query["user"] is None else clean_label(names.user(query["user"]), 32)
     pairs = zip(days, values, strict=True)
     cells = [Cell(d, level(v), cell_title(metric, v, d, who)) for d, v in pairs]
     period = "year" if query["weeks"] == 53 else plural(query["weeks"], "week")
-    who_where = subject(conn, query, gpu, names)
+    who_where = subject(source, query, gpu, names)
     header = f"{number(sum(hours))} GPU-hours {who_where} in the last {period}"
     legend = legend_titles(metric, query["scale"], values, level)
     return Calendar(cells, header, footer(metric, days, values, hours), legend, query["theme"])
@@ -168,7 +168,6 @@ def legend_titles(metric: Metric, scale: str, values: list[float], level) -> lis
     return titles
 
 
-def activity_svg(conn: Connection, query: dict, today: date,
-                 names: DisplayNames = NO_ALIASES) -> str:  # fmt: skip
+def activity_svg(source: Source, query: dict, today: date, names: Names = AS_RECORDED) -> str:
     """The activity SVG for parsed parameters (GPU and user display names from `names`)."""
-    return render_calendar(activity_calendar(conn, query, today, names))
+    return render_calendar(activity_calendar(source, query, today, names))

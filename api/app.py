@@ -1,14 +1,14 @@
-"""The Flask app factory: routes, JSON errors for everything, and default headers."""
+"""The Flask app factory: the core's routes, each feature's, JSON errors for everything, and
+default headers."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from api.hub import register as register_hub
-from api.lab import register as register_lab
 from api.params import BadParam
 from api.routes import DB_ERRORS, bp
 from api.settings import ApiSettings, from_environment
@@ -17,6 +17,10 @@ from runtime import logs
 
 log = logging.getLogger("gpupulse.api")
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The optional features, in order. Each plugs in through its register(app) (api.features) and
+# is imported by name, so the core has no import edge to it. The hub comes after the lab: it
+# adds other hosts' sections to the lab's status page.
+FEATURES = ("api.lab.feature", "api.hub.feature")
 
 
 def create_app(settings: ApiSettings | None = None) -> Flask:
@@ -26,11 +30,11 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
         settings, server = from_environment()
         logs.setup(server.log_level)
     app = Flask(__name__, static_folder=None)
-    app.extensions[EXTENSION] = AppState(settings)
+    app.extensions[EXTENSION] = AppState(settings, app)
     app.json.sort_keys = False
     app.register_blueprint(bp)
-    register_lab(app)
-    register_hub(app)
+    for feature in FEATURES:
+        importlib.import_module(feature).register(app)
     app.register_error_handler(BadParam, bad_param)
     app.register_error_handler(HTTPException, http_error)
     for error in DB_ERRORS:

@@ -1,38 +1,29 @@
-"""Every endpoint the api serves, declared once; the API info and the OpenAPI document are
-both built from this list, and a test checks it against the Flask URL map."""
+"""The endpoints the api serves, each declared once: the core's here, a feature's next to its
+routes. The API info at `/` and the OpenAPI document are both built from an app's Catalog, and
+a test checks it against the Flask URL map."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 
 from api.activity import SVG_PARAMS
-from api.hub.hostview import HOST_PARAM
-from api.lab import params as lab
 from api.params import Day, Param
 
+JSON, SVG, TEXT = "application/json", "image/svg+xml", "text/plain"
+CSV, CSS, JS = "text/csv", "text/css", "text/javascript"
 GPU_FILTER = Param("gpu", "all (every row), a GPU index, or a GPU UUID", "all")
 DAYS_PARAMS = (
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: 29 days before `to`)"),
     Day("to", "last day, inclusive (default: today in GPUPULSE_TZ)"),
     GPU_FILTER,
-    HOST_PARAM,
 )
 HOURS_PARAMS = (
     Day("from", "first day whose hours are listed (default: `to`)"),
     Day("to", "last day, inclusive (default: today in GPUPULSE_TZ)"),
     GPU_FILTER,
-    HOST_PARAM,
 )
-JSON, SVG, TEXT = "application/json", "image/svg+xml", "text/plain"
-CSV, CSS, JS = "text/csv", "text/css", "text/javascript"
-RESERVATION_BODY = {
-    "type": "object", "required": ["gpu", "name", "until"], "additionalProperties": False,
-    "properties": {"gpu": {"type": "integer", "minimum": 0},
-                   "name": {"type": "string", "minLength": 1, "maxLength": 64},
-                   "until": {"type": "string", "description": "ISO date-time or e.g. 2d 3h"},
-                   "comment": {"type": "string", "maxLength": 1000}},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,14 +40,12 @@ class Endpoint:
     ok: int = 200  # the success status
 
 
-HUB_ERRORS = (400, 401, 403, 413, 429, 503)
-
 ENDPOINTS = (
     Endpoint("/", "API information (JSON); browsers preferring HTML get the status page",
              errors=()),
     Endpoint("/api", "API information (the same document as /)", errors=()),
     Endpoint("/gpu-activity.svg", "GitHub-style calendar of daily GPU activity", SVG,
-             (*SVG_PARAMS, HOST_PARAM), (304, 400, 503)),
+             SVG_PARAMS, (304, 400, 503)),
     Endpoint("/health", "ok, or 503 stale/error with the newest sample's age"),
     Endpoint("/api/v1/gpus", "Current state of each GPU with its processes"),
     Endpoint("/api/v1/days", "Daily roll-ups (gpu 0 is the whole host)", JSON, DAYS_PARAMS,
@@ -65,37 +54,33 @@ ENDPOINTS = (
              HOURS_PARAMS, (400, 503)),
     Endpoint("/metrics", "Prometheus text exposition of the newest state", TEXT),
     Endpoint("/openapi.json", "This API as an OpenAPI 3 document", errors=()),
-    # Lab features (issue 6), see docs/lab.md
-    Endpoint("/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, lab.USAGE_PARAMS,
-             (400, 503)),
-    Endpoint("/api/v1/export.csv", "A day's per-process log: Timestamp,User,PID,GPU Number,"
-             "GPU Usage (streamed)", CSV, lab.EXPORT_PARAMS, (400, 503)),
-    Endpoint("/api/v1/quotas", "Each user's GPU-hours this month against their quota", JSON,
-             lab.QUOTA_PARAMS, (400, 503)),
-    Endpoint("/api/v1/reservations", "Reservations: who booked which GPU until when"),
-    Endpoint("/api/v1/reservations", "Book a GPU (Bearer GPUPULSE_ADMIN_TOKEN)", JSON,
-             errors=(400, 401, 403, 413, 503), method="POST", body=RESERVATION_BODY, ok=201),
-    Endpoint("/api/v1/reservations", "Remove a reservation (Bearer GPUPULSE_ADMIN_TOKEN)", JSON,
-             lab.DELETE_PARAMS, (400, 401, 403, 404, 503), method="DELETE"),
-    Endpoint("/charts/users.svg", "GPU-hours per user in a month (bars)", SVG,
-             lab.USERS_CHART_PARAMS, (304, 400, 503)),
-    Endpoint("/charts/hours.svg", "GPU activity by weekday and hour (heat map)", SVG,
-             lab.HOURS_CHART_PARAMS, (304, 400, 503)),
-    Endpoint("/charts/months.svg", "GPU-hours per month stacked by user", SVG,
-             lab.MONTHS_CHART_PARAMS, (304, 400, 503)),
-    # The hub (issue 8), see docs/hub.md.
-    Endpoint("/api/v1/ingest", "Hub: store a host-hour pushed by a host's scheduler, or an "
-             "array of them (Bearer host token, X-Contract-Number); echoes the body as params",
-             JSON, errors=HUB_ERRORS, method="POST",
-             body={"oneOf": [{"type": "object"},
-                             {"type": "array", "items": {"type": "object"}}]}),
-    Endpoint("/api/v1/status", "Hub: a host's live snapshot of GPUs, processes and "
-             "reservations (Bearer host token)", JSON,
-             errors=HUB_ERRORS, method="POST", body={"type": "object"}),
-    Endpoint("/api/v1/hosts", "Hub: each host's GPUs busy, idle and reserved, and staleness"),
-    Endpoint("/static/status.css", "The status page's stylesheet", CSS, errors=()),
-    Endpoint("/static/status.js", "The status page's refresh script", JS, errors=()),
 )  # fmt: skip
+
+
+class Catalog:
+    """The endpoints of one app in the order listed: the core's, then each feature's."""
+
+    def __init__(self, endpoints: Iterable[Endpoint] = ENDPOINTS) -> None:
+        self._endpoints: dict[tuple[str, str], Endpoint] = {}
+        self.add(*endpoints)
+
+    def add(self, *endpoints: Endpoint) -> None:
+        """List endpoints (a path may have one per method)."""
+        for e in endpoints:
+            self._endpoints[(e.path, e.method)] = e
+
+    def add_params(self, path: str, *params: Param, method: str = "GET") -> None:
+        """Give a listed endpoint more query parameters, after its own."""
+        e = self._endpoints[(path, method)]
+        self._endpoints[(path, method)] = replace(e, params=(*e.params, *params))
+
+    def params(self, path: str, method: str = "GET") -> tuple[Param, ...]:
+        """The query parameters of a listed endpoint."""
+        return self._endpoints[(path, method)].params
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Every endpoint listed."""
+        return tuple(self._endpoints.values())
 
 
 def package_version() -> str:
@@ -106,7 +91,7 @@ def package_version() -> str:
         return "0.0.0"
 
 
-def api_info(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict:
+def api_info(endpoints: tuple[Endpoint, ...]) -> dict:
     """What GET / returns: each endpoint, its parameters, their defaults and allowed values."""
     return {
         "name": "GPU Pulse",
@@ -173,7 +158,7 @@ def operation_id(path: str, method: str = "GET") -> str:
     return f"{method.lower()}_{slug}"
 
 
-def openapi(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict:
+def openapi(endpoints: tuple[Endpoint, ...]) -> dict:
     """The OpenAPI 3.0 document for `endpoints`."""
     return {
         "openapi": "3.0.3",

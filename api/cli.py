@@ -20,6 +20,7 @@ from api.lab.cli import add_commands as add_lab_commands
 from api.lab.cli import run as run_lab_command
 from api.params import BadParam, parse_query
 from api.settings import ApiSettings, ServerSettings
+from api.source import LocalSource
 from runtime.cli import (
     SHARED_OPTIONS,
     OneLineParser,
@@ -88,7 +89,7 @@ def render_svg(args: argparse.Namespace, settings: ApiSettings) -> str:
     conn = open_db(settings.db)
     try:
         today = day_of(settings.clock(), settings.tz)
-        return activity_svg(conn, query, today, settings.lab.names)
+        return activity_svg(LocalSource(conn), query, today, settings.lab.names)
     finally:
         conn.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.params import BadParam
@@ -32,11 +33,12 @@ def known_gpus(conn: Connection) -> list[GpuRef]:
     return [GpuRef(*row) for row in rows]
 
 
-def resolve_gpu(conn: Connection, ref: str) -> GpuRef:
-    """`all` -> the host, a number -> the GPU with that index now, else a UUID; BadParam if none."""
+def resolve_gpu(ref: str, known: Callable[[], list[GpuRef]]) -> GpuRef:
+    """`all` -> the host, a number -> the GPU with that index now, else a UUID (among the
+    GPUs `known` lists, asked only then); BadParam if none."""
     if ref == ALL:
         return HOST_REF
-    gpus = known_gpus(conn)
+    gpus = known()
     wanted = ref.strip().lower()
     index = int(wanted) if wanted.isascii() and wanted.isdigit() else None
     for gpu in gpus:

@@ -8,21 +8,17 @@ from datetime import timedelta
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from api.activity import SVG_PARAMS, activity_svg, check_combination
-from api.catalog import DAYS_PARAMS, HOURS_PARAMS, JSON
-from api.gpus import ALL, HOST_REF, known_gpus, resolve_gpu
+from api.activity import activity_svg, check_combination
+from api.catalog import JSON
+from api.gpus import ALL, HOST_REF, resolve_gpu
 from api.health import error_body, health
-from api.hub.hostview import cache_key
-from api.hub.views import host_reader, reader_for, requested_hosts
-from api.lab.names import with_display_names
-from api.lab.status import prefers_html, status_page
-from api.params import BadParam, parse_query
+from api.names import with_display_names
+from api.params import BadParam
+from api.source import Source
 from api.state import state
-from api.svg.calendar import window
 from api.svg_cache import Rendered
 from store.aggregate import day_span
-from store.db import Connection, Error, StoreError
-from store.rollups import daily_rows, data_version, hourly_rows
+from store.db import Error, StoreError
 from store.samples import host_facts, latest_state, newest_sample_ts
 from store.schema import SchemaMismatch
 
@@ -37,8 +33,9 @@ DB_ERRORS = (StoreError, SchemaMismatch, Error)
 @bp.get("/api")
 def info() -> Response:
     """Every endpoint with its parameters and defaults; `/` is the status page for browsers."""
-    if request.path == "/" and prefers_html():
-        return status_page()
+    home_page = state().features.home_page
+    if request.path == "/" and home_page is not None and prefers_html():
+        return home_page()
     return Response(state().info_body, mimetype=JSON, headers={"Vary": "Accept"})
 
 
@@ -68,18 +65,15 @@ def activity() -> Response:
     app_state = state()
     query = app_state.svg_queries.get(request.query_string)
     if query is None:
-        query = parse_query(SVG_PARAMS, request.args)
+        query = app_state.query("/gpu-activity.svg")
         check_combination(query)  # only valid queries are remembered
         app_state.svg_queries.put(request.query_string, query)
-    conn = app_state.readers.get()
+    source = app_state.source(query)
     today = app_state.today()
-    hosts = requested_hosts(conn)  # host=NAME|all (api.hub)
-    key = (*(query[p.name] for p in SVG_PARAMS), today, data_version(conn),
-           *cache_key(conn, hosts))  # fmt: skip
+    key = (*query.values(), today, source.data_version())
 
     def render() -> str:
-        shown = reader_for(conn, hosts, window(today, query["weeks"])[0], today)
-        return activity_svg(shown, query, today, app_state.settings.lab.names)
+        return activity_svg(source, query, today, app_state.features.names)
 
     return svg_reply(key, render)
 
@@ -109,9 +103,15 @@ def svg_reply(key: Hashable, render: Callable[[], str]) -> Response:
 def gpus() -> Response:
     """Each GPU's newest sample and processes."""
     conn = state().readers.get()
-    gpus = with_display_names(latest_state(conn), state().settings.lab.names)
+    gpus = with_display_names(latest_state(conn), state().features.names)
     body = {"gpus": gpus, "newest_sample_ts": newest_sample_ts(conn), "host": host_facts(conn)}
     return jsonify(body)
+
+
+def prefers_html() -> bool:
+    """True when the client ranks HTML above JSON (browsers do; curl and scripts don't)."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > 0
 
 
 def date_range(query: dict, default_days: int) -> tuple:
@@ -123,11 +123,11 @@ def date_range(query: dict, default_days: int) -> tuple:
     return first, last
 
 
-def selected_gpus(conn: Connection, ref: str, with_host: bool) -> list:
+def selected_gpus(source: Source, ref: str, with_host: bool) -> list:
     """The GPUs a `gpu=` filter selects (all: every GPU, plus the host row for daily data)."""
     if ref != ALL:
-        return [resolve_gpu(conn, ref)]
-    return ([HOST_REF] if with_host else []) + list({g.id: g for g in known_gpus(conn)}.values())
+        return [resolve_gpu(ref, source.gpus)]
+    return ([HOST_REF] if with_host else []) + list({g.id: g for g in source.gpus()}.values())
 
 
 def labelled(rows: list[dict], gpus: list) -> list[dict]:
@@ -140,11 +140,11 @@ def labelled(rows: list[dict], gpus: list) -> list[dict]:
 @bp.get("/api/v1/days")
 def days() -> Response:
     """Daily roll-ups for a date range."""
-    query = parse_query(DAYS_PARAMS, request.args)
+    query = state().query("/api/v1/days")
     first, last = date_range(query, 30)
-    conn = host_reader(state().readers.get(), query["host"], first, last)
-    chosen = selected_gpus(conn, query["gpu"], with_host=True)
-    rows = [r for g in chosen for r in daily_rows(conn, str(first), str(last), g.id)]
+    source = state().source(query)
+    chosen = selected_gpus(source, query["gpu"], with_host=True)
+    rows = [r for g in chosen for r in source.daily(str(first), str(last), g.id)]
     rows.sort(key=lambda r: (r["day"], r["gpu"]))
     return jsonify({"from": str(first), "to": str(last), "timezone": state().settings.tz.key,
                     "days": labelled(rows, chosen)})  # fmt: skip
@@ -153,14 +153,14 @@ def days() -> Response:
 @bp.get("/api/v1/hours")
 def hours() -> Response:
     """Hourly roll-ups for the hours of a range of days (in GPUPULSE_TZ)."""
-    query = parse_query(HOURS_PARAMS, request.args)
+    query = state().query("/api/v1/hours")
     first, last = date_range(query, 1)
     tz = state().settings.tz
     start, end = day_span(first, last, tz)
-    conn = host_reader(state().readers.get(), query["host"], first, last, hours=True)
-    chosen = selected_gpus(conn, query["gpu"], with_host=True)
+    source = state().source(query)
+    chosen = selected_gpus(source, query["gpu"], with_host=True)
     gpu = None if query["gpu"] == ALL else chosen[0].id
-    rows = labelled(hourly_rows(conn, start, end, gpu), chosen)
+    rows = labelled(source.hourly(start, end, gpu), chosen)
     return jsonify({"from": str(first), "to": str(last), "timezone": tz.key, "start": start,
                     "end": end, "hours": rows})  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Benchmark the lab features (issue 6).
+"""Benchmark the lab features.
 
 1. The status page (`/` for a browser) and `/api/v1/usage` under real gunicorn (2 workers)
    on loopback, over a month of roll-ups for 8 GPUs and 30 users, plus the last 24 h of raw
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.lab.status import RecentUsage
+from api.lab.recent import RecentUsage
 from benchmarks.api import load, serve
 from scheduler import rollup
 from scheduler.settings import load as scheduler_settings

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from protocol import timeparse
 from runtime import logs
 from runtime.cli import (
     SHARED_OPTIONS,
@@ -33,7 +34,6 @@ from scheduler import (
     rollup,
     show,
     status_push,
-    timeparse,
 )
 from scheduler.settings import ConfigError, Settings, load, with_offline
 from store import atomic, open_db

@@ -25,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from api.hub.validate import Invalid, check_hourly, check_snapshot
-from scheduler.outbox import entry
+from protocol.fields import Invalid
+from protocol.hourly import entry
+from protocol.ingest import check_hourly
+from protocol.snapshot import RESERVATION_KEYS, check_snapshot, make_snapshot
 from scheduler.push import Transport, TransportError, urllib_transport
 from scheduler.settings import Settings
-from scheduler.status_push import gpu_entry
 from store import hub as hubstore
 from store.aggregate import day_of
 from store.db import Connection, atomic
@@ -141,11 +142,13 @@ def payloads(polled: Polled, since: int, now: float) -> list[dict]:
 
 
 def snapshot(polled: Polled, settings: Settings, now: float) -> dict:
-    """The polled state as a status snapshot (the shape scheduler.status_push sends)."""
-    keep = ("gpu", "name", "comment", "until")
-    active = [{k: r.get(k) for k in keep} for r in polled.reservations if r.get("active", True)]
-    return {"host": polled.target.name, "sent_at": now, "every_s": settings.pull_every_s,
-            "gpus": [gpu_entry(g) for g in polled.gpus], "reservations": active}  # fmt: skip
+    """The polled state as a status snapshot (the shape a host's status push sends)."""
+    active = [
+        {k: r.get(k) for k in RESERVATION_KEYS}
+        for r in polled.reservations
+        if r.get("active", True)
+    ]
+    return make_snapshot(polled.target.name, now, settings.pull_every_s, polled.gpus, active)
 
 
 def store(conn: Connection, polled: Polled, settings: Settings, since: int, now: float) -> int:

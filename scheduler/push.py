@@ -1,24 +1,17 @@
-"""Delivering hourly aggregates to a central server, Targoman gpu_monitor compatible.
+"""Delivering hourly aggregates to a central server, Targoman gpu_monitor compatible: the
+payload is protocol.hourly's, the headers and the success rule protocol.targoman's.
 
-What the Targoman client (github.com/Targoman/gpu_monitor, src/gpu_monitor/server.py,
+What else the Targoman client (github.com/Targoman/gpu_monitor, src/gpu_monitor/server.py,
 db.py, config.py) does, and what we keep:
-- POST of the aggregate as JSON to `server.url` with headers `Content-Type:
-  application/json` and `X-Contract-Number: <server.contract_number>`; the client adds
-  `contract_number` to the body itself. Per-GPU entries use `device_id` and
-  `<metric>_mean/_min/_max` keys (aggregation.py; see scheduler.outbox for ours).
-- Success: HTTP 200 and a JSON object holding `uid`. If the reply holds `params`, it must
-  equal the body sent ("Server response data does not match sent data"), else the
-  attempt failed. Anything else is a failure recorded in `send_attempts`
-  (aggregation_time, timestamp, success, error, uid, params, attempt_number); at most 10
-  attempts per aggregation time.
+- A failure is recorded in `send_attempts` (aggregation_time, timestamp, success, error,
+  uid, params, attempt_number); at most 10 attempts per aggregation time.
 - CLI: -ls/--list-sends, -ss/--search-send, -sc/--show-collection, -f json|csv, --offline.
-Additions here: `Authorization: Bearer` when a token is set, an idempotency key (host +
-hour) in the body and an `Idempotency-Key` header, retries only on connection errors,
-timeouts, 429 and 5xx with exponential backoff and full jitter (GPUPULSE_PUSH_BACKOFF_MIN..
-MAX) honouring `Retry-After`, and immediate failure on other non-200 replies. The oldest
-pending hour goes first; while it waits for its backoff, nothing newer is sent. With
-GPUPULSE_PUSH_PER_REQUEST above 1, due hours go as a JSON array (a GPU Pulse hub answers
-`uids`, one per payload); each hour still gets its own ledger row.
+Additions here: retries only on connection errors, timeouts, 429 and 5xx with exponential
+backoff and full jitter (GPUPULSE_PUSH_BACKOFF_MIN..MAX) honouring `Retry-After`, and
+immediate failure on other non-200 replies. The oldest pending hour goes first; while it
+waits for its backoff, nothing newer is sent. With GPUPULSE_PUSH_PER_REQUEST above 1, due
+hours go as a JSON array (a GPU Pulse hub answers `uids`, one per payload); each hour still
+gets its own ledger row.
 """
 
 from __future__ import annotations
@@ -34,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
+from protocol import targoman
 from scheduler.settings import Settings
 from store.db import Connection, atomic
 
@@ -95,39 +89,41 @@ class Outcome:
     retry_after: float | None = None
 
 
-def judge(reply: Reply, sent: dict | list, now: float, uid_key: str = "uid") -> Outcome:
-    """Apply the protocol's success rule and the retry policy to one reply (for an array
-    of payloads, the reply's uids are under `uid_key`, see judge_many)."""
+def http_failure(reply: Reply, now: float) -> Outcome | None:
+    """The outcome of a reply other than 200 (retried for 429 and 5xx), else None."""
     status = reply.status
     if status == 429 or status >= 500:
         return Outcome(False, True, status, f"HTTP {status}", None, retry_after(reply, now))
     if status != 200:
         text = reply.body[:200].decode("utf-8", "replace").strip()
         return Outcome(False, False, status, f"HTTP {status}: {text}" if text else f"HTTP {status}")
+    return None
+
+
+def judge(reply: Reply, sent: dict, now: float) -> Outcome:
+    """Apply the protocol's success rule (protocol.targoman) and the retry policy to the
+    reply to one payload."""
+    failed = http_failure(reply, now)
+    if failed is not None:
+        return failed
     try:
-        answer = json.loads(reply.body)
-    except ValueError:
-        return Outcome(False, True, status, "Server response is not valid JSON")
-    if not isinstance(answer, dict):
-        return Outcome(False, True, status, "Server response is not a valid JSON object")
-    if uid_key not in answer:
-        return Outcome(False, True, status, f"Server response missing required '{uid_key}' field")
-    uid = answer[uid_key] if uid_key != "uid" else str(answer[uid_key])
-    if "params" in answer and answer["params"] != sent:
-        return Outcome(False, True, status, "Server response data does not match sent data", uid)
-    return Outcome(True, False, status, None, uid)
+        uid = targoman.read_uid(reply.body, sent)
+    except targoman.BadReply as problem:
+        return Outcome(False, True, reply.status, str(problem), problem.uid)
+    return Outcome(True, False, reply.status, None, uid)
 
 
 def judge_many(reply: Reply, sent: list[dict], now: float) -> list[Outcome]:
     """judge() for an array of payloads: one outcome each, with its uid from `uids`."""
-    outcome = judge(reply, sent, now, uid_key="uids")
-    uids = outcome.uid
-    if outcome.success and not (isinstance(uids, list) and len(uids) == len(sent)):
-        outcome = Outcome(False, True, reply.status,
-                          f"Server response 'uids' does not hold {len(sent)} uids")  # fmt: skip
-    if not outcome.success:
-        return [replace(outcome, uid=None)] * len(sent)
-    return [replace(outcome, uid=str(uid)) for uid in uids]
+    failed = http_failure(reply, now)
+    if failed is None:
+        try:
+            uids = targoman.read_uids(reply.body, sent)
+        except targoman.BadReply as problem:
+            failed = Outcome(False, True, reply.status, str(problem))
+    if failed is not None:
+        return [failed] * len(sent)
+    return [Outcome(True, False, reply.status, None, uid) for uid in uids]
 
 
 def retry_after(reply: Reply, now: float) -> float | None:
@@ -152,14 +148,9 @@ def backoff(settings: Settings, attempt: int, rand: Callable[[], float]) -> floa
 
 
 def headers(settings: Settings, payload: dict | None) -> dict[str, str]:
-    """Request headers: Targoman's two plus bearer token and the idempotency key (an array
-    of payloads has none: each payload carries its own)."""
-    out = {"Content-Type": "application/json", "X-Contract-Number": settings.contract_number}
-    if payload is not None:
-        out["Idempotency-Key"] = payload["idempotency_key"]
-    if settings.push_token:
-        out["Authorization"] = f"Bearer {settings.push_token}"
-    return out
+    """Request headers for one payload, or for an array of them (`payload` None)."""
+    key = None if payload is None else payload["idempotency_key"]
+    return targoman.request_headers(settings.contract_number, key, settings.push_token)
 
 
 def run(

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
+from protocol.timeparse import Moment, iso
 from scheduler.outbox import gpu_entries
-from scheduler.timeparse import Moment, iso
 from store.db import Connection
 
 MIB = 1024 * 1024

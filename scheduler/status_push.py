@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
+from protocol.snapshot import RESERVATION_KEYS, make_snapshot
 from scheduler.push import Transport, TransportError, urllib_transport
 from scheduler.settings import Settings, host_id
 from store.db import Connection
@@ -17,32 +18,21 @@ from store.reservations import LOCAL, reservations_in_force
 from store.samples import latest_state
 
 log = logging.getLogger(__name__)
-GPU_KEYS = ("uuid", "index", "name", "memory_total_mib", "ts", "lost_at", "util", "mem_util",
-            "mem_used_mib", "temp_c", "fan_pct", "power_w", "note", "mig_profile",
-            "parent_uuid")  # fmt: skip
-PROCESS_KEYS = ("pid", "user", "command", "mem_mib", "sm_util")
 
 
 def reservations(conn: Connection, host: str, now: float) -> list[dict]:
     """Reservations in force on this host's GPUs (gpu = the GPU index)."""
     return [
-        {"gpu": r.gpu, "name": r.name, "comment": r.comment, "until": r.until}
+        {key: getattr(r, key) for key in RESERVATION_KEYS}
         for r in reservations_in_force(conn, now, (LOCAL, host))
     ]
 
 
 def snapshot(conn: Connection, settings: Settings, now: float) -> dict:
-    """What one status push carries (api.hub.validate.check_snapshot checks it)."""
+    """What one status push carries (protocol.snapshot describes and checks it)."""
     host = host_id(settings, conn)
-    return {"host": host, "sent_at": now, "every_s": settings.status_every_s,
-            "gpus": [gpu_entry(g) for g in latest_state(conn)],
-            "reservations": reservations(conn, host, now)}  # fmt: skip
-
-
-def gpu_entry(gpu: dict) -> dict:
-    """The snapshot's part for one GPU of latest_state (or of a host's /api/v1/gpus)."""
-    processes = [{k: p.get(k) for k in PROCESS_KEYS} for p in gpu.get("processes") or ()]
-    return {**{k: gpu.get(k) for k in GPU_KEYS}, "processes": processes}
+    gpus = latest_state(conn)
+    return make_snapshot(host, now, settings.status_every_s, gpus, reservations(conn, host, now))
 
 
 def run(conn: Connection, settings: Settings, now: float, *,

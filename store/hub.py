@@ -1,7 +1,7 @@
 """The hub's store: remote hosts, their tokens, the hours they push, and their live snapshots.
 
 A hub is an ordinary GPU Pulse database with the V5 tables filled. Each host's hourly
-aggregate (the scheduler's push payload, see scheduler.outbox) is kept as sums and counts
+aggregate (the scheduler's push payload, see protocol.hourly) is kept as sums and counts
 per host, GPU and UTC hour, so the hub can build days in its own GPUPULSE_TZ that equal the
 host's own wherever the zone's offset is a whole number of hours.
 """
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from protocol.hourly import GPU_DESCRIPTION, STAT_KEYS
 from store.aggregate import MAX, SUM, USER_OPS, merge_partial, merge_value
 from store.db import Connection, atomic, dict_rows, require_transaction
 from store.rollups import HOST, HOURLY_FIELDS, bump_rollup_state, rollup_state
@@ -27,27 +28,6 @@ TOKEN_PREFIX = "gpp"
 HUB_VERSION = "hub_version"
 STALE_AFTER_MISSED = 3
 
-# Targoman statistics keys of a payload entry -> the hourly column they come from/go to.
-STAT_KEYS = (
-    ("sm_utilization_percent_mean", "util_mean"), ("sm_utilization_percent_min", "util_min"),
-    ("sm_utilization_percent_max", "util_max"),
-    ("memory_utilization_percent_mean", "mem_util_mean"),
-    ("memory_utilization_percent_max", "mem_util_max"),
-    ("memory_used_mb_mean", "mem_used_mean"), ("memory_used_mb_min", "mem_used_min"),
-    ("memory_used_mb_max", "mem_used_max"),
-    ("temperature_celsius_mean", "temp_mean"), ("temperature_celsius_min", "temp_min"),
-    ("temperature_celsius_max", "temp_max"),
-    ("fan_speed_percent_mean", "fan_mean"), ("fan_speed_percent_max", "fan_max"),
-    ("power_usage_watts_mean", "power_mean"), ("power_usage_watts_min", "power_min"),
-    ("power_usage_watts_max", "power_max"),
-    ("graphics_clock_mhz_mean", "sm_mhz_mean"), ("memory_clock_mhz_mean", "mem_mhz_mean"),
-)  # fmt: skip
-# Exact sums GPU Pulse adds to each entry (absent from a Targoman client's payloads).
-SUM_KEYS = (
-    ("sm_utilization_percent_sum", "util_sum"), ("sm_utilization_percent_count", "util_n"),
-    ("sm_utilization_percent_active_sum", "act_util_sum"),
-    ("sm_utilization_percent_active_count", "act_util_n"),
-)  # fmt: skip
 ROW_COLUMNS = ("host", "hour", "gpu", "samples", "active_ms", "gpu_active_ms", "util_sum",
                "util_n", "act_util_sum", "act_util_n", "energy_j",
                *(col for _, col in STAT_KEYS))  # fmt: skip
@@ -208,7 +188,7 @@ def entry_values(entry: dict, gpu_active_s=None) -> tuple:
 
 
 def hour_rows(payload: dict) -> HourRows:
-    """A checked hourly payload (api.hub.validate.check_hourly) as the rows it stores."""
+    """A checked hourly payload (protocol.ingest.check_hourly) as the rows it stores."""
     summary = payload["host_summary"]
     hourly = [(None, *entry_values(summary, summary.get("gpu_active_seconds") or 0))]
     users = _user_rows(None, summary.get("users") or ())
@@ -260,9 +240,6 @@ def _user_rows(device: str | None, users: Iterable[dict]) -> list[tuple]:
         part = {"gpu_seconds": u["gpu_seconds"], "peak_mem_mib": u.get("memory_used_mb_max")}
         merge_partial(merged.setdefault(u["user"], {"gpu_seconds": 0.0}), part, USER_OPS)
     return [(device, name, r["gpu_seconds"], r["peak_mem_mib"]) for name, r in merged.items()]
-
-
-GPU_DESCRIPTION = ("index", "name", "pci_bus_id", "memory_total_mb")
 
 
 def gpu_ids(conn: Connection, host: int, hour: int,
@@ -485,10 +462,11 @@ def user_daily(conn: Connection, query: DayQuery) -> list[dict]:
 
 
 def gpu_rows(conn: Connection, host: int) -> list[tuple]:
-    """(id, uuid, index, name, pci_bus_id, memory_total_mib, last hour) of a host's GPUs."""
+    """(id, uuid, index, name, pci_bus_id, memory_total_mib, last hour) of a host's GPUs,
+    newest sighting first within an index."""
     return conn.execute(
         "SELECT id, uuid, idx, name, pci_bus_id, memory_total_mib, last_hour FROM hub_gpus "
-        "WHERE host = ? ORDER BY idx, last_hour DESC",
+        "WHERE host = ? ORDER BY idx, last_hour DESC, id",
         (host,),
     ).fetchall()
 

@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 
 from store.db import Connection, atomic, dict_rows, require_transaction
 
-# GPU indices go up to here: MIG devices are numbered (parent index + 1) * 100 + position.
-MAX_GPU_INDEX = 99_999
-
 
 @dataclass(frozen=True)
 class GpuInfo:

@@ -1,8 +1,8 @@
 """Who used the GPUs: per-user GPU-seconds read from the scheduler's `user_daily` roll-ups.
 
 Every query takes a `Span` (first and last local day, inclusive). A filter that narrows the
-rows (a host on a hub, say) belongs on `Span`, so callers pass one value and each query
-gains the filter in one place: `_where`.
+rows belongs on `Span`, so callers pass one value and each query gains the filter in one
+place: `_where`.
 
 Host-level rule, as the activity graph uses it: for a day and user, the scheduler's gpu = 0
 row when it wrote one, else the sum of that user's per-GPU rows, so nothing counts twice.
@@ -10,7 +10,7 @@ row when it wrote one, else the sum of that user's per-GPU rows, so nothing coun
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -43,14 +43,15 @@ def user_days(conn: Connection, span: Span) -> Iterator[tuple[str, str, float]]:
     )
 
 
-def user_gpus(conn: Connection, span: Span) -> Iterator[tuple[int, str, float]]:
-    """(gpu id, user, GPU-seconds) over the span, per GPU (host rows left out)."""
-    where, params = span._where()
-    yield from conn.execute(
-        f"""SELECT gpu, user, total(gpu_seconds) FROM user_daily
-            WHERE {where} AND gpu != {HOST} GROUP BY gpu, user ORDER BY gpu, user""",
-        params,
-    )
+def user_days_of(rows: Iterable[Mapping]) -> list[tuple[str, str, float]]:
+    """user_days over user_daily-shaped rows already read (a hub's, rebuilt from hours)."""
+    host: dict[tuple[str, str], float] = {}
+    per_gpu: dict[tuple[str, str], float] = {}
+    for row in rows:
+        into = host if row["gpu"] == HOST else per_gpu
+        key = (row["day"], row["user"])
+        into[key] = into.get(key, 0.0) + row["gpu_seconds"]
+    return [(day, user, seconds) for (day, user), seconds in sorted({**per_gpu, **host}.items())]
 
 
 def seconds_by(rows: Iterable[tuple[str, str, float]], key) -> dict[str, dict[str, float]]:
@@ -59,11 +60,6 @@ def seconds_by(rows: Iterable[tuple[str, str, float]], key) -> dict[str, dict[st
     for day, user, seconds in rows:
         merge_partial(out.setdefault(key(day), {}), {user: seconds})
     return out
-
-
-def user_totals(conn: Connection, span: Span) -> dict[str, float]:
-    """GPU-seconds per user over the span."""
-    return seconds_by(user_days(conn, span), lambda _day: "all").get("all", {})
 
 
 def month_of(day: str) -> str:

@@ -67,15 +67,16 @@ def test_the_runtime_runs_as_the_shared_non_root_user_without_build_tools():
     )
     # The final stages start from the bare base: no compilers, no curl.
     assert not any(word in ln for ln in runtime for word in ("apt-get", "curl", "gcc"))
-    for package in ("runtime", "store", "sampling", "collector", "idle", "scheduler", "api"):
+    packages = ("runtime", "store", "protocol", "sampling", "collector", "idle", "scheduler", "api")
+    for package in packages:
         assert f"COPY {package} {package}" in by_name["build"], package
 
 
 def test_dockerignore_keeps_the_context_to_the_package():
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[lines.index("*") :][:2] == ["*", "!pyproject.toml"]
-    packages = ("runtime/", "store/", "sampling/", "collector/", "idle/", "scheduler/", "api/")
-    for needed in ("constraints.txt", "README.md", *packages):
+    packages = ("runtime", "store", "protocol", "sampling", "collector", "idle", "scheduler", "api")
+    for needed in ("constraints.txt", "README.md", *(f"{p}/" for p in packages)):
         assert f"!{needed}" in lines
 
 

@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from api.hub.hostview import ALL_HOSTS
-from api.hub.validate import Invalid, text
+from api.hub.hosts import ALL_HOSTS
 from api.settings import ApiSettings
+from protocol.fields import Invalid, text
 from store import hub as hubstore
 from store import open_db
 

@@ -8,20 +8,42 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from api.catalog import JSON, Endpoint
 from api.hub.settings import HubSettings
-from api.hub.validate import Invalid, check_ingest, check_snapshot, parse_json
 from api.hub.writers import Writers
 from api.settings import ApiSettings
 from api.svg_cache import RenderCache
+from protocol import targoman
+from protocol.fields import Invalid, parse_json
+from protocol.ingest import check_ingest
+from protocol.snapshot import check_snapshot
 from store import hub as hubstore
 from store.db import Connection, atomic, require_transaction
 
 HUB = "gpupulse_hub"
-JSON = "application/json"
 receive = Blueprint("gpupulse_hub_receive", __name__)
+HUB_ERRORS = (400, 401, 403, 413, 429, 503)
+ENDPOINTS = (
+    Endpoint(
+        "/api/v1/ingest",
+        "Hub: store a host-hour pushed by a host's scheduler, or an array of them (Bearer host "
+        "token, X-Contract-Number); echoes the body as params",
+        JSON,
+        errors=HUB_ERRORS,
+        method="POST",
+        body={"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+    ),
+    Endpoint(
+        "/api/v1/status",
+        "Hub: a host's live snapshot of GPUs, processes and reservations (Bearer host token)",
+        JSON,
+        errors=HUB_ERRORS,
+        method="POST",
+        body={"type": "object"},
+    ),
+)
 
 
 class HubState:
@@ -31,7 +53,7 @@ class HubState:
         self.settings = settings
         self.writers = Writers(db)
         self.clock = clock
-        self.fleet_rows = RenderCache(32)  # several hosts' summed roll-ups (api.hub.hostview)
+        self.fleet_rows = RenderCache(32)  # several hosts' summed roll-ups (api.hub.source)
 
 
 class Refused(Exception):
@@ -129,10 +151,10 @@ def ingest() -> Response:
     """Store host-hours (upsert by host + GPU + hour) and echo the body for the sender's
     check: one payload answers {"uid"}, an array of them (a backlog) {"uids"} in order."""
     hub = hub_state()
-    contract = request.headers.get("X-Contract-Number", "")
+    contract = request.headers.get(targoman.CONTRACT_HEADER, "")
     if hub.settings.contract_number and contract != hub.settings.contract_number:
-        raise Refused(400, "X-Contract-Number does not match this hub's contract number",
-                      "X-Contract-Number")  # fmt: skip
+        message = f"{targoman.CONTRACT_HEADER} does not match this hub's contract number"
+        raise Refused(400, message, targoman.CONTRACT_HEADER)
     conn = hub.writers.get()
     s = hub.settings
     got = admit(conn, lambda data, now: check_ingest(data, now, s.max_skew_s, s.max_batch),
@@ -141,12 +163,8 @@ def ingest() -> Response:
     with atomic(conn):  # only SQL in here: other workers wait for this lock
         spend(conn, got.host, got.now)
         uids = hubstore.receive_hours(conn, got.host, rows, got.now)
-    # The body as received goes back verbatim as `params`, so it equals what was sent.
-    if isinstance(got.data, list):
-        head = b'{"uids":' + orjson.dumps(uids)
-    else:
-        head = b'{"uid":' + orjson.dumps(uids[0])
-    return Response(head + b',"params":' + got.raw + b"}", 200, mimetype=JSON)
+    body = targoman.reply_body(uids, got.raw, batch=isinstance(got.data, list))
+    return Response(body, 200, mimetype=JSON)
 
 
 @receive.post("/api/v1/status")
@@ -170,9 +188,10 @@ def invalid(problem: Invalid) -> tuple[Response, int]:
     return jsonify(problem.body()), 400
 
 
-def init_app(app, api: ApiSettings, settings: HubSettings | None = None) -> None:
-    """Register the hub's endpoints and error handlers on an app."""
-    app.extensions[HUB] = HubState(settings or api.hub, api.db, api.clock)
-    app.register_blueprint(receive)
+def init_app(app: Flask, api: ApiSettings) -> HubState:
+    """The hub's state on an app, with the api's hub settings, and the receiving side's
+    error handlers."""
+    hub = app.extensions[HUB] = HubState(api.hub, api.db, api.clock)
     app.register_error_handler(Refused, refused)
     app.register_error_handler(Invalid, invalid)
+    return hub

@@ -3,11 +3,15 @@ the host's newest snapshot), headed by a summary of GPUs busy, idle and reserved
 
 from __future__ import annotations
 
-from api.hub.views import active_reservations, gpu_counts
-from api.lab.status import gpu_view, reservation_view
+from flask import request
+
+from api.hub.hosts import ALL_HOSTS, HOST_PARAM
+from api.hub.views import active_reservations
+from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
+from api.lab.status import OtherHosts
 from api.settings import ApiSettings
 from api.svg.text import duration
-from scheduler.status_push import gpu_entry
+from protocol.snapshot import gpu_entry
 from store import hub as hubstore
 from store.db import Connection
 from store.reservations import Reservation, active_by_gpu, list_reservations
@@ -35,7 +39,7 @@ def section(conn: Connection, snapshot: dict, settings: ApiSettings, now: float)
     booked = reservations_of(conn, snapshot, now)
     stale_after = hubstore.STALE_AFTER_MISSED * snapshot["every_s"]
     sent = [gpu_entry(g) for g in snapshot["gpus"]]  # every key present, even if not sent
-    gpus = [gpu_view(g, names, reservation_view(booked.get(g["index"]), names, settings, now),
+    gpus = [gpu_view(g, names, reservation_view(booked.get(g["index"]), names, settings.tz, now),
                      now, stale_after) for g in sent]  # fmt: skip
     reserved = set(booked) | active_reservations(snapshot, now)
     age = "never reported" if not snapshot["received"] else (
@@ -50,3 +54,11 @@ def host_sections(conn: Connection, settings: ApiSettings, now: float, here: str
     """A section per host that reports to this hub (all, or `only` that one), by name."""
     return [section(conn, snap, settings, now) for snap in hubstore.snapshots(conn, now)
             if snap["host"] != here and only in (None, "all", snap["host"])]  # fmt: skip
+
+
+def other_hosts(conn: Connection, settings: ApiSettings, now: float, here: str) -> OtherHosts:
+    """The status page's hook (api.lab.status): every host's section, or with `host=NAME`
+    that host's alone (this host's own part only for its name or `all`)."""
+    only = HOST_PARAM.parse(request.args.get("host"))
+    sections = host_sections(conn, settings, now, here, only)
+    return OtherHosts(sections, show_local=only in (None, ALL_HOSTS, here))

@@ -1,7 +1,7 @@
 """The usage charts: /charts/users.svg, /charts/hours.svg and /charts/months.svg.
 
 Same themes, escaping, caching and headers as the activity graph: rendered SVGs are cached
-per worker keyed by the parameters, today and the roll-ups' data version.
+per worker keyed by the parameters, today and the data version of the rows drawn.
 """
 
 from __future__ import annotations
@@ -10,18 +10,17 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from api.activity_stats import level_function
-from api.gpus import host_name
-from api.hub.charts import chart_days
-from api.hub.hostview import cache_key, choose
-from api.hub.views import reader_for
+from api.catalog import SVG, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
 from api.lab.quotas import month_span, this_month
-from api.params import BadParam, parse_query
+from api.lab.usage import user_totals
+from api.params import BadParam
 from api.routes import svg_reply
+from api.source import Source
 from api.state import state
 from api.svg.bars import Bar, render_bars
 from api.svg.chart import OTHERS
@@ -29,12 +28,31 @@ from api.svg.heatmap import render_heatmap
 from api.svg.stacked import Column, render_stacked
 from api.svg.text import MONTHS, WEEKDAYS, clean_label, number, short_date
 from store.aggregate import day_span
-from store.db import Connection
-from store.rollups import HOST, data_version, hourly_rows
-from store.usage import Span, month_of, seconds_by, user_days, user_totals
+from store.rollups import HOST
+from store.usage import Span, month_of, seconds_by
 
 bp = Blueprint("lab_charts", __name__)
 LABEL = 24
+ERRORS = (304, 400, 503)
+ENDPOINTS = (
+    Endpoint(
+        "/charts/users.svg", "GPU-hours per user in a month (bars)", SVG, USERS_CHART_PARAMS, ERRORS
+    ),
+    Endpoint(
+        "/charts/hours.svg",
+        "GPU activity by weekday and hour (heat map)",
+        SVG,
+        HOURS_CHART_PARAMS,
+        ERRORS,
+    ),
+    Endpoint(
+        "/charts/months.svg",
+        "GPU-hours per month stacked by user",
+        SVG,
+        MONTHS_CHART_PARAMS,
+        ERRORS,
+    ),
+)
 
 
 def month_name(year: int, month: int) -> str:
@@ -42,23 +60,23 @@ def month_name(year: int, month: int) -> str:
     return f"{MONTHS[month - 1]} {year}"
 
 
-def users_svg(conn: Connection, names: DisplayNames, year: int, month: int, theme: str) -> str:
+def users_svg(source: Source, names: DisplayNames, year: int, month: int, theme: str) -> str:
     """GPU-hours per user in a month, as horizontal bars, busiest first."""
     when = month_name(year, month)
     bars = []
-    for user, seconds in user_totals(conn, month_span(year, month)).items():
+    for user, seconds in user_totals(source, month_span(year, month)).items():
         who, hours = clean_label(names.user(user), LABEL), seconds / 3600
         bars.append(Bar(who, hours, f"{number(hours)} GPU-hours",
                         f"{who}: {number(hours, 2)} GPU-hours in {when}"))  # fmt: skip
-    title = f"GPU-hours per user in {when} on {clean_label(host_name(conn), 32)}"
+    title = f"GPU-hours per user in {when} on {clean_label(source.host_name(), 32)}"
     return render_bars(title, bars, theme, f"no GPU use recorded in {when}")
 
 
-def hours_svg(conn: Connection, first: date, last: date, tz: ZoneInfo, theme: str) -> str:
+def hours_svg(source: Source, first: date, last: date, tz: ZoneInfo, theme: str) -> str:
     """GPU-hours by weekday and local hour of day over a range of days."""
     start, end = day_span(first, last, tz)
     values = [[0.0] * 24 for _ in range(7)]
-    for row in hourly_rows(conn, start, end, HOST):
+    for row in source.hourly(start, end, HOST):
         local = datetime.fromtimestamp(row["hour"], tz)
         values[local.weekday()][local.hour] += (row["gpu_active_s"] or 0) / 3600
     flat = [v for day in values for v in day]
@@ -69,7 +87,7 @@ def hours_svg(conn: Connection, first: date, last: date, tz: ZoneInfo, theme: st
         return f"{number(value, 2)} GPU-hours on {slot}" if value > 0 else f"No GPU use on {slot}"
 
     period = f"{short_date(first)} to {short_date(last)}"
-    title = f"GPU activity by hour of the week on {clean_label(host_name(conn), 32)}"
+    title = f"GPU activity by hour of the week on {clean_label(source.host_name(), 32)}"
     note = None if any(flat) else f"no GPU activity from {period}"
     footer = f"{number(sum(flat))} GPU-hours from {period} ({tz.key} time)"
     return render_heatmap(title, values, level, cell_title, theme, note, footer)
@@ -81,12 +99,12 @@ def month_starts(year: int, month: int, count: int) -> list[tuple[int, int]]:
     return [divmod(s, 12) for s in range(serial - count + 1, serial + 1)]
 
 
-def months_svg(conn: Connection, names: DisplayNames, year: int, month: int, count: int,
+def months_svg(source: Source, names: DisplayNames, year: int, month: int, count: int,
                theme: str) -> str:  # fmt: skip
     """GPU-hours per month stacked by user: the top users by name, the rest as "others"."""
     months = [(y, m + 1) for y, m in month_starts(year, month, count)]
     span = Span(date(months[0][0], months[0][1], 1), month_span(year, month).last)
-    per_month = seconds_by(user_days(conn, span), month_of)
+    per_month = seconds_by(source.user_days(span), month_of)
     totals: dict[str, float] = {}
     for users in per_month.values():
         for user, seconds in users.items():
@@ -106,63 +124,47 @@ def months_svg(conn: Connection, names: DisplayNames, year: int, month: int, cou
         if m == 1 or (y, m) == months[0]:  # the year where it changes, and at the start
             label = f"{label} {y % 100:02d}"
         columns.append(Column(label, values, month_name(y, m)))
-    title = f"GPU-hours per month by user on {clean_label(host_name(conn), 32)}"
+    title = f"GPU-hours per month by user on {clean_label(source.host_name(), 32)}"
     note = f"no GPU use recorded since {month_name(*months[0])}"
     return render_stacked(title, series, columns, theme, "GPU-hours", note)
 
 
-def chart_key(name: str, query: dict) -> tuple:
-    """Cache key: chart, parameters, today and the roll-ups' version."""
-    app_state = state()
-    version = data_version(app_state.readers.get())
-    return (name, *sorted(query.items()), app_state.today(), version)
-
-
-def users_job(query: dict, app_state) -> Callable[[Connection], str]:
+def users_job(query: dict, app_state) -> Callable[[Source], str]:
     """Draws /charts/users.svg for parsed parameters."""
     year, month = query["month"] or this_month(app_state.now(), app_state.settings.tz)
     names = app_state.settings.lab.names
-    return lambda conn: users_svg(conn, names, year, month, query["theme"])
+    return lambda source: users_svg(source, names, year, month, query["theme"])
 
 
-def hours_job(query: dict, app_state) -> Callable[[Connection], str]:
+def hours_job(query: dict, app_state) -> Callable[[Source], str]:
     """Draws /charts/hours.svg (default: the last four weeks); BadParam if `from` > `to`."""
     last = query["to"] or app_state.today()
     first = query["from"] or last - timedelta(days=27)
     if first > last:
         raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
     tz = app_state.settings.tz
-    return lambda conn: hours_svg(conn, first, last, tz, query["theme"])
+    return lambda source: hours_svg(source, first, last, tz, query["theme"])
 
 
-def months_job(query: dict, app_state) -> Callable[[Connection], str]:
+def months_job(query: dict, app_state) -> Callable[[Source], str]:
     """Draws /charts/months.svg, the months ending with this one."""
     year, month = this_month(app_state.now(), app_state.settings.tz)
     names = app_state.settings.lab.names
-    return lambda conn: months_svg(conn, names, year, month, query["months"], query["theme"])
+    return lambda source: months_svg(source, names, year, month, query["months"], query["theme"])
 
 
-# Chart name -> (its parameters, what prepares its drawing); each is served at /charts/NAME.svg.
-CHARTS = {
-    "users": (USERS_CHART_PARAMS, users_job),
-    "hours": (HOURS_CHART_PARAMS, hours_job),
-    "months": (MONTHS_CHART_PARAMS, months_job),
-}
+# Chart name -> what prepares its drawing; each is served at /charts/NAME.svg.
+CHARTS = {"users": users_job, "hours": hours_job, "months": months_job}
 
 
 def chart(name: str) -> Response:
     """One chart: parameters checked before any SQL, the SVG from the cache when it can."""
-    params, job = CHARTS[name]
-    query = parse_query(params, request.args)
     app_state = state()
-    draw = job(query, app_state)
-    conn = app_state.readers.get()
-    hosts = choose(conn, query["host"])  # host=NAME|all (api.hub)
-    days = chart_days(name, query, app_state.now(), app_state.today(), app_state.settings.tz)
-    return svg_reply(
-        (*chart_key(name, query), *cache_key(conn, hosts)),
-        lambda: draw(reader_for(conn, hosts, *days, hours=name == "hours")),
-    )
+    query = app_state.query(f"/charts/{name}.svg")
+    draw = CHARTS[name](query, app_state)
+    source = app_state.source(query)
+    key = (name, *sorted(query.items()), app_state.today(), source.data_version())
+    return svg_reply(key, lambda: draw(source))
 
 
 for _name in CHARTS:

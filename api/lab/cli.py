@@ -17,6 +17,7 @@ from api.lab.params import USAGE_GROUPS, USAGE_PARAMS
 from api.lab.usage import span_of, usage_report
 from api.params import parse_query
 from api.settings import ApiSettings
+from api.source import LocalSource
 from store import atomic, open_db
 from store.aggregate import day_of
 from store.db import Connection
@@ -82,7 +83,8 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     """Print GPU-hours grouped --by, as a table or as JSON."""
     query = days_of(args, today)
     with closing(open_args(args, settings)) as conn:
-        report = usage_report(conn, query["by"], span_of(query, today), settings.lab.names,
+        source = LocalSource(conn)
+        report = usage_report(source, query["by"], span_of(query, today), settings.lab.names,
                               settings.tz)  # fmt: skip
     if args.json:
         print(json.dumps(report, indent=1))

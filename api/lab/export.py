@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request, stream_with_context
 
+from api.catalog import CSV, Endpoint
 from api.lab.params import EXPORT_PARAMS
 from api.params import parse_query
 from api.state import state
@@ -21,6 +22,15 @@ from store.db import Connection
 from store.process_log import process_rows
 
 bp = Blueprint("lab_export", __name__)
+ENDPOINTS = (
+    Endpoint(
+        "/api/v1/export.csv",
+        "A day's per-process log: Timestamp,User,PID,GPU Number,GPU Usage (streamed)",
+        CSV,
+        EXPORT_PARAMS,
+        (400, 503),
+    ),
+)
 HEADER = ("Timestamp", "User", "PID", "GPU Number", "GPU Usage")
 
 

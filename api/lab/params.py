@@ -1,5 +1,4 @@
-"""The lab endpoints' query parameters, declared once for parsing, the API info and OpenAPI
-(this module imports no app state, so api.catalog can import it)."""
+"""The lab endpoints' query parameters, declared once for parsing, the API info and OpenAPI."""
 
 from __future__ import annotations
 
@@ -7,10 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from api.hub.hostview import HOST_PARAM
 from api.params import BadParam, Choice, Day, IntRange, Param
 from api.svg.theme import THEMES
-from store.samples import MAX_GPU_INDEX
+from protocol.limits import MAX_GPU_INDEX
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 USAGE_GROUPS = ("user", "day", "month", "gpu")
@@ -44,22 +42,17 @@ USAGE_PARAMS = (
     Choice("by", "group GPU-hours by user, day, month or gpu", "user", USAGE_GROUPS),
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: the first of `to`'s month)"),
     Day("to", "last day, inclusive (default: today in GPUPULSE_TZ)"),
-    HOST_PARAM,
 )
-QUOTA_PARAMS = (Month("month", "the month whose usage counts (default: this month)"),
-                Param("host", "whose GPU-hours count: on a hub every host's by default, or one "
-                      "host by name; elsewhere the local host"))  # fmt: skip
+QUOTA_PARAMS = (Month("month", "the month whose usage counts (default: this month)"),)
 EXPORT_PARAMS = (Day("date", "the day to export, YYYY-MM-DD in GPUPULSE_TZ (default: today)"),)
 DELETE_PARAMS = (
     IntRange("gpu", "remove this GPU index's reservation", None, 0, MAX_GPU_INDEX),
     IntRange("id", "remove the reservation with this id", None, 1, 2**62),
 )
-USERS_CHART_PARAMS = (THEME, Month("month", "the month shown (default: this month)"), HOST_PARAM)
+USERS_CHART_PARAMS = (THEME, Month("month", "the month shown (default: this month)"))
 HOURS_CHART_PARAMS = (
     THEME,
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: 27 days before `to`)"),
     Day("to", "last day, inclusive (default: today in GPUPULSE_TZ)"),
-    HOST_PARAM,
 )
-MONTHS_CHART_PARAMS = (THEME, IntRange("months", "months shown, ending this month", 12, 1, 36),
-                       HOST_PARAM)  # fmt: skip
+MONTHS_CHART_PARAMS = (THEME, IntRange("months", "months shown, ending this month", 12, 1, 36))

@@ -8,22 +8,31 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.hub.views import fleet_default, fleet_reader, host_reader
+from api.catalog import JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import QUOTA_PARAMS
 from api.lab.quota_limits import Quotas
-from api.params import parse_query
+from api.lab.usage import user_totals
 from api.settings import ApiSettings
+from api.source import Source
 from api.state import state
 from store.aggregate import day_of
-from store.db import Connection
-from store.usage import Span, user_totals
+from store.usage import Span
 
 bp = Blueprint("lab_quotas", __name__)
+ENDPOINTS = (
+    Endpoint(
+        "/api/v1/quotas",
+        "Each user's GPU-hours this month against their quota",
+        JSON,
+        QUOTA_PARAMS,
+        (400, 503),
+    ),
+)
 
 
 def month_span(year: int, month: int) -> Span:
@@ -31,10 +40,10 @@ def month_span(year: int, month: int) -> Span:
     return Span(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
 
 
-def quota_rows(conn: Connection, quotas: Quotas, names: DisplayNames, span: Span) -> list[dict]:
+def quota_rows(source: Source, quotas: Quotas, names: DisplayNames, span: Span) -> list[dict]:
     """Used, limit and percent for every user with usage in the span or a limit of their own;
     the most used share first (users without a limit last, busiest first)."""
-    used = user_totals(conn, span)
+    used = user_totals(source, span)
     rows = []
     for user in sorted(set(used) | set(quotas.limits)):
         hours, limit = used.get(user, 0.0) / 3600, quotas.limit(user)
@@ -56,14 +65,13 @@ def this_month(now: float, tz: ZoneInfo) -> tuple[int, int]:
 @bp.get("/api/v1/quotas")
 def quotas() -> Response:
     """Each user's GPU-hours this month (or `month=`) against their monthly limit."""
-    query = parse_query(QUOTA_PARAMS, request.args)
     app_state = state()
+    query = app_state.query("/api/v1/quotas")
     lab = app_state.settings.lab
     year, month = query["month"] or this_month(app_state.now(), app_state.settings.tz)
     span = month_span(year, month)
-    conn = app_state.readers.get()  # on a hub: every host's hours by default (api.hub)
-    conn = host_reader(conn, fleet_default(conn, query["host"]), span.first, span.last)
-    rows = quota_rows(conn, lab.quotas, lab.names, span)
+    # On a hub a quota counts the user's hours on every host, unless host= names one.
+    rows = quota_rows(app_state.source(query, fleet=True), lab.quotas, lab.names, span)
     return jsonify({"month": f"{year:04d}-{month:02d}", "timezone": app_state.settings.tz.key,
                     "default_limit_gpu_hours": lab.quotas.default,
                     "users": rows})  # fmt: skip
@@ -72,15 +80,14 @@ def quotas() -> Response:
 class QuotaCollector(Collector):
     """This month's per-user GPU-hours, limits and used share, read at scrape time."""
 
-    def __init__(self, connection: Callable[[], Connection], settings: ApiSettings) -> None:
-        self.connection, self.settings = connection, settings
+    def __init__(self, source: Callable[[], Source], settings: ApiSettings) -> None:
+        self.source, self.settings = source, settings
 
     def collect(self) -> Iterator[Metric]:
         """Three gauges labelled by user; the ratio only for users with a limit."""
         s = self.settings
         span = month_span(*this_month(s.clock(), s.tz))
-        conn = fleet_reader(self.connection(), span.first, span.last, s.tz)  # api.hub
-        rows = quota_rows(conn, s.lab.quotas, s.lab.names, span)
+        rows = quota_rows(self.source(), s.lab.quotas, s.lab.names, span)
         used = GaugeMetricFamily(
             "gpupulse_user_month_gpu_hours", "GPU-hours a user used this month", labels=("user",)
         )

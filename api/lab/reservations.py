@@ -14,6 +14,7 @@ from contextlib import closing
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.catalog import JSON, Endpoint
 from api.gpus import known_gpus
 from api.lab.params import DELETE_PARAMS
 from api.lab.until import BadUntil, iso, parse_until
@@ -24,6 +25,37 @@ from store.db import Connection
 from store.reservations import Reservation, delete, list_reservations, prune, replace
 
 bp = Blueprint("lab_reservations", __name__)
+RESERVATION_BODY = {
+    "type": "object",
+    "required": ["gpu", "name", "until"],
+    "additionalProperties": False,
+    "properties": {
+        "gpu": {"type": "integer", "minimum": 0},
+        "name": {"type": "string", "minLength": 1, "maxLength": 64},
+        "until": {"type": "string", "description": "ISO date-time or e.g. 2d 3h"},
+        "comment": {"type": "string", "maxLength": 1000},
+    },
+}
+ENDPOINTS = (
+    Endpoint("/api/v1/reservations", "Reservations: who booked which GPU until when"),
+    Endpoint(
+        "/api/v1/reservations",
+        "Book a GPU (Bearer GPUPULSE_ADMIN_TOKEN)",
+        JSON,
+        errors=(400, 401, 403, 413, 503),
+        method="POST",
+        body=RESERVATION_BODY,
+        ok=201,
+    ),
+    Endpoint(
+        "/api/v1/reservations",
+        "Remove a reservation (Bearer GPUPULSE_ADMIN_TOKEN)",
+        JSON,
+        DELETE_PARAMS,
+        (400, 401, 403, 404, 503),
+        method="DELETE",
+    ),
+)
 MAX_BODY = 16 * 1024
 MAX_NAME, MAX_COMMENT = 64, 1000
 FIELDS = ("gpu", "name", "until", "comment")

@@ -9,19 +9,23 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from api.gpus import known_gpus
-from api.hub.views import host_reader
+from api.catalog import JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import USAGE_PARAMS
-from api.params import BadParam, parse_query
+from api.params import BadParam
+from api.source import Source
 from api.state import state
-from store import aggregate
-from store.db import Connection
-from store.usage import Span, month_of, seconds_by, user_days, user_gpus
+from store.rollups import HOST
+from store.usage import Span, month_of, seconds_by
 
 bp = Blueprint("lab_usage", __name__)
+ENDPOINTS = (
+    Endpoint(
+        "/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, USAGE_PARAMS, (400, 503)
+    ),
+)
 HOUR = 3600.0
 MAX_DAYS = 3660  # ten years
 
@@ -45,10 +49,14 @@ def hours(seconds: float) -> float:
     return round(seconds / HOUR, 3)
 
 
-def harvested_seconds(conn: Connection, span: Span, tz: ZoneInfo) -> float:
+def harvested_seconds(source: Source, span: Span, tz: ZoneInfo) -> float:
     """GPU-seconds idle-runner jobs harvested in the span (store.aggregate.idle_harvest)."""
-    days = aggregate.idle_harvest(conn, span.first.isoformat(), span.last.isoformat(), tz)
-    return float(sum(day["gpu_seconds"] for day in days))
+    return float(sum(day["gpu_seconds"] for day in source.idle_harvest(span, tz)))
+
+
+def user_totals(source: Source, span: Span) -> dict[str, float]:
+    """GPU-seconds per user over the span."""
+    return seconds_by(source.user_days(span), lambda _day: "all").get("all", {})
 
 
 def grouped(rows: dict[str, dict[str, float]], key: str) -> list[dict]:
@@ -69,12 +77,14 @@ def by_user(days: list[tuple[str, str, float]]) -> list[dict]:
     return [{"user": u, "gpu_hours": hours(s), "active_days": n} for u, (s, n) in ranked]
 
 
-def by_gpu(conn: Connection, span: Span, names: DisplayNames) -> list[dict]:
+def by_gpu(source: Source, span: Span, names: DisplayNames) -> list[dict]:
     """[{gpu, gpu_index, gpu_uuid, gpu_name, display_name, gpu_hours, users}] by GPU id."""
     per_gpu: dict[int, dict[str, float]] = {}
-    for gpu, user, seconds in user_gpus(conn, span):
-        per_gpu.setdefault(gpu, {})[user] = seconds
-    refs = {g.id: g for g in known_gpus(conn)}
+    for row in source.user_daily(span.first.isoformat(), span.last.isoformat()):
+        if row["gpu"] != HOST:
+            users = per_gpu.setdefault(row["gpu"], {})
+            users[row["user"]] = users.get(row["user"], 0.0) + row["gpu_seconds"]
+    refs = {g.id: g for g in source.gpus()}
     rows = []
     for gpu, users in sorted(per_gpu.items()):
         ref = refs.get(gpu)
@@ -86,28 +96,28 @@ def by_gpu(conn: Connection, span: Span, names: DisplayNames) -> list[dict]:
     return rows
 
 
-def usage_rows(conn: Connection, by: str, span: Span, names: DisplayNames,
+def usage_rows(source: Source, by: str, span: Span, names: DisplayNames,
                days: list[tuple[str, str, float]]) -> list[dict]:  # fmt: skip
     """The rows of a usage report grouped `by` user, day, month or gpu (`days`: the span's
     (day, user, seconds) rows, read once by the caller)."""
     if by == "user":
         return by_user(days)
     if by == "gpu":
-        return by_gpu(conn, span, names)
+        return by_gpu(source, span, names)
     key = (lambda day: day) if by == "day" else month_of
     return grouped(seconds_by(iter(days), key), by)
 
 
-def usage_report(conn: Connection, by: str, span: Span, names: DisplayNames, tz: ZoneInfo) -> dict:
+def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo) -> dict:
     """The whole /api/v1/usage body (also what `gpupulse-api usage --json` prints)."""
-    days = list(user_days(conn, span))
-    rows = usage_rows(conn, by, span, names, days)
+    days = source.user_days(span)
+    rows = usage_rows(source, by, span, names, days)
     users = {u for _d, u, _s in days}
     total = sum(s for _d, _u, s in days)
     return {
         "by": by, "from": span.first.isoformat(), "to": span.last.isoformat(),
         "timezone": tz.key, "total_gpu_hours": hours(total),
-        "idle_harvested_gpu_hours": hours(harvested_seconds(conn, span, tz)),
+        "idle_harvested_gpu_hours": hours(harvested_seconds(source, span, tz)),
         "display_names": {u: names.user(u) for u in sorted(users)},
         "rows": rows,
     }  # fmt: skip
@@ -116,12 +126,12 @@ def usage_report(conn: Connection, by: str, span: Span, names: DisplayNames, tz:
 @bp.get("/api/v1/usage")
 def usage() -> Response:
     """GPU-hours per user, day, month or GPU for a range of days."""
-    query = parse_query(USAGE_PARAMS, request.args)
     app_state = state()
+    query = app_state.query("/api/v1/usage")
     span = span_of(query, app_state.today())
     settings = app_state.settings
-    conn = host_reader(app_state.readers.get(), query["host"], span.first, span.last)  # api.hub
-    body = usage_report(conn, query["by"], span, settings.lab.names, settings.tz)
+    source = app_state.source(query)
+    body = usage_report(source, query["by"], span, settings.lab.names, settings.tz)
     return jsonify(body)
 
 

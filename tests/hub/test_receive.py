@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from protocol.timeparse import iso
 from scheduler.push import Reply, judge
-from scheduler.timeparse import iso
 from store import hub as hubstore
 from store import open_db
 from store.db import atomic

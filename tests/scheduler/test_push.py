@@ -215,6 +215,6 @@ def central_requests(server):
 
 
 def rollup_iso(hour):
-    from scheduler.timeparse import iso
+    from protocol.timeparse import iso
 
     return iso(hour)

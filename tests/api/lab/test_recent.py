@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from api.lab.status import RecentUsage
+from api.lab.recent import RecentUsage
 from store.db import atomic
 from store.usage import user_seconds_between
 from tests.support.rows import add_gpu

@@ -1,4 +1,6 @@
-"""Turning the CLI's TIME arguments into UTC seconds, with one-line errors."""
+"""Times on the wire and on the command line: `iso` writes a payload's UTC hour
+(`aggregation_time`), `parse` reads the scheduler commands' TIME arguments into UTC seconds,
+with one-line errors."""
 
 from __future__ import annotations
 

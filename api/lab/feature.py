@@ -1,0 +1,25 @@
+"""The lab as an api feature: register(app) adds it to an app built by api.app.create_app."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from flask import Flask
+
+from api.lab import charts, export, quotas, reservations, status, usage
+from api.state import app_state
+
+
+def register(app: Flask) -> None:
+    """Add the lab's endpoints, its display names, the status page as `/` for browsers, the
+    page's per-worker state and the quota gauges."""
+    core = app_state(app)
+    features = core.features
+    for module in (usage, export, quotas, reservations, charts, status):
+        features.add(module.bp, *module.ENDPOINTS)
+    features.names = core.settings.lab.names
+    features.home_page = status.status_page
+    app.extensions[status.LAB_EXTENSION] = status.PageState()
+    # On a hub the gauges count a user's hours on every host, as /api/v1/quotas does.
+    every_host = partial(core.source, {}, fleet=True)
+    features.add_metrics(quotas.QuotaCollector(every_host, core.settings))
