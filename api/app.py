@@ -3,12 +3,12 @@ default headers."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from api.features import feature_modules
 from api.params import BadParam
 from api.routes import DB_ERRORS, bp
 from api.settings import ApiSettings, from_environment
@@ -17,10 +17,6 @@ from runtime import logs
 
 log = logging.getLogger("gpupulse.api")
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
-# The optional features, in order. Each plugs in through its register(app) (api.features) and
-# is imported by name, so the core has no import edge to it. The hub comes after the lab: it
-# adds other hosts' sections to the lab's status page.
-FEATURES = ("api.lab.feature", "api.hub.feature")
 
 
 def create_app(settings: ApiSettings | None = None) -> Flask:
@@ -33,8 +29,8 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
     app.extensions[EXTENSION] = AppState(settings, app)
     app.json.sort_keys = False
     app.register_blueprint(bp)
-    for feature in FEATURES:
-        importlib.import_module(feature).register(app)
+    for feature in feature_modules():
+        feature.register(app)
     app.register_error_handler(BadParam, bad_param)
     app.register_error_handler(HTTPException, http_error)
     for error in DB_ERRORS:

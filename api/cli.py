@@ -13,13 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from api.activity import SVG_PARAMS, activity_svg, check_combination
-from api.hub.cli import COMMANDS as HUB_COMMANDS
-from api.hub.cli import add_commands as add_hub_commands
-from api.hub.cli import run as run_hub_command
-from api.lab.cli import add_commands as add_lab_commands
-from api.lab.cli import run as run_lab_command
+from api.features import command_owner, display_names, feature_modules
 from api.params import BadParam, parse_query
-from api.settings import ApiSettings, ServerSettings
+from api.settings import ApiSettings, ServerSettings, load_api
 from api.source import LocalSource
 from runtime.cli import (
     SHARED_OPTIONS,
@@ -59,8 +55,8 @@ def parser() -> argparse.ArgumentParser:
     for param in SVG_PARAMS:
         default = f" (default {param.default})" if param.default is not None else ""
         render.add_argument(f"--{param.name}", help=param.description + default)
-    add_lab_commands(sub, [shared])
-    add_hub_commands(sub, [shared])
+    for feature in feature_modules():
+        feature.add_commands(sub, [shared])
     return p
 
 
@@ -89,7 +85,7 @@ def render_svg(args: argparse.Namespace, settings: ApiSettings) -> str:
     conn = open_db(settings.db)
     try:
         today = day_of(settings.clock(), settings.tz)
-        return activity_svg(LocalSource(conn), query, today, settings.lab.names)
+        return activity_svg(LocalSource(conn), query, today, display_names(settings))
     finally:
         conn.close()
 
@@ -116,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env, overrides = environment(), given(args, SHARED_OPTIONS)
         # Every api setting is checked here, in one line, rather than in every worker.
-        api, server = load(ApiSettings, env, overrides), load(ServerSettings, env, overrides)
+        api, server = load_api(env, overrides), load(ServerSettings, env, overrides)
         if command == "healthcheck":
             code, line = healthcheck(server.port)
             print(line)
@@ -125,9 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve({var: str(value) for var, value in overrides.items()})
         if command == "render-svg":
             return write_svg(args, api)
-        if command in HUB_COMMANDS:
-            return run_hub_command(args, api)
-        return run_lab_command(args, api)
+        owner = command_owner(command)
+        return owner.run_command(args, api) if owner else fail("gpupulse-api", command, 2)
     except BadParam as problem:
         return fail(
             "gpupulse-api", f"--{problem.name}: {problem.message}; allowed: {problem.allowed}", 2

@@ -1,6 +1,10 @@
-"""How a feature plugs into the api core. create_app imports each module named in
-api.app.FEATURES by name and calls its `register(app)`; that one function adds, through the
-app's Features (`app_state(app).features`):
+"""How a feature plugs into the api core.
+
+A feature is a module named in FEATURES, imported by name (the core has no import of it).
+It provides `NAME`, its settings class `SETTINGS` (read with the api's, kept in
+`ApiSettings.features[NAME]`), its command-line commands (`COMMANDS`, `add_commands`,
+`run_command`) and `register(app)`, which create_app calls; that one function adds, through
+the app's Features (`app_state(app).features`):
 
 - routes together with their catalog entries (`add`), so `/openapi.json` lists what is served;
 - query parameters on endpoints already listed (`add_params`: the hub's `host=`);
@@ -17,7 +21,9 @@ The core imports no feature; a feature imports the core (and the hub the lab).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 
 from flask import Blueprint, Flask, Response
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -26,6 +32,28 @@ from api.catalog import Catalog, Endpoint
 from api.names import AS_RECORDED, Names
 from api.params import Param
 from api.source import ChooseSource, local_source
+
+# In order: the hub comes after the lab, whose status page it adds other hosts' sections to.
+FEATURES = ("api.lab.feature", "api.hub.feature")
+
+
+def feature_modules() -> list[ModuleType]:
+    """Every feature's module, in FEATURES order."""
+    return [importlib.import_module(name) for name in FEATURES]
+
+
+def display_names(api: object) -> Names:
+    """The display names the features give for these settings (as recorded if none do)."""
+    for feature in feature_modules():
+        names = getattr(feature, "display_names", None)
+        if names is not None:
+            return names(api)
+    return AS_RECORDED
+
+
+def command_owner(command: str) -> ModuleType | None:
+    """The feature whose command-line command `command` is."""
+    return next((m for m in feature_modules() if command in m.COMMANDS), None)
 
 
 class Features:

@@ -4,27 +4,33 @@ and its config) and passed down; tests build their own."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from api.hub.settings import HubSettings
-from api.lab.settings import LabSettings
-from runtime.settings import environment, load, nested, setting
+from api.features import feature_modules
+from runtime.settings import environment, load, setting
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """Where the database is, how days are split, how responses are cached, and the lab's
-    and the hub's own settings."""
+    """Where the database is, how days are split, how responses are cached, and each
+    feature's own settings by its name (a feature missing there gets its defaults)."""
 
     db: str = setting("GPUPULSE_DB")
     tz: ZoneInfo = setting("GPUPULSE_TZ")
     cache_max_age: int = setting("GPUPULSE_API_CACHE_MAX_AGE")
     svg_cache_size: int = setting("GPUPULSE_API_SVG_CACHE_SIZE")
     clock: Callable[[], float] = field(default=time.time, compare=False)
-    lab: LabSettings = nested(LabSettings)  # quotas, names, token
-    hub: HubSettings = nested(HubSettings)  # what hosts may send
+    features: Mapping[str, Any] = field(default_factory=dict)
+
+    def feature(self, name: str, cls: type[T]) -> T:
+        """The settings of feature `name` (its defaults if none were given)."""
+        found = self.features.get(name)
+        return cls() if found is None else found
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,13 @@ class ServerSettings:
         return int(self.bind.rpartition(":")[2])
 
 
+def load_api(env: Mapping[str, str], given: Mapping[str, Any] | None = None) -> ApiSettings:
+    """The api's settings with every feature's, from `env` (and `given` values that win)."""
+    features = {m.NAME: load(m.SETTINGS, env, given) for m in feature_modules()}
+    return replace(load(ApiSettings, env, given), features=features)
+
+
 def from_environment() -> tuple[ApiSettings, ServerSettings]:
     """Both, from the process environment: every api setting is checked at start."""
     env = environment()
-    return load(ApiSettings, env), load(ServerSettings, env)
+    return load_api(env), load(ServerSettings, env)

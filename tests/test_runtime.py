@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from api.features import feature_modules
 from api.settings import ApiSettings, ServerSettings
 from collector.settings import CollectorSettings
 from idle.settings import IdleSettings
@@ -43,9 +44,15 @@ def imports_of(package: str) -> set[str]:
     return found
 
 
+def settings_classes(service: str) -> tuple[type, ...]:
+    """The classes a service builds at start; the api's include each feature's."""
+    features = tuple(m.SETTINGS for m in feature_modules()) if service == "api" else ()
+    return (*BUILT_AT_START[service], *features)
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_reads_what_the_table_says_it_reads(service):
-    read = set().union(*(names_read(cls) for cls in BUILT_AT_START[service]))
+    read = set().union(*(names_read(cls) for cls in settings_classes(service)))
     listed = {name for name, s in SETTINGS.items() if service in s.readers}
     assert read == listed, {"read, not listed": read - listed, "listed, not read": listed - read}
 
@@ -56,7 +63,11 @@ def test_every_setting_is_read_by_someone():
         assert entry.doc.endswith("."), name
 
 
-@pytest.mark.parametrize("cls", [c for group in BUILT_AT_START.values() for c in group])
+@pytest.mark.parametrize(
+    "cls",
+    [c for group in BUILT_AT_START.values() for c in group]
+    + [m.SETTINGS for m in feature_modules()],
+)
 def test_field_defaults_are_the_tables(cls):
     assert load(cls, {}) == cls(), cls.__name__
 

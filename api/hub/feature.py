@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.hub import cli as commands
 from api.hub import receive, views
 from api.hub.hosts import CORE_VIEWS, HOST_PARAM, LAB_VIEWS, QUOTAS_HOST_PARAM
 from api.hub.sections import other_hosts
+from api.hub.settings import NAME, HubSettings
 from api.hub.source import HostSources
 from api.lab.status import add_host_sections
 from api.metrics import RollupCollector
 from api.state import app_state
+
+SETTINGS = HubSettings
+COMMANDS, add_commands, run_command = commands.COMMANDS, commands.add_commands, commands.run
+__all__ = ["COMMANDS", "NAME", "SETTINGS", "add_commands", "register", "run_command"]
 
 
 def register(app: Flask) -> None:

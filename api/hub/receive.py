@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from api.catalog import JSON, Endpoint
-from api.hub.settings import HubSettings
+from api.hub.settings import HubSettings, hub_settings
 from api.hub.writers import Writers
 from api.settings import ApiSettings
 from api.svg_cache import RenderCache
@@ -191,7 +191,7 @@ def invalid(problem: Invalid) -> tuple[Response, int]:
 def init_app(app: Flask, api: ApiSettings) -> HubState:
     """The hub's state on an app, with the api's hub settings, and the receiving side's
     error handlers."""
-    hub = app.extensions[HUB] = HubState(api.hub, api.db, api.clock)
+    hub = app.extensions[HUB] = HubState(hub_settings(api), api.db, api.clock)
     app.register_error_handler(Refused, refused)
     app.register_error_handler(Invalid, invalid)
     return hub

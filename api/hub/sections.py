@@ -8,6 +8,7 @@ from flask import request
 from api.hub.hosts import ALL_HOSTS, HOST_PARAM
 from api.hub.views import active_reservations
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
+from api.lab.settings import lab_settings
 from api.lab.status import OtherHosts
 from api.settings import ApiSettings
 from api.svg.text import duration
@@ -35,7 +36,7 @@ def reservations_of(conn: Connection, snapshot: dict, now: float) -> dict[int, R
 
 def section(conn: Connection, snapshot: dict, settings: ApiSettings, now: float) -> dict:
     """One host's section: name, staleness, summary counts and GPU rows."""
-    names = settings.lab.names
+    names = lab_settings(settings).names
     booked = reservations_of(conn, snapshot, now)
     stale_after = hubstore.STALE_AFTER_MISSED * snapshot["every_s"]
     sent = [gpu_entry(g) for g in snapshot["gpus"]]  # every key present, even if not sent
@@ -46,7 +47,7 @@ def section(conn: Connection, snapshot: dict, settings: ApiSettings, now: float)
         f"last report {duration(snapshot['age_s'] / 60)} ago")  # fmt: skip
     return {"host": snapshot["host"], "source": snapshot["source"], "stale": snapshot["stale"],
             "age": age, "error": snapshot["error"], "gpus": gpus,
-            "summary": gpu_counts(sent, reserved, settings.lab.threshold)}  # fmt: skip
+            "summary": gpu_counts(sent, reserved, lab_settings(settings).threshold)}  # fmt: skip
 
 
 def host_sections(conn: Connection, settings: ApiSettings, now: float, here: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.settings import ApiSettings
 from runtime.settings import setting
 
 
@@ -18,3 +19,11 @@ class HubSettings:
     contract_number: str = setting("GPUPULSE_HUB_CONTRACT_NUMBER")
     max_skew_s: int = setting("GPUPULSE_HUB_MAX_SKEW")
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
+
+
+NAME = "hub"
+
+
+def hub_settings(api: ApiSettings) -> HubSettings:
+    """The hub's settings among the api's."""
+    return api.feature(NAME, HubSettings)

@@ -17,6 +17,7 @@ from api.catalog import SVG, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
 from api.lab.quotas import month_span, this_month
+from api.lab.settings import lab_settings
 from api.lab.usage import user_totals
 from api.params import BadParam
 from api.routes import svg_reply
@@ -132,7 +133,7 @@ def months_svg(source: Source, names: DisplayNames, year: int, month: int, count
 def users_job(query: dict, app_state) -> Callable[[Source], str]:
     """Draws /charts/users.svg for parsed parameters."""
     year, month = query["month"] or this_month(app_state.now(), app_state.settings.tz)
-    names = app_state.settings.lab.names
+    names = lab_settings(app_state.settings).names
     return lambda source: users_svg(source, names, year, month, query["theme"])
 
 
@@ -149,7 +150,7 @@ def hours_job(query: dict, app_state) -> Callable[[Source], str]:
 def months_job(query: dict, app_state) -> Callable[[Source], str]:
     """Draws /charts/months.svg, the months ending with this one."""
     year, month = this_month(app_state.now(), app_state.settings.tz)
-    names = app_state.settings.lab.names
+    names = lab_settings(app_state.settings).names
     return lambda source: months_svg(source, names, year, month, query["months"], query["theme"])
 
 

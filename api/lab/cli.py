@@ -14,6 +14,7 @@ from api.gpus import host_name
 from api.lab.comments import CommentsError, comments_document, parse_comments
 from api.lab.export import write_day_files
 from api.lab.params import USAGE_GROUPS, USAGE_PARAMS
+from api.lab.settings import lab_settings
 from api.lab.usage import span_of, usage_report
 from api.params import parse_query
 from api.settings import ApiSettings
@@ -84,8 +85,8 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     query = days_of(args, today)
     with closing(open_args(args, settings)) as conn:
         source = LocalSource(conn)
-        report = usage_report(source, query["by"], span_of(query, today), settings.lab.names,
-                              settings.tz)  # fmt: skip
+        names = lab_settings(settings).names
+        report = usage_report(source, query["by"], span_of(query, today), names, settings.tz)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -93,7 +94,7 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     for row in report["rows"]:
         key = row.get(report["by"]) if report["by"] != "gpu" else row["gpu_index"]
         if report["by"] == "user":
-            key = settings.lab.names.user(row["user"])
+            key = lab_settings(settings).names.user(row["user"])
         elif report["by"] == "gpu":
             key = f"{row['gpu_index']} {row['display_name']}"
         print(f"{key!s:<32} {row['gpu_hours']:>12,.2f}")

@@ -16,6 +16,7 @@ from api.catalog import JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import QUOTA_PARAMS
 from api.lab.quota_limits import Quotas
+from api.lab.settings import lab_settings
 from api.lab.usage import user_totals
 from api.settings import ApiSettings
 from api.source import Source
@@ -67,7 +68,7 @@ def quotas() -> Response:
     """Each user's GPU-hours this month (or `month=`) against their monthly limit."""
     app_state = state()
     query = app_state.query("/api/v1/quotas")
-    lab = app_state.settings.lab
+    lab = lab_settings(app_state.settings)
     year, month = query["month"] or this_month(app_state.now(), app_state.settings.tz)
     span = month_span(year, month)
     # On a hub a quota counts the user's hours on every host, unless host= names one.
@@ -87,7 +88,7 @@ class QuotaCollector(Collector):
         """Three gauges labelled by user; the ratio only for users with a limit."""
         s = self.settings
         span = month_span(*this_month(s.clock(), s.tz))
-        rows = quota_rows(self.source(), s.lab.quotas, s.lab.names, span)
+        rows = quota_rows(self.source(), lab_settings(s).quotas, lab_settings(s).names, span)
         used = GaugeMetricFamily(
             "gpupulse_user_month_gpu_hours", "GPU-hours a user used this month", labels=("user",)
         )

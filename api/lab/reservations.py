@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from api.catalog import JSON, Endpoint
 from api.gpus import known_gpus
 from api.lab.params import DELETE_PARAMS
+from api.lab.settings import lab_settings
 from api.lab.until import BadUntil, iso, parse_until
 from api.params import BadParam, parse_query
 from api.state import state
@@ -66,7 +67,7 @@ HOW_TO_ENABLE = ("reservation changes are turned off: set GPUPULSE_ADMIN_TOKEN o
 def reservation_json(r: Reservation, now: float) -> dict:
     """A reservation for the API: raw fields, display names, ISO end, active flag."""
     app_state = state()
-    names, tz = app_state.settings.lab.names, app_state.settings.tz
+    names, tz = lab_settings(app_state.settings).names, app_state.settings.tz
     return {**r.as_dict(now), "display_name": names.user(r.name), "until_iso": iso(r.until, tz),
             "created_iso": iso(r.created, tz)}  # fmt: skip
 
@@ -83,7 +84,7 @@ def list_all() -> Response:
 
 def refused() -> Response | None:
     """The 403/401/413 answer when this write may not go ahead, else None."""
-    token = state().settings.lab.admin_token
+    token = lab_settings(state().settings).admin_token
     if not token:
         return error(403, HOW_TO_ENABLE)
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")

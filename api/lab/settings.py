@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from api.lab.names import DisplayNames, load_names
 from api.lab.quota_limits import Quotas, load_quotas
+from api.settings import ApiSettings
 from runtime.settings import derived, setting
 
 
@@ -21,3 +22,11 @@ class LabSettings:
     )
     admin_token: str = setting("GPUPULSE_ADMIN_TOKEN", repr=False)
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
+
+
+NAME = "lab"
+
+
+def lab_settings(api: ApiSettings) -> LabSettings:
+    """The lab's settings among the api's."""
+    return api.feature(NAME, LabSettings)

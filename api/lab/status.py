@@ -28,6 +28,7 @@ from api.gpus import host_name
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
 from api.lab.quotas import month_span, quota_rows, this_month
 from api.lab.recent import RecentUsage
+from api.lab.settings import lab_settings
 from api.lab.usage import days_back, harvested_seconds, user_totals
 from api.settings import ApiSettings
 from api.source import LocalSource, Source
@@ -87,7 +88,7 @@ def user_views(users: Source, gpus: list[dict], settings: ApiSettings, today: da
                recent: Callable[[], dict[str, float]], now: float) -> list[dict]:  # fmt: skip
     """One row per user seen now, in the last 7 days, or with a quota of their own (the week
     and the quota from `users`: on a hub, every host's hours)."""
-    lab = settings.lab
+    lab = lab_settings(settings)
     on_gpus: dict[str, set[int]] = {}
     for gpu in gpus:
         for p in gpu["processes"]:
@@ -123,7 +124,7 @@ def status_context(
     recent: Callable[[], dict[str, float]],
 ) -> dict:
     """Everything the template shows about this host (users' hours from `users`)."""
-    names, tz = settings.lab.names, settings.tz
+    names, tz = lab_settings(settings).names, settings.tz
     stale_after = STALE_AFTER_TICKS * collector_interval(conn)
     reservations = list_reservations(conn, now)
     active = active_by_gpu(reservations, now)
@@ -138,12 +139,12 @@ def status_context(
         "generated": datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
         "gpus": views, "stale": bool(views) and all(v["stale"] for v in views),
         "users": user_views(users, gpus, settings, today, recent, now),
-        "summary": gpu_counts(gpus, set(active), settings.lab.threshold),
+        "summary": gpu_counts(gpus, set(active), lab_settings(settings).threshold),
         "reservations": [reservation_view(r, names, tz, now) for r in reservations],
         "idle_week": number(harvested),
         "idle_month": number(harvested_seconds(local, month, tz) / 3600),
         "month": month.first.strftime("%Y-%m"),
-        "quotas": bool(settings.lab.quotas),
+        "quotas": bool(lab_settings(settings).quotas),
         "driver": driver_text(host_facts(conn)),
     }  # fmt: skip
 
@@ -164,7 +165,7 @@ def status_page() -> Response:
     settings = app_state.settings
 
     def recent() -> dict[str, float]:
-        return page.recent.get(conn, now, settings.lab.threshold)
+        return page.recent.get(conn, now, lab_settings(settings).threshold)
 
     here = host_name(conn)
     others = OtherHosts()

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify
 from api.catalog import JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import USAGE_PARAMS
+from api.lab.settings import lab_settings
 from api.params import BadParam
 from api.source import Source
 from api.state import state
@@ -131,7 +132,7 @@ def usage() -> Response:
     span = span_of(query, app_state.today())
     settings = app_state.settings
     source = app_state.source(query)
-    body = usage_report(source, query["by"], span, settings.lab.names, settings.tz)
+    body = usage_report(source, query["by"], span, lab_settings(settings).names, settings.tz)
     return jsonify(body)
 
 

@@ -65,7 +65,9 @@ def scheduler_env(db: Path, tmp: Path, **extra: str) -> dict[str, str]:
 def make_hub(db: Path, now: float = NOW, lab: LabSettings | None = None, **hub) -> Flask:
     """An in-process hub app whose clock says `now`, with hub settings `hub`."""
     app = create_app(
-        ApiSettings(db=str(db), tz=ZoneInfo(TZ), clock=lambda: now, lab=lab or LabSettings())
+        ApiSettings(
+            db=str(db), tz=ZoneInfo(TZ), clock=lambda: now, features={"lab": lab or LabSettings()}
+        )
     )
     app.extensions[HUB].settings = HubSettings(**{"rate": 1000.0, **hub})
     return app

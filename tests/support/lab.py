@@ -44,7 +44,10 @@ def lab_app(
 ) -> Flask:
     """An app over `db_path` with lab settings and a fixed (or injected) clock."""
     settings = ApiSettings(
-        db=str(db_path), tz=ZoneInfo(tz), clock=clock or (lambda: now), lab=lab_settings(**lab)
+        db=str(db_path),
+        tz=ZoneInfo(tz),
+        clock=clock or (lambda: now),
+        features={"lab": lab_settings(**lab)},
     )
     return create_app(settings)
 
