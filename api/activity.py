@@ -37,26 +37,37 @@ class Metric:
 
 
 METRICS = {
-    "active_minutes": Metric("active_minutes", 1, 60, (60, 180, 360), duration,
-                             "{v} of GPU activity"),
-    "gpu_hours": Metric("gpu_minutes", 60, 3600, (1, 3, 6), lambda v: f"{number(v)} GPU-hours",
-                        "{v}"),
-    "utilization": Metric("avg_utilization", 1, None, (25, 50, 75),
-                          lambda v: f"{number(v, 0)} %", "{v} average GPU utilization"),
-    "energy": Metric("energy_kwh", 1, None, (1, 3, 6), lambda v: f"{number(v, 2)} kWh",
-                     "{v} of GPU energy"),
-}  # fmt: skip
+    "active_minutes": Metric(
+        "active_minutes", 1, 60, (60, 180, 360), duration, "{v} of GPU activity"
+    ),
+    "gpu_hours": Metric(
+        "gpu_minutes", 60, 3600, (1, 3, 6), lambda v: f"{number(v)} GPU-hours", "{v}"
+    ),
+    "utilization": Metric(
+        "avg_utilization",
+        1,
+        None,
+        (25, 50, 75),
+        lambda v: f"{number(v, 0)} %",
+        "{v} average GPU utilization",
+    ),
+    "energy": Metric(
+        "energy_kwh", 1, None, (1, 3, 6), lambda v: f"{number(v, 2)} kWh", "{v} of GPU energy"
+    ),
+}
 
 SVG_PARAMS: tuple[Param, ...] = (
-    Choice("theme", "colours: light, dark, or auto (follows prefers-color-scheme)", "light",
-           THEMES),
+    Choice(
+        "theme", "colours: light, dark, or auto (follows prefers-color-scheme)", "light", THEMES
+    ),
     IntRange("weeks", "week columns shown, ending with this week", 53, 1, 53),
     Choice("metric", "what a day's colour shows", "active_minutes", tuple(METRICS)),
     Param("gpu", "all (the whole host), a GPU index, or a GPU UUID", "all"),
     Param("user", "show this user's GPU time instead (metrics active_minutes, gpu_hours)"),
-    Choice("scale", "levels: quartiles of the active days in view, or fixed bands",
-           "quartiles", SCALES),
-)  # fmt: skip
+    Choice(
+        "scale", "levels: quartiles of the active days in view, or fixed bands", "quartiles", SCALES
+    ),
+)
 
 
 def check_combination(query: dict) -> None:
@@ -159,8 +170,13 @@ def legend_titles(metric: Metric, scale: str, values: list[float], level) -> lis
     titles = ["No GPU activity"]
     if scale == "fixed":
         a, b, c = (metric.fmt(edge) for edge in metric.bands)
-        return [*titles, f"up to {a}", f"more than {a}, up to {b}",
-                f"more than {b}, up to {c}", f"more than {c}"]  # fmt: skip
+        return [
+            *titles,
+            f"up to {a}",
+            f"more than {a}, up to {b}",
+            f"more than {b}, up to {c}",
+            f"more than {c}",
+        ]
     for k in range(1, 5):
         top = max((v for v in values if v > 0 and level(v) == k), default=None)
         note = "" if top is None else f", up to {metric.fmt(top)}"

@@ -41,20 +41,32 @@ class Endpoint:
 
 
 ENDPOINTS = (
-    Endpoint("/", "API information (JSON); browsers preferring HTML get the status page",
-             errors=()),
+    Endpoint(
+        "/", "API information (JSON); browsers preferring HTML get the status page", errors=()
+    ),
     Endpoint("/api", "API information (the same document as /)", errors=()),
-    Endpoint("/gpu-activity.svg", "GitHub-style calendar of daily GPU activity", SVG,
-             SVG_PARAMS, (304, 400, 503)),
+    Endpoint(
+        "/gpu-activity.svg",
+        "GitHub-style calendar of daily GPU activity",
+        SVG,
+        SVG_PARAMS,
+        (304, 400, 503),
+    ),
     Endpoint("/health", "ok, or 503 stale/error with the newest sample's age"),
     Endpoint("/api/v1/gpus", "Current state of each GPU with its processes"),
-    Endpoint("/api/v1/days", "Daily roll-ups (gpu 0 is the whole host)", JSON, DAYS_PARAMS,
-             (400, 503)),
-    Endpoint("/api/v1/hours", "Hourly roll-ups per GPU (hour = UTC seconds)", JSON,
-             HOURS_PARAMS, (400, 503)),
+    Endpoint(
+        "/api/v1/days", "Daily roll-ups (gpu 0 is the whole host)", JSON, DAYS_PARAMS, (400, 503)
+    ),
+    Endpoint(
+        "/api/v1/hours",
+        "Hourly roll-ups per GPU (hour = UTC seconds)",
+        JSON,
+        HOURS_PARAMS,
+        (400, 503),
+    ),
     Endpoint("/metrics", "Prometheus text exposition of the newest state", TEXT),
     Endpoint("/openapi.json", "This API as an OpenAPI 3 document", errors=()),
-)  # fmt: skip
+)
 
 
 class Catalog:
@@ -123,14 +135,17 @@ BODY_SCHEMAS = {
     CSS: {"type": "string"},
     JS: {"type": "string"},
 }
-STATUS_TEXT = {304: "Not modified (If-None-Match matched the ETag)", 400: "Bad parameter",
-               503: "Database unreadable, or (for /health) samples stale",
-               401: "Missing or wrong Bearer token", 404: "No such reservation",
-               403: "Not allowed: reservation writes are off (no GPUPULSE_ADMIN_TOKEN), "
-                    "or a host token used for another host",
-               413: "Body over the size limit (16 KiB for reservations, "
-                    "GPUPULSE_HUB_MAX_BODY for the hub)",
-               429: "A host sends faster than the hub's rate limit (see Retry-After)"}  # fmt: skip
+STATUS_TEXT = {
+    304: "Not modified (If-None-Match matched the ETag)",
+    400: "Bad parameter",
+    503: "Database unreadable, or (for /health) samples stale",
+    401: "Missing or wrong Bearer token",
+    404: "No such reservation",
+    403: "Not allowed: reservation writes are off (no GPUPULSE_ADMIN_TOKEN), "
+    "or a host token used for another host",
+    413: "Body over the size limit (16 KiB for reservations, GPUPULSE_HUB_MAX_BODY for the hub)",
+    429: "A host sends faster than the hub's rate limit (see Retry-After)",
+}
 
 
 def operation(e: Endpoint) -> dict:
@@ -145,8 +160,12 @@ def operation(e: Endpoint) -> dict:
             responses[str(code)]["content"] = error
     if e.path == "/health":  # its 503 body is a health report, not an error
         responses["503"]["content"] = {JSON: {"schema": {"type": "object"}}}
-    op = {"summary": e.summary, "operationId": operation_id(e.path, e.method),
-          "parameters": [p.openapi() for p in e.params], "responses": responses}  # fmt: skip
+    op = {
+        "summary": e.summary,
+        "operationId": operation_id(e.path, e.method),
+        "parameters": [p.openapi() for p in e.params],
+        "responses": responses,
+    }
     if e.body is not None:
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": e.body}}}
     return op

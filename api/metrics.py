@@ -26,7 +26,7 @@ GPU_GAUGES = (
     ("gpupulse_gpu_sm_clock_hertz", "SM clock", "sm_mhz", 1_000_000),
     ("gpupulse_gpu_memory_clock_hertz", "Memory clock", "mem_mhz", 1_000_000),
     ("gpupulse_gpu_sample_timestamp_seconds", "Time of the GPU's newest sample", "ts", 1),
-)  # fmt: skip
+)
 
 
 class StoreCollector(Collector):
@@ -66,8 +66,9 @@ def gpu_metrics(gpus: list[dict]) -> Iterator[Metric]:
     energy = CounterMetricFamily(
         "gpupulse_gpu_energy_joules", "Driver energy counter since it loaded", labels=GPU_LABELS
     )
-    lost = GaugeMetricFamily("gpupulse_gpu_lost", "1 while the driver reports the GPU lost",
-                             labels=GPU_LABELS)  # fmt: skip
+    lost = GaugeMetricFamily(
+        "gpupulse_gpu_lost", "1 while the driver reports the GPU lost", labels=GPU_LABELS
+    )
     for gpu in gpus:
         if gpu.get("energy_j") is not None:
             energy.add_metric(gpu_labels(gpu), gpu["energy_j"])
@@ -78,8 +79,9 @@ def gpu_metrics(gpus: list[dict]) -> Iterator[Metric]:
 
 def user_memory(gpus: list[dict]) -> Metric:
     """GPU memory held by each user's processes on each GPU, in the newest sample."""
-    family = GaugeMetricFamily("gpupulse_user_gpu_memory_bytes", "GPU memory used by a user",
-                               labels=("user", *GPU_LABELS))  # fmt: skip
+    family = GaugeMetricFamily(
+        "gpupulse_user_gpu_memory_bytes", "GPU memory used by a user", labels=("user", *GPU_LABELS)
+    )
     for gpu in gpus:
         per_user: dict[str, int] = {}
         for proc in gpu["processes"]:
@@ -94,20 +96,27 @@ def user_memory(gpus: list[dict]) -> Metric:
 # they only grow until they restart at 0 on 1 January in GPUPULSE_TZ (Prometheus sees a
 # counter reset). The daily roll-ups must be kept more than a year (the default is two).
 HOST_COUNTERS = (
-    ("gpupulse_host_active_seconds", "Wall-clock time with at least one GPU active, this year",
-     "active_minutes * 60"),
+    (
+        "gpupulse_host_active_seconds",
+        "Wall-clock time with at least one GPU active, this year",
+        "active_minutes * 60",
+    ),
     ("gpupulse_host_samples", "GPU samples recorded this year", "samples"),
-    ("gpupulse_host_utilization_sum", "Sum of GPU utilization readings (percent) this year",
-     "avg_utilization * samples"),
+    (
+        "gpupulse_host_utilization_sum",
+        "Sum of GPU utilization readings (percent) this year",
+        "avg_utilization * samples",
+    ),
     ("gpupulse_host_energy_joules", "GPU energy this year", "energy_kwh * 3.6e6"),
-)  # fmt: skip
+)
 
 
 class RollupCollector(Collector):
     """Counters of GPU time, per GPU, per user and for the host, read from the roll-ups."""
 
-    def __init__(self, connection: Callable[[], Connection], tz: ZoneInfo,
-                 clock: Callable[[], float]) -> None:  # fmt: skip
+    def __init__(
+        self, connection: Callable[[], Connection], tz: ZoneInfo, clock: Callable[[], float]
+    ) -> None:
         self.connection, self.tz, self.clock = connection, tz, clock
 
     def collect(self) -> Iterator[Metric]:
@@ -117,24 +126,29 @@ class RollupCollector(Collector):
         since = f"{day_of(self.clock(), self.tz).year}-01-01"
         for name, doc, expr in HOST_COUNTERS:
             family = CounterMetricFamily(name, doc, labels=("host",))
-            value = conn.execute(f"SELECT total({expr}) FROM daily WHERE gpu = 0 AND day >= ?",
-                                 (since,)).fetchone()[0]  # fmt: skip
+            value = conn.execute(
+                f"SELECT total({expr}) FROM daily WHERE gpu = 0 AND day >= ?", (since,)
+            ).fetchone()[0]
             family.add_metric([host], value)
             yield family
         yield gpu_seconds(conn, host, since)
-        users = CounterMetricFamily("gpupulse_user_gpu_seconds", "A user's GPU time this year",
-                                    labels=("host", "user"))  # fmt: skip
+        users = CounterMetricFamily(
+            "gpupulse_user_gpu_seconds", "A user's GPU time this year", labels=("host", "user")
+        )
         for user, seconds in conn.execute(
             "SELECT user, total(gpu_seconds) FROM user_daily WHERE gpu = 0 AND day >= ? "
-            "GROUP BY user ORDER BY user", (since,)):  # fmt: skip
+            "GROUP BY user ORDER BY user",
+            (since,),
+        ):
             users.add_metric([host, user], seconds)
         yield users
 
 
 def gpu_seconds(conn: Connection, host: str, since: str) -> Metric:
     """Each GPU's active time this year (the calendar's GPU-hours, per GPU)."""
-    family = CounterMetricFamily("gpupulse_gpu_active_seconds", "A GPU's active time this year",
-                                 labels=("host", *GPU_LABELS))  # fmt: skip
+    family = CounterMetricFamily(
+        "gpupulse_gpu_active_seconds", "A GPU's active time this year", labels=("host", *GPU_LABELS)
+    )
     rows = conn.execute(
         "SELECT g.idx, g.uuid, g.name, total(d.gpu_minutes) * 60 FROM daily d "
         "JOIN gpus g ON g.id = d.gpu WHERE d.day >= ? GROUP BY g.id ORDER BY g.idx, g.id",

@@ -42,8 +42,9 @@ class Param:
         if raw is None:
             return self.default
         if len(raw) > MAX_TEXT:
-            raise BadParam(self.name, f"{self.name} is longer than {MAX_TEXT} characters",
-                           self.allowed())  # fmt: skip
+            raise BadParam(
+                self.name, f"{self.name} is longer than {MAX_TEXT} characters", self.allowed()
+            )
         return raw
 
     def allowed(self) -> Any:
@@ -56,13 +57,22 @@ class Param:
 
     def describe(self) -> dict:
         """The parameter as the API info lists it."""
-        return {"name": self.name, "description": self.description, "default": self.default,
-                "allowed": self.allowed()}  # fmt: skip
+        return {
+            "name": self.name,
+            "description": self.description,
+            "default": self.default,
+            "allowed": self.allowed(),
+        }
 
     def openapi(self) -> dict:
         """The OpenAPI parameter object (an optional query parameter)."""
-        return {"name": self.name, "in": "query", "required": False,
-                "description": self.description, "schema": self.schema()}  # fmt: skip
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": False,
+            "description": self.description,
+            "schema": self.schema(),
+        }
 
     def _with_default(self, schema: dict) -> dict:
         return schema if self.default is None else {**schema, "default": self.default}
@@ -108,8 +118,9 @@ class IntRange(Param):
             raise BadParam(self.name, f"{self.name} must be a whole number", self.allowed())
         value = int(text)
         if not self.low <= value <= self.high:
-            raise BadParam(self.name, f"{self.name} must be from {self.low} to {self.high}",
-                           self.allowed())  # fmt: skip
+            raise BadParam(
+                self.name, f"{self.name} must be from {self.low} to {self.high}", self.allowed()
+            )
         return value
 
     def allowed(self) -> Any:

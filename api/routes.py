@@ -91,9 +91,13 @@ def svg_reply(key: Hashable, render: Callable[[], str]) -> Response:
     # Parse If-None-Match only when sent: most fetches are unconditional.
     not_modified = "If-None-Match" in request.headers and request.if_none_match.contains_weak(tag)
     # One header list handed to Response: this path is the hot one, so no per-header calls.
-    headers = [("Content-Type", SVG_TYPE), ("ETag", f'"{tag}"'), ("Vary", "Accept-Encoding"),
-               ("Cache-Control", f"public, max-age={app_state.settings.cache_max_age}"),
-               ("Content-Security-Policy", SVG_CSP)]  # fmt: skip
+    headers = [
+        ("Content-Type", SVG_TYPE),
+        ("ETag", f'"{tag}"'),
+        ("Vary", "Accept-Encoding"),
+        ("Cache-Control", f"public, max-age={app_state.settings.cache_max_age}"),
+        ("Content-Security-Policy", SVG_CSP),
+    ]
     if gzip_ok and not not_modified:
         headers.append(("Content-Encoding", "gzip"))
     return Response(b"" if not_modified else body, 304 if not_modified else 200, headers)
@@ -133,8 +137,11 @@ def selected_gpus(source: Source, ref: str, with_host: bool) -> list:
 def labelled(rows: list[dict], gpus: list) -> list[dict]:
     """Rows with the GPU's index and UUID next to its id (None for the host row)."""
     by_id = {g.id: g for g in gpus}
-    return [{**r, "gpu_index": by_id[r["gpu"]].index, "gpu_uuid": by_id[r["gpu"]].uuid}
-            for r in rows if r["gpu"] in by_id]  # fmt: skip
+    return [
+        {**r, "gpu_index": by_id[r["gpu"]].index, "gpu_uuid": by_id[r["gpu"]].uuid}
+        for r in rows
+        if r["gpu"] in by_id
+    ]
 
 
 @bp.get("/api/v1/days")
@@ -146,8 +153,14 @@ def days() -> Response:
     chosen = selected_gpus(source, query["gpu"], with_host=True)
     rows = [r for g in chosen for r in source.daily(str(first), str(last), g.id)]
     rows.sort(key=lambda r: (r["day"], r["gpu"]))
-    return jsonify({"from": str(first), "to": str(last), "timezone": state().settings.tz.key,
-                    "days": labelled(rows, chosen)})  # fmt: skip
+    return jsonify(
+        {
+            "from": str(first),
+            "to": str(last),
+            "timezone": state().settings.tz.key,
+            "days": labelled(rows, chosen),
+        }
+    )
 
 
 @bp.get("/api/v1/hours")
@@ -161,13 +174,22 @@ def hours() -> Response:
     chosen = selected_gpus(source, query["gpu"], with_host=True)
     gpu = None if query["gpu"] == ALL else chosen[0].id
     rows = labelled(source.hourly(start, end, gpu), chosen)
-    return jsonify({"from": str(first), "to": str(last), "timezone": tz.key, "start": start,
-                    "end": end, "hours": rows})  # fmt: skip
+    return jsonify(
+        {
+            "from": str(first),
+            "to": str(last),
+            "timezone": tz.key,
+            "start": start,
+            "end": end,
+            "hours": rows,
+        }
+    )
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus exposition, read from the store at scrape time."""
     body = generate_latest(state().metrics)
-    return Response(body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4,
-                                   "Cache-Control": "no-store"})  # fmt: skip
+    return Response(
+        body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, "Cache-Control": "no-store"}
+    )

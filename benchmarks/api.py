@@ -53,10 +53,14 @@ def build_db(path: Path) -> None:
     with atomic(conn):
         for g in range(1, GPUS + 1):
             gpu = (g, f"GPU-{g:04d}", g - 1, "NVIDIA H100", 0, now)
-            conn.execute("INSERT INTO gpus (id, uuid, idx, name, first_seen, last_seen) "
-                         "VALUES (?,?,?,?,?,?)", gpu)  # fmt: skip
-            conn.execute("INSERT INTO samples (ts, gpu, tick_ms, util) VALUES (?,?,?,?)",
-                         (now, g, 5000, 50))  # fmt: skip
+            conn.execute(
+                "INSERT INTO gpus (id, uuid, idx, name, first_seen, last_seen) "
+                "VALUES (?,?,?,?,?,?)",
+                gpu,
+            )
+            conn.execute(
+                "INSERT INTO samples (ts, gpu, tick_ms, util) VALUES (?,?,?,?)", (now, g, 5000, 50)
+            )
         for i in range(400):
             day = (today - timedelta(days=i)).isoformat()
             minutes = [rng.choice([0, 0, 30, 200, 700]) for _ in range(GPUS)]
@@ -108,10 +112,20 @@ def load(port: int, path: str, seconds: float, clients: int) -> tuple[float, flo
 def wrk(port: int, path: str, seconds: float, clients: int) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms) from one wrk run (one thread, `clients` connections)."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-H",
-         "Accept-Encoding: gzip", f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "-H",
+            "Accept-Encoding: gzip",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"{path} answered non-2xx under wrk")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -147,21 +161,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "pulse.db"
         build_db(db)
-        print(f"gunicorn 2 workers (gthread), {args.clients} keep-alive clients "
-              f"({'wrk' if use_wrk else 'python http.client'}), "
-              f"{args.seconds:g} s per scenario, {os.cpu_count()} CPUs")  # fmt: skip
+        print(
+            f"gunicorn 2 workers (gthread), {args.clients} keep-alive clients "
+            f"({'wrk' if use_wrk else 'python http.client'}), "
+            f"{args.seconds:g} s per scenario, {os.cpu_count()} CPUs"
+        )
         print(f"{'scenario':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
         results = {}
         proc, port = serve(db)
         try:
             days = f"/api/v1/days?from={year_ago}"
-            scenarios = [("ceiling: /api", "/api"), ("cached SVG", "/gpu-activity.svg"),
-                         ("/api/v1/days, a year, all GPUs", days)]  # fmt: skip
+            scenarios = [
+                ("ceiling: /api", "/api"),
+                ("cached SVG", "/gpu-activity.svg"),
+                ("/api/v1/days, a year, all GPUs", days),
+            ]
             for name, path in scenarios:
                 load(port, path, 0.5, args.clients)  # warm up (and fill the cache)
                 results[name] = measure(port, path, args.seconds, args.clients)
-                print(f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
-                      f"{results[name][2]:>10.2f}")  # fmt: skip
+                print(
+                    f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
+                    f"{results[name][2]:>10.2f}"
+                )
             paired = ratio_rounds(port, measure, args.rounds, 2.0, args.clients)
         finally:
             stop(proc)
@@ -170,19 +191,27 @@ def main() -> None:
             load(port, "/gpu-activity.svg", 0.5, 1)
             name = "uncached SVG render (1 client)"
             results[name] = load(port, "/gpu-activity.svg", args.seconds, 1)
-            print(f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
-                  f"{results[name][2]:>10.2f}")  # fmt: skip
+            print(
+                f"{name:<34}{results[name][0]:>10.0f}{results[name][1]:>10.2f}"
+                f"{results[name][2]:>10.2f}"
+            )
         finally:
             stop(proc)
     ceiling, svg, ratio, ratios = paired
     render = results["uncached SVG render (1 client)"][1]
-    print(f"{args.rounds} alternating 2 s rounds: ceiling median {ceiling:.0f} req/s, "
-          f"cached SVG median {svg:.0f} req/s; per-round ratios "
-          f"{', '.join(f'{r:.0%}' for r in ratios)}")  # fmt: skip
-    print(f"cached SVG / ceiling (median of rounds): {ratio:.0%} (target >= 80 %): "
-          f"{'ok' if ratio >= 0.8 else 'MISSED'}")  # fmt: skip
-    print(f"uncached render p50: {render:.1f} ms (target <= 15 ms): "
-          f"{'ok' if render <= 15 else 'MISSED'}")  # fmt: skip
+    print(
+        f"{args.rounds} alternating 2 s rounds: ceiling median {ceiling:.0f} req/s, "
+        f"cached SVG median {svg:.0f} req/s; per-round ratios "
+        f"{', '.join(f'{r:.0%}' for r in ratios)}"
+    )
+    print(
+        f"cached SVG / ceiling (median of rounds): {ratio:.0%} (target >= 80 %): "
+        f"{'ok' if ratio >= 0.8 else 'MISSED'}"
+    )
+    print(
+        f"uncached render p50: {render:.1f} ms (target <= 15 ms): "
+        f"{'ok' if render <= 15 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

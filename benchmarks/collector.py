@@ -27,6 +27,7 @@ from collector.loop import CollectorLoop  # noqa: E402
 from sampling.simulated import SimulatedBackend  # noqa: E402
 from store import open_db  # noqa: E402
 from store.samples import Recorder, Tick  # noqa: E402
+from tests.support.commands import simulated_collector  # noqa: E402
 
 GPUS, PROCESSES = 8, 20
 START = 1_763_337_600  # a Monday, 00:00 UTC
@@ -91,10 +92,10 @@ def peak_rss_mb(workdir: Path, seconds: float = 15) -> float:
     env = dict(os.environ, GPUPULSE_SIM_GPUS=str(GPUS), GPUPULSE_SIM_PROCESSES=str(PROCESSES))
     env.pop("GPUPULSE_SIM_BACKFILL_DAYS", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector", "--backend", "simulated", "--interval", "1",
-         "--db", str(workdir / "rss.db"), "--log-level", "WARNING"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        simulated_collector(workdir / "rss.db"),
+        cwd=ROOT,
+        env=env,
+    )
     time.sleep(seconds)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)

@@ -53,8 +53,13 @@ def template_payloads(tmp: Path) -> list[dict]:
     conn = open_db(tmp / "host.db", migrate=True)
     gpus = add_gpus(conn, GPUS)
     insert(conn, *generate(gpus, START, START + 86400, 60, seed=4))
-    settings = load({"GPUPULSE_DB": str(tmp / "host.db"), "GPUPULSE_HOST_ID": "template",
-                     "GPUPULSE_HEARTBEAT": str(tmp / "hb")})  # fmt: skip
+    settings = load(
+        {
+            "GPUPULSE_DB": str(tmp / "host.db"),
+            "GPUPULSE_HOST_ID": "template",
+            "GPUPULSE_HEARTBEAT": str(tmp / "hb"),
+        }
+    )
     rollup.run(conn, settings, START + 86400 + 7200)
     rows = conn.execute("SELECT payload FROM push_queue ORDER BY hour").fetchall()
     conn.close()
@@ -64,14 +69,20 @@ def template_payloads(tmp: Path) -> list[dict]:
 def readdress(payload: dict, host: str, hour: int) -> dict:
     """A template payload as host `host` would send it for `hour`."""
     iso = datetime.fromtimestamp(hour, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {**payload, "host": host, "hour": hour, "idempotency_key": f"{host}/{iso}",
-            "aggregation_time": iso}  # fmt: skip
+    return {
+        **payload,
+        "host": host,
+        "hour": hour,
+        "idempotency_key": f"{host}/{iso}",
+        "aggregation_time": iso,
+    }
 
 
 def encode(payloads: list[dict]) -> bytes:
     """One payload as an object, several as an array (GPUPULSE_PUSH_PER_REQUEST > 1)."""
-    return json.dumps(payloads[0] if len(payloads) == 1 else payloads,
-                      separators=(",", ":")).encode()  # fmt: skip
+    return json.dumps(
+        payloads[0] if len(payloads) == 1 else payloads, separators=(",", ":")
+    ).encode()
 
 
 def client(port: int, jobs: list[tuple[str, bytes, int]], threads: int, out) -> None:
@@ -87,9 +98,16 @@ def client(port: int, jobs: list[tuple[str, bytes, int]], threads: int, out) -> 
                 if not queue:
                     break
                 token, body, count = queue.pop()
-            conn.request("POST", "/api/v1/ingest", body, {
-                "Content-Type": "application/json", "Authorization": f"Bearer {token}",
-                "X-Contract-Number": "bench"})  # fmt: skip
+            conn.request(
+                "POST",
+                "/api/v1/ingest",
+                body,
+                {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {token}",
+                    "X-Contract-Number": "bench",
+                },
+            )
             reply = conn.getresponse()
             reply.read()
             with lock:
@@ -104,20 +122,23 @@ def client(port: int, jobs: list[tuple[str, bytes, int]], threads: int, out) -> 
     out.put((done[0], errors[0]))
 
 
-def backfill(port: int, tokens: dict[str, str], templates: list[dict], hours: int,
-             per_request: int) -> None:  # fmt: skip
+def backfill(
+    port: int, tokens: dict[str, str], templates: list[dict], hours: int, per_request: int
+) -> None:
     """Every host's month up to now, in arrays of `per_request`; print aggregates/s."""
     first = (int(time.time()) // 3600 - hours) * 3600  # the hours up to now, as in real use
     jobs = []
     for host, token in tokens.items():
-        mine = [readdress(templates[h % len(templates)], host, first + h * 3600)
-                for h in range(hours)]  # fmt: skip
+        mine = [
+            readdress(templates[h % len(templates)], host, first + h * 3600) for h in range(hours)
+        ]
         for i in range(0, hours, per_request):
             chunk = mine[i : i + per_request]
             jobs.append((token, encode(chunk), len(chunk)))
     out = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=client, args=(port, jobs[i::2], 4, out))
-             for i in range(2)]  # fmt: skip
+    procs = [
+        multiprocessing.Process(target=client, args=(port, jobs[i::2], 4, out)) for i in range(2)
+    ]
     started = time.perf_counter()
     for p in procs:
         p.start()
@@ -126,9 +147,11 @@ def backfill(port: int, tokens: dict[str, str], templates: list[dict], hours: in
         p.join()
     elapsed = time.perf_counter() - started
     stored, errors = sum(r[0] for r in results), sum(r[1] for r in results)
-    print(f"backfill: {stored} aggregates ({len(tokens)} hosts x {hours} hours, {GPUS} GPUs "
-          f"each, {per_request} per request, python client) in {elapsed:.1f} s = "
-          f"{stored / elapsed:,.0f} aggregates/s, {errors} failed requests")  # fmt: skip
+    print(
+        f"backfill: {stored} aggregates ({len(tokens)} hosts x {hours} hours, {GPUS} GPUs "
+        f"each, {per_request} per request, python client) in {elapsed:.1f} s = "
+        f"{stored / elapsed:,.0f} aggregates/s, {errors} failed requests"
+    )
 
 
 LUA = """
@@ -164,13 +187,22 @@ end
 
 def lua_script(tmp: Path, template: dict, tokens: dict[str, str], per: int, base: int) -> Path:
     """A wrk script posting `per` payloads per request, each host's hours from `base` on."""
-    marked = {**template, "host": "__HOST__", "hour": "__HOUR__",
-              "idempotency_key": "__HOST__/__ISO__", "aggregation_time": "__ISO__"}  # fmt: skip
+    marked = {
+        **template,
+        "host": "__HOST__",
+        "hour": "__HOUR__",
+        "idempotency_key": "__HOST__/__ISO__",
+        "aggregation_time": "__ISO__",
+    }
     text = json.dumps(marked, separators=(",", ":")).replace('"__HOUR__"', "__HOUR__")
     hosts = ", ".join(f'{{"{h}", "{t}"}}' for h, t in tokens.items())
-    script = (LUA.replace("{HOSTS}", "{" + hosts + "}").replace("PER", str(per))
-              .replace("BASE", str(base)).replace("CLOSE", "true")
-              .replace("TEMPLATE", text))  # fmt: skip
+    script = (
+        LUA.replace("{HOSTS}", "{" + hosts + "}")
+        .replace("PER", str(per))
+        .replace("BASE", str(base))
+        .replace("CLOSE", "true")
+        .replace("TEMPLATE", text)
+    )
     path = tmp / f"ingest-{per}-{base}.lua"
     path.write_text(script)
     return path
@@ -179,9 +211,20 @@ def lua_script(tmp: Path, template: dict, tokens: dict[str, str], per: int, base
 def wrk_post(port: int, script: Path, seconds: float) -> tuple[float, int, str]:
     """(requests/s, non-2xx replies, the first few of them) of one wrk run: 8 connections,
     one thread."""
-    out = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds:g}s", "-s", str(script),
-                          f"http://127.0.0.1:{port}/api/v1/ingest"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            "-c8",
+            f"-d{seconds:g}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/api/v1/ingest",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     if "Requests/sec" not in out.stdout or out.stderr.strip().startswith(str(script)):
         raise SystemExit(f"wrk failed: {out.stderr.strip()}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
@@ -193,8 +236,15 @@ def wrk_post(port: int, script: Path, seconds: float) -> tuple[float, int, str]:
     )
 
 
-def ingest_rounds(port: int, tmp: Path, template: dict, tokens: dict[str, str], rounds: int,
-                  per_request: int, seconds: float) -> None:  # fmt: skip
+def ingest_rounds(
+    port: int,
+    tmp: Path,
+    template: dict,
+    tokens: dict[str, str],
+    rounds: int,
+    per_request: int,
+    seconds: float,
+) -> None:
     """Alternate one payload per request and arrays of them; print the medians."""
     hosts = dict(list(tokens.items())[:8])
     first = int(datetime(2001, 1, 1, tzinfo=UTC).timestamp())  # hours no other step uses
@@ -207,12 +257,17 @@ def ingest_rounds(port: int, tmp: Path, template: dict, tokens: dict[str, str], 
                 raise SystemExit(f"ingest ({per} per request): {bad} requests refused: {why}")
             got[per].append(rps * per)
     for per, rates in got.items():
-        how = ("one payload per request (the Targoman protocol)" if per == 1 else
-               f"arrays of {per} payloads (GPUPULSE_PUSH_PER_REQUEST={per})")  # fmt: skip
+        how = (
+            "one payload per request (the Targoman protocol)"
+            if per == 1
+            else f"arrays of {per} payloads (GPUPULSE_PUSH_PER_REQUEST={per})"
+        )
         median = statistics.median(rates)
-        print(f"ingest, {how}: {median:,.0f} aggregates/s, median of {rounds} rounds "
-              f"({', '.join(f'{v:,.0f}' for v in rates)}); target >= 2,000 aggregates/s: "
-              f"{'ok' if median >= 2000 else 'MISSED'}")  # fmt: skip
+        print(
+            f"ingest, {how}: {median:,.0f} aggregates/s, median of {rounds} rounds "
+            f"({', '.join(f'{v:,.0f}' for v in rates)}); target >= 2,000 aggregates/s: "
+            f"{'ok' if median >= 2000 else 'MISSED'}"
+        )
 
 
 def snapshot(host: str, now: float) -> bytes:
@@ -220,16 +275,44 @@ def snapshot(host: str, now: float) -> bytes:
     gpus = []
     for i in range(GPUS):
         busy = i % 2 == 0
-        procs = [{"pid": 1000 + 10 * i + k, "user": f"user{(i + k) % 7}",
-                  "command": "python train.py --epochs 90", "mem_mib": 4000 + k, "sm_util": 30}
-                 for k in range(3 if busy else 0)]  # fmt: skip
-        gpus.append({"uuid": f"GPU-{host}-{i}", "index": i, "name": "NVIDIA H100 80GB HBM3",
-                     "memory_total_mib": 81559, "ts": now, "util": 87 if busy else 0,
-                     "mem_util": 40, "mem_used_mib": 30000, "temp_c": 61, "fan_pct": None,
-                     "power_w": 512.5, "lost_at": None, "processes": procs})  # fmt: skip
-    return json.dumps({"host": host, "sent_at": now, "every_s": 60, "gpus": gpus,
-                       "reservations": [{"gpu": 1, "name": "dana", "comment": "deadline",
-                                         "until": now + 86400}]}).encode()  # fmt: skip
+        procs = [
+            {
+                "pid": 1000 + 10 * i + k,
+                "user": f"user{(i + k) % 7}",
+                "command": "python train.py --epochs 90",
+                "mem_mib": 4000 + k,
+                "sm_util": 30,
+            }
+            for k in range(3 if busy else 0)
+        ]
+        gpus.append(
+            {
+                "uuid": f"GPU-{host}-{i}",
+                "index": i,
+                "name": "NVIDIA H100 80GB HBM3",
+                "memory_total_mib": 81559,
+                "ts": now,
+                "util": 87 if busy else 0,
+                "mem_util": 40,
+                "mem_used_mib": 30000,
+                "temp_c": 61,
+                "fan_pct": None,
+                "power_w": 512.5,
+                "lost_at": None,
+                "processes": procs,
+            }
+        )
+    return json.dumps(
+        {
+            "host": host,
+            "sent_at": now,
+            "every_s": 60,
+            "gpus": gpus,
+            "reservations": [
+                {"gpu": 1, "name": "dana", "comment": "deadline", "until": now + 86400}
+            ],
+        }
+    ).encode()
 
 
 def timed(port: int, path: str, rounds: int, headers: dict) -> tuple[int, float, float]:
@@ -251,8 +334,12 @@ def status_page(port: int, tokens: dict[str, str], rounds: int) -> None:
     """Post every host's snapshot, then time the summary views."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for host, token in tokens.items():
-        conn.request("POST", "/api/v1/status", snapshot(host, time.time()), {
-            "Content-Type": "application/json", "Authorization": f"Bearer {token}"})  # fmt: skip
+        conn.request(
+            "POST",
+            "/api/v1/status",
+            snapshot(host, time.time()),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
         reply = conn.getresponse()
         reply.read()
         assert reply.status == 200, reply.status
@@ -265,8 +352,10 @@ def status_page(port: int, tokens: dict[str, str], rounds: int) -> None:
             print(f"{name}: answered {code}, not measured")
             continue
         verdict = "ok" if p50 <= 50 else "MISSED"
-        print(f"{name}, {len(tokens)} hosts x {GPUS} GPUs: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"(target p50 <= 50 ms): {verdict}")  # fmt: skip
+        print(
+            f"{name}, {len(tokens)} hosts x {GPUS} GPUs: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"(target p50 <= 50 ms): {verdict}"
+        )
 
 
 def after_ingests(port: int, tokens: dict[str, str], template: dict, hours: int) -> None:
@@ -283,8 +372,10 @@ def after_ingests(port: int, tokens: dict[str, str], template: dict, hours: int)
         reply = conn.getresponse()
         reply.read()
         took.append(timed(port, "/", 1, {"Accept": "text/html"})[1])
-    print(f"status page GET / right after an ingest (fleet sums rebuilt): median "
-          f"{statistics.median(took):.1f} ms, max {max(took):.1f} ms")  # fmt: skip
+    print(
+        f"status page GET / right after an ingest (fleet sums rebuilt): median "
+        f"{statistics.median(took):.1f} ms, max {max(took):.1f} ms"
+    )
 
 
 def main() -> None:
@@ -304,17 +395,23 @@ def main() -> None:
         templates = template_payloads(tmp_path)
         hub_db = tmp_path / "hub.db"
         conn = open_db(hub_db, migrate=True)
-        tokens = {f"gpu-{i:03d}": hubstore.add_host(conn, f"gpu-{i:03d}", time.time())
-                  for i in range(args.hosts)}  # fmt: skip
+        tokens = {
+            f"gpu-{i:03d}": hubstore.add_host(conn, f"gpu-{i:03d}", time.time())
+            for i in range(args.hosts)
+        }
         conn.close()
-        proc, port = serve(hub_db, workers=4, GPUPULSE_HUB_RATE="100000",
-                           GPUPULSE_HUB_BURST="100000")  # fmt: skip
+        proc, port = serve(
+            hub_db, workers=4, GPUPULSE_HUB_RATE="100000", GPUPULSE_HUB_BURST="100000"
+        )
         try:
-            print(f"hub: gunicorn 4 workers (gthread) on loopback, {multiprocessing.cpu_count()} "
-                  "CPUs shared with the clients")  # fmt: skip
+            print(
+                f"hub: gunicorn 4 workers (gthread) on loopback, {multiprocessing.cpu_count()} "
+                "CPUs shared with the clients"
+            )
             backfill(port, tokens, templates, args.hours, args.per_request)
-            ingest_rounds(port, tmp_path, templates[12], tokens, args.rounds, args.per_request,
-                          args.seconds)  # fmt: skip
+            ingest_rounds(
+                port, tmp_path, templates[12], tokens, args.rounds, args.per_request, args.seconds
+            )
             status_page(port, tokens, args.status_rounds)
             after_ingests(port, tokens, templates[0], args.hours)
         finally:

@@ -45,9 +45,11 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Encodi
 def add_gpus(conn, now: int) -> None:
     """Eight H100s seen at `now`."""
     for g in range(1, GPUS + 1):
-        conn.execute("INSERT INTO gpus (id, uuid, idx, name, memory_total_mib, first_seen, "
-                     "last_seen) VALUES (?,?,?,?,?,?,?)",
-                     (g, f"GPU-{g:04d}", g - 1, "NVIDIA H100", 81_559, 0, now))  # fmt: skip
+        conn.execute(
+            "INSERT INTO gpus (id, uuid, idx, name, memory_total_mib, first_seen, "
+            "last_seen) VALUES (?,?,?,?,?,?,?)",
+            (g, f"GPU-{g:04d}", g - 1, "NVIDIA H100", 81_559, 0, now),
+        )
 
 
 def month_db(path: Path, now: int) -> None:
@@ -62,22 +64,28 @@ def month_db(path: Path, now: int) -> None:
             day = (today - timedelta(days=i)).isoformat()
             host: dict[str, float] = {}
             for g in range(1, GPUS + 1):
-                conn.execute("INSERT INTO daily VALUES (?,?,?,?,?,?,?,?,?)",
-                             (day, g, 17280, 600, 600, 99, 40.0, 70.0, 3.0))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO daily VALUES (?,?,?,?,?,?,?,?,?)",
+                    (day, g, 17280, 600, 600, 99, 40.0, 70.0, 3.0),
+                )
                 for user in rng.sample(users, 6):
                     seconds = rng.uniform(600, 14_400)
                     host[user] = host.get(user, 0.0) + seconds
-                    conn.execute("INSERT INTO user_daily VALUES (?,?,?,?,?)",
-                                 (day, g, user, seconds, 4096))  # fmt: skip
+                    conn.execute(
+                        "INSERT INTO user_daily VALUES (?,?,?,?,?)", (day, g, user, seconds, 4096)
+                    )
             for user, seconds in host.items():
-                conn.execute("INSERT INTO user_daily VALUES (?,0,?,?,?)",
-                             (day, user, seconds, 8192))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO user_daily VALUES (?,0,?,?,?)", (day, user, seconds, 8192)
+                )
         start = now // 3600 * 3600 - 30 * 86_400
         for hour in range(start, now, 3600):
             for g in range(GPUS + 1):
-                conn.execute("INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, "
-                             "process_rows) VALUES (?,?,720,?,?,720)",
-                             (hour, g, 1800.0, 1800.0 * (GPUS if g == 0 else 1)))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, "
+                    "process_rows) VALUES (?,?,720,?,?,720)",
+                    (hour, g, 1800.0, 1800.0 * (GPUS if g == 0 else 1)),
+                )
         raw_ticks(conn, now - 86_400, now, TICK_S, users, rng)
         conn.execute("INSERT INTO meta VALUES ('interval', '3600')")
         bump_data_version(conn)
@@ -95,15 +103,17 @@ def raw_ticks(conn, lo: int, hi: int, step: int, users: list[str], rng, procs: i
                 "INSERT INTO processes (pid, started, user, command, first_seen, last_seen) "
                 "VALUES (?,?,?,?,?,?) RETURNING id",
                 (1000 + 10 * g + k, lo - 60, user, f"python train.py --gpu {g}", lo, hi),
-            ).fetchone()[0]  # fmt: skip
+            ).fetchone()[0]
             pids[(g, k)] = pid
     for ts in range(lo, hi, step):
-        conn.executemany("INSERT INTO samples (ts, gpu, tick_ms, util, mem_used_mib, temp_c, "
-                         "power_dw, active_ms) VALUES (?,?,?,?,?,?,?,?)",
-                         [(ts, g, step * 1000, 80, 40_000, 65, 3000, step * 1000)
-                          for g in range(1, GPUS + 1)])  # fmt: skip
-        batch = [(ts, g, pids[(g, k)], 20_000, 40)
-                 for g in range(1, GPUS + 1) for k in range(procs)]  # fmt: skip
+        conn.executemany(
+            "INSERT INTO samples (ts, gpu, tick_ms, util, mem_used_mib, temp_c, "
+            "power_dw, active_ms) VALUES (?,?,?,?,?,?,?,?)",
+            [(ts, g, step * 1000, 80, 40_000, 65, 3000, step * 1000) for g in range(1, GPUS + 1)],
+        )
+        batch = [
+            (ts, g, pids[(g, k)], 20_000, 40) for g in range(1, GPUS + 1) for k in range(procs)
+        ]
         conn.executemany("INSERT INTO process_samples VALUES (?,?,?,?,?)", batch)
         rows += len(batch)
     return rows
@@ -121,8 +131,10 @@ def first_view_after_rollup(db: Path, now: int) -> None:
         RecentUsage().get(reader, now, 1.0)
         first.append((time.perf_counter() - t0) * 1000)
     reader.close()
-    print(f"'last 24 h' per user after the scheduler's roll-up: a worker's first page view "
-          f"median {statistics.median(first):.1f} ms (whole hours from user_hourly)")  # fmt: skip
+    print(
+        f"'last 24 h' per user after the scheduler's roll-up: a worker's first page view "
+        f"median {statistics.median(first):.1f} ms (whole hours from user_hourly)"
+    )
 
 
 def serve_figures(seconds: float, clients: int) -> None:
@@ -162,10 +174,13 @@ def serve_figures(seconds: float, clients: int) -> None:
                 ("status page (HTML)", "/", BROWSER),
                 ("/api/v1/usage?by=user (this month)", "/api/v1/usage", None),
                 ("/api/v1/usage?by=gpu, two months", f"/api/v1/usage?by=gpu&from={first}", None),
-                ("/api/v1/usage?by=month, two months", f"/api/v1/usage?by=month&from={first}",
-                 None),
+                (
+                    "/api/v1/usage?by=month, two months",
+                    f"/api/v1/usage?by=month&from={first}",
+                    None,
+                ),
                 ("/api/v1/quotas", "/api/v1/quotas", None),
-            ]:  # fmt: skip
+            ]:
                 measure(port, name, path, headers, seconds, clients)
         finally:
             stop(proc)

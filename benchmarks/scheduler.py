@@ -1,6 +1,6 @@
 """Scheduler benchmark: roll-up of one day of 8 GPUs at 1 s, a 30-day rebuild, pruning locks.
 
-Prints its figures; targets (issue 3): one-day roll-up <= 2 s, longest prune lock <= 200 ms.
+Prints its figures; targets: one-day roll-up <= 2 s, longest prune lock <= 200 ms.
 Data is generated with executemany (no simulated backend) so this runs in a few minutes.
 Usage: .venv/bin/python benchmarks/scheduler.py [--rebuild-interval 5]
 """
@@ -32,7 +32,9 @@ def fill(conn, start: int, end: int, tick: int) -> int:
         for i in range(GPUS):
             conn.execute(
                 "INSERT OR IGNORE INTO gpus (id, uuid, idx, name, first_seen, last_seen) "
-                "VALUES (?, ?, ?, 'Bench GPU', 0, 0)", (i + 1, f"GPU-{i}", i))  # fmt: skip
+                "VALUES (?, ?, ?, 'Bench GPU', 0, 0)",
+                (i + 1, f"GPU-{i}", i),
+            )
             conn.execute(
                 "INSERT OR IGNORE INTO processes (id, pid, started, user, first_seen, last_seen)"
                 " VALUES (?, ?, 0, ?, ?, ?)",
@@ -42,11 +44,25 @@ def fill(conn, start: int, end: int, tick: int) -> int:
     for lo in range(start, end, 3600 * 6):
         hi = min(end, lo + 3600 * 6)
         samples = [
-            (ts, g, tick * 1000, (ts * 7 + g * 13) % 101 if (ts // 1800 + g) % 3 else 0,
-             30, 20000, 60, 50, 2500, ts * 250 + g, 1500, 1600, 0,
-             ((ts + g) % (tick + 1)) * 1000 if g % 2 else None)
-            for ts in range(lo, hi, tick) for g in range(1, GPUS + 1)
-        ]  # fmt: skip
+            (
+                ts,
+                g,
+                tick * 1000,
+                (ts * 7 + g * 13) % 101 if (ts // 1800 + g) % 3 else 0,
+                30,
+                20000,
+                60,
+                50,
+                2500,
+                ts * 250 + g,
+                1500,
+                1600,
+                0,
+                ((ts + g) % (tick + 1)) * 1000 if g % 2 else None,
+            )
+            for ts in range(lo, hi, tick)
+            for g in range(1, GPUS + 1)
+        ]
         procs = [(s[0], s[1], s[1], 4000, s[3]) for s in samples if s[3]]
         with atomic(conn):
             conn.executemany(
@@ -89,9 +105,11 @@ def main() -> None:
         t = time.perf_counter()
         aggregate.compute(conn, day, day, settings.tz, settings.threshold)
         runs.append(time.perf_counter() - t)
-    print(f"roll-up compute, one day, 8 GPUs at 1 s ({n:,} samples): "
-          f"median {statistics.median(runs):.2f} s of {len(runs)} "
-          f"(min {min(runs):.2f}, max {max(runs):.2f}; target <= 2 s)")  # fmt: skip
+    print(
+        f"roll-up compute, one day, 8 GPUs at 1 s ({n:,} samples): "
+        f"median {statistics.median(runs):.2f} s of {len(runs)} "
+        f"(min {min(runs):.2f}, max {max(runs):.2f}; target <= 2 s)"
+    )
     statement_times(conn, aggregate.day_start(day, settings.tz), settings.threshold)
     t = time.perf_counter()
     rollup.run(conn, settings, start + 86400 + 600)
@@ -120,9 +138,11 @@ def main() -> None:
     t = time.perf_counter()
     stats = retention.run(conn, settings, now + 45 * 86400)  # everything raw is past 30 days
     deleted = stats["deleted"]["samples"] + stats["deleted"]["process_samples"]
-    print(f"prune {deleted:,} raw rows in {stats['chunks']} chunks, "
-          f"{time.perf_counter() - t:.1f} s: longest write-lock hold "
-          f"{stats['max_lock_ms']:.1f} ms (target <= 200 ms)")  # fmt: skip
+    print(
+        f"prune {deleted:,} raw rows in {stats['chunks']} chunks, "
+        f"{time.perf_counter() - t:.1f} s: longest write-lock hold "
+        f"{stats['max_lock_ms']:.1f} ms (target <= 200 ms)"
+    )
     conn.close()
 
 

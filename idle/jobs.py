@@ -52,9 +52,12 @@ class RunningJob:
 
 
 def start(
-    spec: JobSection, gpus: tuple[int, ...], now: float, env: Mapping[str, str],
+    spec: JobSection,
+    gpus: tuple[int, ...],
+    now: float,
+    env: Mapping[str, str],
     runner_log: IO[bytes] | None,
-) -> RunningJob:  # fmt: skip
+) -> RunningJob:
     """Start the job's shell command in `spec.dir`, in a new session, on `gpus`."""
     child_env = dict(env)
     child_env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpus)
@@ -63,10 +66,16 @@ def start(
     output = open(spec.log, "ab") if spec.log else runner_log  # noqa: SIM115 - closed below
     try:
         popen = subprocess.Popen(
-            spec.cmd, shell=True, cwd=spec.dir, env=child_env, stdin=subprocess.DEVNULL,
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            spec.cmd,
+            shell=True,
+            cwd=spec.dir,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=proctree.die_with_parent,
-        )  # fmt: skip
+        )
     finally:
         if spec.log and output is not None:
             output.close()  # the child holds its own descriptor
@@ -74,9 +83,12 @@ def start(
 
 
 def stop_all(
-    jobs: Sequence[RunningJob], grace_s: float, proc_root: str = "/proc",
-    monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-) -> None:  # fmt: skip
+    jobs: Sequence[RunningJob],
+    grace_s: float,
+    proc_root: str = "/proc",
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """SIGTERM each job's group (and strays), SIGKILL what is left after `grace_s`."""
     if not jobs:
         return
@@ -86,8 +98,9 @@ def stop_all(
         sleep(POLL_S)
         remaining = _alive(jobs, proc_root)
     if remaining:
-        log.warning("%d job process(es) outlived SIGTERM by %gs; sending SIGKILL",
-                    len(remaining), grace_s)  # fmt: skip
+        log.warning(
+            "%d job process(es) outlived SIGTERM by %gs; sending SIGKILL", len(remaining), grace_s
+        )
         _signal(jobs, signal.SIGKILL, proc_root)
         deadline = monotonic() + KILL_WAIT_S
         while _alive(jobs, proc_root) and monotonic() < deadline:

@@ -71,8 +71,11 @@ class RunLog:
                     self.conn.execute(sql, params)
         except Error as exc:
             if not self._failing:
-                log.warning("cannot record idle runs yet (%s); %d write(s) kept for retry",
-                            exc, len(self.pending))  # fmt: skip
+                log.warning(
+                    "cannot record idle runs yet (%s); %d write(s) kept for retry",
+                    exc,
+                    len(self.pending),
+                )
             self._failing = True
             return False
         if self._failing:
@@ -104,8 +107,10 @@ def open_run_log(path: str | os.PathLike[str] | None) -> RunLog:
         log.warning("no database configured: idle runs are not recorded")
         return RunLog(None)
     if not Path(path).is_file():
-        log.warning("database %s does not exist (start the collector first): idle runs "
-                    "are not recorded", path)  # fmt: skip
+        log.warning(
+            "database %s does not exist (start the collector first): idle runs are not recorded",
+            path,
+        )
         return RunLog(None)
     try:
         conn = open_db(path, write=True)

@@ -186,8 +186,13 @@ class Runner:
             log.error("[process-%s] cannot start %r: %s", slot.spec.name, slot.spec.cmd, exc)
             slot.not_before = mono + self.settings.holdoff_s
             return
-        log.info("[process-%s] started pid %d on GPU %s: %s", slot.spec.name,
-                 slot.running.pgid, _indices(gpus), slot.spec.cmd)  # fmt: skip
+        log.info(
+            "[process-%s] started pid %d on GPU %s: %s",
+            slot.spec.name,
+            slot.running.pgid,
+            _indices(gpus),
+            slot.spec.cmd,
+        )
 
     def _reap_exited(self, mono: float, wall: float) -> set[str]:
         """Record jobs that ended by themselves; they wait a hold-off before restarting."""
@@ -207,8 +212,9 @@ class Runner:
         if not slots:
             return
         log.info("stopping %s: %s", ", ".join(f"[process-{s.spec.name}]" for s in slots), why)
-        jobs.stop_all([s.running for s in slots if s.running], self.settings.grace_s,
-                      self.proc_root)  # fmt: skip
+        jobs.stop_all(
+            [s.running for s in slots if s.running], self.settings.grace_s, self.proc_root
+        )
         for slot in slots:
             self._finish(slot, why, wall)
 
@@ -218,8 +224,13 @@ class Runner:
             return
         job.run.stopped, job.run.reason = wall, why
         self.run_log.save(job.run, wall)
-        log.info("[process-%s] ran %.0f s on GPU %s: %s", slot.spec.name,
-                 wall - job.run.started, _indices(job.run.gpus), why)  # fmt: skip
+        log.info(
+            "[process-%s] ran %.0f s on GPU %s: %s",
+            slot.spec.name,
+            wall - job.run.started,
+            _indices(job.run.gpus),
+            why,
+        )
         slot.running = None
 
     def _owners(self) -> dict[int, int]:

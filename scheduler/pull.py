@@ -65,8 +65,10 @@ def static_targets(spec: str) -> list[Target]:
 
 def consul_targets(settings: Settings, transport: Transport) -> list[Target]:
     """Targets from a Consul catalog service; [] (logged) when Consul cannot be read."""
-    url = (f"{settings.pull_consul_url.rstrip('/')}/v1/catalog/service/"
-           f"{urllib.parse.quote(settings.pull_consul_service)}")  # fmt: skip
+    url = (
+        f"{settings.pull_consul_url.rstrip('/')}/v1/catalog/service/"
+        f"{urllib.parse.quote(settings.pull_consul_service)}"
+    )
     try:
         nodes = get_json(transport, url, settings.pull_timeout_s)
     except PollError as problem:
@@ -128,16 +130,22 @@ def payloads(polled: Polled, since: int, now: float) -> list[dict]:
     for row in polled.hours:
         if row["hour"] < since or row["hour"] + 3600 > now:
             continue  # already stored, or not over yet
-        hour = by_hour.setdefault(row["hour"], {"host": polled.target.name,
-                                                "hour": row["hour"], "gpus": []})  # fmt: skip
+        hour = by_hour.setdefault(
+            row["hour"], {"host": polled.target.name, "hour": row["hour"], "gpus": []}
+        )
         if row["gpu"] == HOST:
             hour["host_summary"] = {**entry(row), "gpu_active_seconds": row["gpu_active_s"]}
         else:
             gpu = names.get(row.get("gpu_uuid"), {})
-            hour["gpus"].append({"device_id": row.get("gpu_uuid") or f"gpu-{row['gpu']}",
-                                 "index": row.get("gpu_index"), "name": gpu.get("name"),
-                                 "memory_total_mb": gpu.get("memory_total_mib"),
-                                 **entry(row)})  # fmt: skip
+            hour["gpus"].append(
+                {
+                    "device_id": row.get("gpu_uuid") or f"gpu-{row['gpu']}",
+                    "index": row.get("gpu_index"),
+                    "name": gpu.get("name"),
+                    "memory_total_mb": gpu.get("memory_total_mib"),
+                    **entry(row),
+                }
+            )
     return [p for _, p in sorted(by_hour.items()) if "host_summary" in p]
 
 
@@ -175,9 +183,14 @@ def newest_hour(conn: Connection, name: str, settings: Settings, now: float) -> 
     return backfill if row[0] is None else row[0]
 
 
-def run(conn: Connection, settings: Settings, now: float, *,
-        transport: Transport = urllib_transport,
-        clock: Callable[[], float] | None = None) -> dict:  # fmt: skip
+def run(
+    conn: Connection,
+    settings: Settings,
+    now: float,
+    *,
+    transport: Transport = urllib_transport,
+    clock: Callable[[], float] | None = None,
+) -> dict:
     """The scheduled job: poll every target at once; return what each did."""
     if not settings.pulling:
         return {}
@@ -188,8 +201,10 @@ def run(conn: Connection, settings: Settings, now: float, *,
     # Each host's requests run one after another, so three timeouts bound a host.
     deadline = settings.pull_timeout_s * 3 + 1
     pool = ThreadPoolExecutor(max_workers=max(1, min(32, len(targets))))
-    futures = {pool.submit(poll, t, since[t.name], now, settings.pull_timeout_s, transport): t
-               for t in targets}  # fmt: skip
+    futures = {
+        pool.submit(poll, t, since[t.name], now, settings.pull_timeout_s, transport): t
+        for t in targets
+    }
     done, _ = wait(futures, timeout=deadline)
     pool.shutdown(wait=False, cancel_futures=True)  # a hung host must not hold the loop
     return {t.name: _finish(conn, settings, t, futures, done, since, now) for t in targets}

@@ -176,8 +176,14 @@ def run(
             break  # the oldest is backing off; keep the order
         due.append(hour)
     while due:
-        outcomes = send_many(conn, settings, due[: settings.push_per_request],
-                             transport=transport, rand=rand, clock=clock)  # fmt: skip
+        outcomes = send_many(
+            conn,
+            settings,
+            due[: settings.push_per_request],
+            transport=transport,
+            rand=rand,
+            clock=clock,
+        )
         del due[: len(outcomes)]
         for outcome in outcomes:
             counts["sent" if outcome.success else "retry" if outcome.retry else "failed"] += 1
@@ -205,14 +211,22 @@ def send(
     return outcome
 
 
-def _attempt(settings: Settings, body: str, sent, one: dict | None, verdict,
-             transport: Transport, clock: Callable[[], float]) -> tuple[float, object]:  # fmt: skip
+def _attempt(
+    settings: Settings,
+    body: str,
+    sent,
+    one: dict | None,
+    verdict,
+    transport: Transport,
+    clock: Callable[[], float],
+) -> tuple[float, object]:
     """POST a body once: (when it started, `verdict` of the reply, or a retryable Outcome
     when no reply came)."""
     started = clock()
     try:
-        reply = transport(settings.push_url, body.encode(), headers(settings, one),
-                          settings.push_timeout_s)  # fmt: skip
+        reply = transport(
+            settings.push_url, body.encode(), headers(settings, one), settings.push_timeout_s
+        )
         return started, verdict(reply, sent, clock())
     except TransportError as exc:
         return started, Outcome(False, True, None, str(exc))
@@ -231,16 +245,19 @@ def send_many(
     MAX_REQUEST_BYTES; a GPU Pulse hub takes a JSON array of payloads), each recorded
     like send()'s. When the array is refused (400, 413), each hour goes alone at once,
     so one bad hour fails by itself."""
-    queued = [conn.execute("SELECT payload, payload_hash, attempts FROM push_queue "
-                           "WHERE hour = ?", (hour,)).fetchone() for hour in hours]  # fmt: skip
+    queued = [
+        conn.execute(
+            "SELECT payload, payload_hash, attempts FROM push_queue WHERE hour = ?", (hour,)
+        ).fetchone()
+        for hour in hours
+    ]
     count, size = 1, len(queued[0][0]) + 2
     while count < len(queued) and size + len(queued[count][0]) + 1 <= MAX_REQUEST_BYTES:
         count, size = count + 1, size + len(queued[count][0]) + 1
     if count == 1:
         return [send(conn, settings, hours[0], transport=transport, rand=rand, clock=clock)]
     body = "[" + ",".join(payload for payload, _, _ in queued[:count]) + "]"
-    started, result = _attempt(settings, body, json.loads(body), None, judge_many, transport,
-                               clock)  # fmt: skip
+    started, result = _attempt(settings, body, json.loads(body), None, judge_many, transport, clock)
     outcomes = result if isinstance(result, list) else [result] * count
     refused = outcomes[0].status in (400, 413)
     for hour, (_, digest, attempts), outcome in zip(hours, queued, outcomes, strict=False):
@@ -248,8 +265,10 @@ def send_many(
             outcome = replace(outcome, retry=True, error=f"{outcome.error} (sent alone next)")
         _record(conn, settings, hour, attempts + 1, started, digest, outcome, rand, clock)
     if refused:
-        return [send(conn, settings, hour, transport=transport, rand=rand, clock=clock)
-                for hour in hours[:count]]  # fmt: skip
+        return [
+            send(conn, settings, hour, transport=transport, rand=rand, clock=clock)
+            for hour in hours[:count]
+        ]
     return outcomes
 
 
@@ -270,15 +289,30 @@ def _record(conn, settings, hour, attempt, started, digest, outcome: Outcome, ra
         conn.execute(
             "INSERT INTO push_ledger (hour, attempt, ts, success, status, error, uid, "
             "payload_hash) VALUES (?,?,?,?,?,?,?,?)",
-            (hour, number, started, int(outcome.success), outcome.status, outcome.error,
-             outcome.uid, digest),
-        )  # fmt: skip
+            (
+                hour,
+                number,
+                started,
+                int(outcome.success),
+                outcome.status,
+                outcome.error,
+                outcome.uid,
+                digest,
+            ),
+        )
         conn.execute(
             "UPDATE push_queue SET state = ?, attempts = ?, next_at = ?, last_error = ?, "
             "uid = coalesce(?, uid), updated = ? WHERE hour = ?",
-            (state, attempt, next_at, error, outcome.uid if outcome.success else None,
-             int(clock()), hour),
-        )  # fmt: skip
+            (
+                state,
+                attempt,
+                next_at,
+                error,
+                outcome.uid if outcome.success else None,
+                int(clock()),
+                hour,
+            ),
+        )
     level = logging.INFO if outcome.success else logging.WARNING
     log.log(
         level, "push %s attempt %d: %s", hour, attempt, outcome.error or f"ok uid={outcome.uid}"

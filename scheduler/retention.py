@@ -53,9 +53,18 @@ def cutoffs(conn: Connection, settings: Settings, now: float) -> dict[str, int |
         raw = min(raw, aggregate.day_start(aggregate.day_of(waiting, tz), tz))
     hourly = int(now) - settings.hourly_days * 86400
     daily = (aggregate.day_of(int(now), tz) - timedelta(days=settings.daily_days)).isoformat()
-    return {"samples": raw, "process_samples": raw, "processes": raw, "hourly": hourly,
-            "user_hourly": hourly, "push_queue": hourly, "push_ledger": hourly, "events": hourly,
-            "daily": daily, "user_daily": daily}  # fmt: skip
+    return {
+        "samples": raw,
+        "process_samples": raw,
+        "processes": raw,
+        "hourly": hourly,
+        "user_hourly": hourly,
+        "push_queue": hourly,
+        "push_ledger": hourly,
+        "events": hourly,
+        "daily": daily,
+        "user_daily": daily,
+    }
 
 
 def run(

@@ -97,8 +97,11 @@ def run(conn: Connection, settings: Settings, now: float) -> dict:
         conn.executemany("DELETE FROM rollup_dirty WHERE hour = ?", [(h,) for h in skipped])
     if skipped:
         log.warning("skipped %d changed hour(s) older than the raw-data horizon", len(skipped))
-    return {"hours": len(hours - skipped), "days": sum((b - a).days + 1 for a, b in runs),
-            "rows": written}  # fmt: skip
+    return {
+        "hours": len(hours - skipped),
+        "days": sum((b - a).days + 1 for a, b in runs),
+        "rows": written,
+    }
 
 
 def rebuild(conn: Connection, settings: Settings, now: float) -> dict:
@@ -134,8 +137,9 @@ def _day_runs(
     skipped: set[int] = set()
     for hour in hours:
         span = {aggregate.day_of(hour, settings.tz), aggregate.day_of(hour + 3599, settings.tz)}
-        if any(aggregate.day_start(d, settings.tz) < horizon and d.isoformat() in kept
-               for d in span):  # fmt: skip
+        if any(
+            aggregate.day_start(d, settings.tz) < horizon and d.isoformat() in kept for d in span
+        ):
             skipped.add(hour)
         else:
             days |= span

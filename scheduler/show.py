@@ -43,14 +43,21 @@ def _raw(r: tuple) -> dict:
     """One sample with Targoman's live keys (memory in bytes, power in watts)."""
     uuid, bus, name, temp, used, total, util, mem_util, power, fan, sm, memclk, act, tick = r
     return {
-        "uid": uuid, "pci_bus_id": bus, "name": name, "temperature": temp,
+        "uid": uuid,
+        "pci_bus_id": bus,
+        "name": name,
+        "temperature": temp,
         "memory_used": None if used is None else used * MIB,
         "memory_total": None if total is None else total * MIB,
-        "gpu_utilization": util, "memory_utilization": mem_util,
-        "power_usage": None if power is None else power / 10, "fan_speed": fan,
-        "graphics_clock": sm, "memory_clock": memclk,
-        "active_seconds": None if act is None else act / 1000, "tick_seconds": tick / 1000,
-    }  # fmt: skip
+        "gpu_utilization": util,
+        "memory_utilization": mem_util,
+        "power_usage": None if power is None else power / 10,
+        "fan_speed": fan,
+        "graphics_clock": sm,
+        "memory_clock": memclk,
+        "active_seconds": None if act is None else act / 1000,
+        "tick_seconds": tick / 1000,
+    }
 
 
 def render(data: list[dict], fmt: str) -> str:

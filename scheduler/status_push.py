@@ -35,8 +35,9 @@ def snapshot(conn: Connection, settings: Settings, now: float) -> dict:
     return make_snapshot(host, now, settings.status_every_s, gpus, reservations(conn, host, now))
 
 
-def run(conn: Connection, settings: Settings, now: float, *,
-        transport: Transport = urllib_transport) -> dict:  # fmt: skip
+def run(
+    conn: Connection, settings: Settings, now: float, *, transport: Transport = urllib_transport
+) -> dict:
     """The scheduled job: send one snapshot; return what happened."""
     if not settings.status_url or settings.offline:
         return {"sent": False}

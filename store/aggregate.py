@@ -2,7 +2,7 @@
 
 The scheduler writes what these return into `hourly`, `user_hourly`, `daily` and
 `user_daily` (the push outbox reads only those); the collector's `--show-db` calls them
-directly. Rules (issue 3):
+directly. Rules:
 
 - A sample stands for its tick (`tick_ms`) and belongs to the bucket holding its `ts`.
 - Active time of a sample: `active_ms` (capped at the tick) where the driver's sample
@@ -135,7 +135,7 @@ SELECT ts / :bucket, total(m) FROM (
 ) GROUP BY 1
 """
 
-# Processes the idle runner started (issue 7): their GPU time is harvested, not a person's.
+# Processes the idle runner started: their GPU time is harvested, not a person's.
 IDLE_PROCESSES_SQL = """
 SELECT pr.id FROM processes pr
 JOIN idle_run_processes i ON i.pid = pr.pid AND i.started = pr.started

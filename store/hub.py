@@ -28,12 +28,25 @@ TOKEN_PREFIX = "gpp"
 HUB_VERSION = "hub_version"
 STALE_AFTER_MISSED = 3
 
-ROW_COLUMNS = ("host", "hour", "gpu", "samples", "active_ms", "gpu_active_ms", "util_sum",
-               "util_n", "act_util_sum", "act_util_n", "energy_j",
-               *(col for _, col in STAT_KEYS))  # fmt: skip
+ROW_COLUMNS = (
+    "host",
+    "hour",
+    "gpu",
+    "samples",
+    "active_ms",
+    "gpu_active_ms",
+    "util_sum",
+    "util_n",
+    "act_util_sum",
+    "act_util_n",
+    "energy_j",
+    *(col for _, col in STAT_KEYS),
+)
 STAT_PAYLOAD_KEYS = tuple(key for key, _ in STAT_KEYS)
-INSERT_HOURLY = (f"INSERT INTO hub_hourly ({', '.join(ROW_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})")  # fmt: skip
+INSERT_HOURLY = (
+    f"INSERT INTO hub_hourly ({', '.join(ROW_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+)
 
 
 # --- hosts and tokens -------------------------------------------------------------------
@@ -118,8 +131,9 @@ def host_ids(conn: Connection) -> dict[str, int]:
 # --- rate limit -------------------------------------------------------------------------
 
 
-def _bucket(conn: Connection, host: int, now: float, rate: float,
-            burst: float) -> tuple[float, float]:  # fmt: skip
+def _bucket(
+    conn: Connection, host: int, now: float, rate: float, burst: float
+) -> tuple[float, float]:
     """(requests available in the host's token bucket at `now`, the bucket's time). A
     request that read the clock before another's write but waited longer for the lock
     arrives with an earlier `now`: it refills nothing, and never makes the bucket go back."""
@@ -182,9 +196,17 @@ def entry_values(entry: dict, gpu_active_s=None) -> tuple:
         energy = entry["energy_wh"] * 3600
     active = _ms(get("active_seconds"))
     gpu_active = active if gpu_active_s is None else _ms(gpu_active_s)
-    return (n, active, gpu_active, util_sum, util_n, get("sm_utilization_percent_active_sum"),
-            get("sm_utilization_percent_active_count"), energy,
-            *map(get, STAT_PAYLOAD_KEYS))  # fmt: skip
+    return (
+        n,
+        active,
+        gpu_active,
+        util_sum,
+        util_n,
+        get("sm_utilization_percent_active_sum"),
+        get("sm_utilization_percent_active_count"),
+        energy,
+        *map(get, STAT_PAYLOAD_KEYS),
+    )
 
 
 def hour_rows(payload: dict) -> HourRows:
@@ -242,14 +264,18 @@ def _user_rows(device: str | None, users: Iterable[dict]) -> list[tuple]:
     return [(device, name, r["gpu_seconds"], r["peak_mem_mib"]) for name, r in merged.items()]
 
 
-def gpu_ids(conn: Connection, host: int, hour: int,
-            gpus: list[tuple[str, list]]) -> dict[str, int]:  # fmt: skip
+def gpu_ids(conn: Connection, host: int, hour: int, gpus: list[tuple[str, list]]) -> dict[str, int]:
     """{device id: the hub's id} for a payload's (device id, description) pairs; new GPUs
     are added, and a GPU's description is refreshed when this hour is its newest (one read
     in the common case)."""
-    known = {uuid: (gid, desc, last) for uuid, gid, last, *desc in conn.execute(
-        "SELECT uuid, id, last_hour, idx, name, pci_bus_id, memory_total_mib FROM hub_gpus "
-        "WHERE host = ?", (host,))}  # fmt: skip
+    known = {
+        uuid: (gid, desc, last)
+        for uuid, gid, last, *desc in conn.execute(
+            "SELECT uuid, id, last_hour, idx, name, pci_bus_id, memory_total_mib FROM hub_gpus "
+            "WHERE host = ?",
+            (host,),
+        )
+    }
     ids, newer = {}, []
     for uuid, desc in gpus:
         found = known.get(uuid)
@@ -264,8 +290,9 @@ def gpu_ids(conn: Connection, host: int, hour: int,
             "idx = excluded.idx, name = excluded.name, "
             "pci_bus_id = coalesce(excluded.pci_bus_id, pci_bus_id), "
             "memory_total_mib = coalesce(excluded.memory_total_mib, memory_total_mib), "
-            "last_hour = excluded.last_hour RETURNING id", (host, uuid, *desc, hour),
-        ).fetchone()[0]  # fmt: skip
+            "last_hour = excluded.last_hour RETURNING id",
+            (host, uuid, *desc, hour),
+        ).fetchone()[0]
     if newer:  # one statement moves every unchanged GPU's newest hour on
         conn.execute(f"UPDATE hub_gpus SET last_hour = ? WHERE id IN ({_ids(newer)})", (hour,))
     return ids
@@ -280,8 +307,9 @@ def payload_digest(payload: dict) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def receive_hours(conn: Connection, host: int, received: Iterable[tuple[HourRows, str]],
-                  now: float) -> list[str]:  # fmt: skip
+def receive_hours(
+    conn: Connection, host: int, received: Iterable[tuple[HourRows, str]], now: float
+) -> list[str]:
     """Store pushed host-hours, (rows, payload digest) each, except those stored already
     as this very payload (a retry or --resend: nothing changes); the uid answered for each."""
     require_transaction(conn)
@@ -353,9 +381,18 @@ def snapshots(conn: Connection, now: float, names: Sequence[str] | None = None) 
         age = now - received
         stale = error is not None or age > STALE_AFTER_MISSED * every_s
         # The body first: what the hub measured must win over keys a host sent.
-        out.append({**json.loads(body), "host": name, "source": source, "received": received,
-                    "error": error, "age_s": round(age, 3), "every_s": every_s,
-                    "stale": stale})  # fmt: skip
+        out.append(
+            {
+                **json.loads(body),
+                "host": name,
+                "source": source,
+                "received": received,
+                "error": error,
+                "age_s": round(age, 3),
+                "every_s": every_s,
+                "stale": stale,
+            }
+        )
     return out
 
 

@@ -96,14 +96,21 @@ def replace(conn: Connection, reservation: Reservation) -> Reservation:
     row_id = conn.execute(
         "INSERT INTO reservations (host, gpu, name, comment, created, until) "
         "VALUES (?,?,?,?,?,?) RETURNING id",
-        (reservation.host, reservation.gpu, reservation.name, reservation.comment,
-         reservation.created, reservation.until),
-    ).fetchone()[0]  # fmt: skip
+        (
+            reservation.host,
+            reservation.gpu,
+            reservation.name,
+            reservation.comment,
+            reservation.created,
+            reservation.until,
+        ),
+    ).fetchone()[0]
     return Reservation(**{**asdict(reservation), "id": row_id})
 
 
-def delete(conn: Connection, gpu: int | None = None, rid: int | None = None,
-           host: str = LOCAL) -> int:  # fmt: skip
+def delete(
+    conn: Connection, gpu: int | None = None, rid: int | None = None, host: str = LOCAL
+) -> int:
     """Remove a GPU's reservations or one by id; how many were removed."""
     require_transaction(conn)
     if rid is not None:

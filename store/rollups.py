@@ -12,15 +12,42 @@ from store.db import Connection, dict_rows, require_transaction
 HOST = 0  # the gpu value of whole-host rows
 
 DAILY_FIELDS = (
-    "day", "gpu", "samples", "active_minutes", "gpu_minutes", "peak_utilization",
-    "avg_utilization", "avg_active_utilization", "energy_kwh",
-)  # fmt: skip
+    "day",
+    "gpu",
+    "samples",
+    "active_minutes",
+    "gpu_minutes",
+    "peak_utilization",
+    "avg_utilization",
+    "avg_active_utilization",
+    "energy_kwh",
+)
 HOURLY_FIELDS = (
-    "hour", "gpu", "samples", "active_s", "util_mean", "util_max", "mem_util_mean",
-    "mem_used_mean", "mem_used_max", "temp_mean", "temp_max", "power_mean", "power_max",
-    "energy_wh", "sm_mhz_mean", "mem_mhz_mean", "gpu_active_s", "util_min", "mem_util_max",
-    "mem_used_min", "temp_min", "power_min", "fan_mean", "fan_max",
-)  # fmt: skip
+    "hour",
+    "gpu",
+    "samples",
+    "active_s",
+    "util_mean",
+    "util_max",
+    "mem_util_mean",
+    "mem_used_mean",
+    "mem_used_max",
+    "temp_mean",
+    "temp_max",
+    "power_mean",
+    "power_max",
+    "energy_wh",
+    "sm_mhz_mean",
+    "mem_mhz_mean",
+    "gpu_active_s",
+    "util_min",
+    "mem_util_max",
+    "mem_used_min",
+    "temp_min",
+    "power_min",
+    "fan_mean",
+    "fan_max",
+)
 # hourly's exact sums and counts of utilization readings (for the push payload, not the api)
 HOURLY_SUMS = ("util_sum", "util_n", "act_util_sum", "act_util_n")
 

@@ -72,9 +72,18 @@ class GpuState:
 
 
 STATE_COLUMNS = (
-    "activity", "note", "mem_reserved_mib", "power_limit_w", "ecc_uncorrected", "retired_pages",
-    "remapped_rows", "xid_count", "xid_last", "pcie_tx_kbs", "pcie_rx_kbs",
-)  # fmt: skip
+    "activity",
+    "note",
+    "mem_reserved_mib",
+    "power_limit_w",
+    "ecc_uncorrected",
+    "retired_pages",
+    "remapped_rows",
+    "xid_count",
+    "xid_last",
+    "pcie_tx_kbs",
+    "pcie_rx_kbs",
+)
 
 
 @dataclass(frozen=True)

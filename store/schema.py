@@ -215,7 +215,7 @@ CREATE TABLE idle_run_processes (
 ) WITHOUT ROWID;
 """
 
-# Version 4: lab features (issue 6). A reservation books one GPU (by index, the number people
+# Version 4: lab features. A reservation books one GPU (by index, the number people
 # use) for a person until a time; host '' is this host (a hub keeps other hosts' too).
 V4_LAB = """
 CREATE TABLE reservations (
@@ -231,7 +231,7 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_gpu ON reservations (host, gpu);
 """
 
-# Version 5: the hub (hosts, their tokens, what they push). Filled in by issue 8.
+# Version 5: the hub (hosts, their tokens, what they push).
 # Remote hosts' GPUs get ids of their own (hub_gpus); gpu = 0 is a host's whole-host row.
 # Hourly rows keep sums and counts, so days in any whole-hour zone add up exactly.
 V5_HUB = """

@@ -67,8 +67,9 @@ def month_of(day: str) -> str:
     return day[:7]
 
 
-def user_seconds_buckets(conn: Connection, lo: int, hi: int, threshold: float,
-                         bucket: int) -> dict[int, dict[str, float]]:  # fmt: skip
+def user_seconds_buckets(
+    conn: Connection, lo: int, hi: int, threshold: float, bucket: int
+) -> dict[int, dict[str, float]]:
     """GPU-seconds per user in UTC seconds [lo, hi), per `bucket`-second slot (keyed by its
     start), from the raw samples by the roll-ups' own per-user rule (aggregate.USER_SQL),
     for windows that are not whole days."""

@@ -50,8 +50,9 @@ def host_name(name: str | None) -> str:
     return name
 
 
-def run(args: argparse.Namespace, settings: ApiSettings,
-        clock: Callable[[], float] = time.time) -> int:  # fmt: skip
+def run(
+    args: argparse.Namespace, settings: ApiSettings, clock: Callable[[], float] = time.time
+) -> int:
     """Do one `hosts` action; 0 on success, 1 (one line on stderr) when nothing matched."""
     try:
         name = None if args.action == "list" else host_name(args.name)
@@ -62,8 +63,11 @@ def run(args: argparse.Namespace, settings: ApiSettings,
     try:
         if args.action == "add":
             print(hubstore.add_host(conn, name, clock()))
-            print(f"token for {name}: set it as GPUPULSE_PUSH_TOKEN on that host; "
-                  "it is not shown again", file=sys.stderr)  # fmt: skip
+            print(
+                f"token for {name}: set it as GPUPULSE_PUSH_TOKEN on that host; "
+                "it is not shown again",
+                file=sys.stderr,
+            )
             return 0
         if args.action == "revoke":
             if hubstore.revoke_host(conn, name, clock()):
@@ -85,8 +89,10 @@ def show(hosts: list[dict], fmt: str) -> None:
     print(f"{'host':<32} {'source':<6} {'token':<8} {'last ingest':<20} last status")
     for h in hosts:
         token = "revoked" if h["revoked"] else ("-" if h["source"] == "pull" else "active")
-        print(f"{h['name']:<32} {h['source']:<6} {token:<8} {_when(h['last_ingest']):<20} "
-              f"{_when(h['last_status'])}")  # fmt: skip
+        print(
+            f"{h['name']:<32} {h['source']:<6} {token:<8} {_when(h['last_ingest']):<20} "
+            f"{_when(h['last_status'])}"
+        )
 
 
 def _when(ts: int | None) -> str:

@@ -78,12 +78,16 @@ def read_body(limit: int) -> bytes:
     """The request body, or 413 when it is over GPUPULSE_HUB_MAX_BODY."""
     size = request.content_length
     if size is not None and size > limit:
-        raise Refused(413, f"body of {size} bytes is over the limit of {limit} bytes "
-                           "(GPUPULSE_HUB_MAX_BODY)", "body")  # fmt: skip
+        raise Refused(
+            413,
+            f"body of {size} bytes is over the limit of {limit} bytes (GPUPULSE_HUB_MAX_BODY)",
+            "body",
+        )
     raw = request.stream.read(limit + 1)
     if len(raw) > limit:
-        raise Refused(413, f"body is over the limit of {limit} bytes (GPUPULSE_HUB_MAX_BODY)",
-                      "body")  # fmt: skip
+        raise Refused(
+            413, f"body is over the limit of {limit} bytes (GPUPULSE_HUB_MAX_BODY)", "body"
+        )
     return raw
 
 
@@ -92,16 +96,23 @@ def authenticate(conn: Connection) -> tuple[int, str]:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     found = hubstore.token_host(conn, token.strip()) if scheme.lower() == "bearer" else None
     if found is None:
-        raise Refused(401, "a valid host token is needed: Authorization: Bearer <token> "
-                           "from `gpupulse-api hosts add NAME` on the hub", "Authorization",
-                      **{"WWW-Authenticate": 'Bearer realm="gpu-pulse hub"'})  # fmt: skip
+        raise Refused(
+            401,
+            "a valid host token is needed: Authorization: Bearer <token> "
+            "from `gpupulse-api hosts add NAME` on the hub",
+            "Authorization",
+            **{"WWW-Authenticate": 'Bearer realm="gpu-pulse hub"'},
+        )
     return found
 
 
 def too_fast(wait: float) -> Refused:
     """429 telling the host when to come back."""
-    return Refused(429, f"this host sends faster than GPUPULSE_HUB_RATE; retry in {wait:.1f} s",
-                   **{"Retry-After": str(max(1, math.ceil(wait)))})  # fmt: skip
+    return Refused(
+        429,
+        f"this host sends faster than GPUPULSE_HUB_RATE; retry in {wait:.1f} s",
+        **{"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,9 @@ class Admitted:
     now: float
 
 
-def admit(conn: Connection, check: Callable[[dict | list, float], list[dict]],
-          lists: bool = False) -> Admitted:  # fmt: skip
+def admit(
+    conn: Connection, check: Callable[[dict | list, float], list[dict]], lists: bool = False
+) -> Admitted:
     """Size (413), token (401), rate (429, a first look), then the body (400) and its host
     (403); `check` validates the parsed body and returns the objects naming the host."""
     hub = hub_state()
@@ -132,8 +144,7 @@ def admit(conn: Connection, check: Callable[[dict | list, float], list[dict]],
     for i, item in enumerate(items):
         if item["host"] != name:
             field = f"[{i}].host" if isinstance(data, list) else "host"
-            raise Refused(403, f"this token belongs to host {name!r}, not {item['host']!r}",
-                          field)  # fmt: skip
+            raise Refused(403, f"this token belongs to host {name!r}, not {item['host']!r}", field)
     return Admitted(host, name, data, items, raw, now)
 
 
@@ -157,8 +168,9 @@ def ingest() -> Response:
         raise Refused(400, message, targoman.CONTRACT_HEADER)
     conn = hub.writers.get()
     s = hub.settings
-    got = admit(conn, lambda data, now: check_ingest(data, now, s.max_skew_s, s.max_batch),
-                lists=True)  # fmt: skip
+    got = admit(
+        conn, lambda data, now: check_ingest(data, now, s.max_skew_s, s.max_batch), lists=True
+    )
     rows = [(hubstore.hour_rows(p), hubstore.payload_digest(p)) for p in got.items]
     with atomic(conn):  # only SQL in here: other workers wait for this lock
         spend(conn, got.host, got.now)

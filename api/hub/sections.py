@@ -27,9 +27,17 @@ def usable(r: dict) -> bool:
 def reservations_of(conn: Connection, snapshot: dict, now: float) -> dict[int, Reservation]:
     """A host's reservations in force by GPU index: its own (from the snapshot) and those
     made on the hub for it (reservations with host = its name)."""
-    sent = [Reservation(r["gpu"], str(r.get("name") or "?"), str(r.get("comment") or ""),
-                        r.get("until"), host=snapshot["host"])
-            for r in snapshot.get("reservations", ()) if usable(r)]  # fmt: skip
+    sent = [
+        Reservation(
+            r["gpu"],
+            str(r.get("name") or "?"),
+            str(r.get("comment") or ""),
+            r.get("until"),
+            host=snapshot["host"],
+        )
+        for r in snapshot.get("reservations", ())
+        if usable(r)
+    ]
     here = list_reservations(conn, now, snapshot["host"])
     return active_by_gpu(sorted([*sent, *here], key=lambda r: (r.gpu, r.until or 1e18)), now)
 
@@ -40,21 +48,42 @@ def section(conn: Connection, snapshot: dict, settings: ApiSettings, now: float)
     booked = reservations_of(conn, snapshot, now)
     stale_after = hubstore.STALE_AFTER_MISSED * snapshot["every_s"]
     sent = [gpu_entry(g) for g in snapshot["gpus"]]  # every key present, even if not sent
-    gpus = [gpu_view(g, names, reservation_view(booked.get(g["index"]), names, settings.tz, now),
-                     now, stale_after) for g in sent]  # fmt: skip
+    gpus = [
+        gpu_view(
+            g,
+            names,
+            reservation_view(booked.get(g["index"]), names, settings.tz, now),
+            now,
+            stale_after,
+        )
+        for g in sent
+    ]
     reserved = set(booked) | active_reservations(snapshot, now)
-    age = "never reported" if not snapshot["received"] else (
-        f"last report {duration(snapshot['age_s'] / 60)} ago")  # fmt: skip
-    return {"host": snapshot["host"], "source": snapshot["source"], "stale": snapshot["stale"],
-            "age": age, "error": snapshot["error"], "gpus": gpus,
-            "summary": gpu_counts(sent, reserved, lab_settings(settings).threshold)}  # fmt: skip
+    age = (
+        "never reported"
+        if not snapshot["received"]
+        else (f"last report {duration(snapshot['age_s'] / 60)} ago")
+    )
+    return {
+        "host": snapshot["host"],
+        "source": snapshot["source"],
+        "stale": snapshot["stale"],
+        "age": age,
+        "error": snapshot["error"],
+        "gpus": gpus,
+        "summary": gpu_counts(sent, reserved, lab_settings(settings).threshold),
+    }
 
 
-def host_sections(conn: Connection, settings: ApiSettings, now: float, here: str,
-                  only: str | None = None) -> list[dict]:  # fmt: skip
+def host_sections(
+    conn: Connection, settings: ApiSettings, now: float, here: str, only: str | None = None
+) -> list[dict]:
     """A section per host that reports to this hub (all, or `only` that one), by name."""
-    return [section(conn, snap, settings, now) for snap in hubstore.snapshots(conn, now)
-            if snap["host"] != here and only in (None, "all", snap["host"])]  # fmt: skip
+    return [
+        section(conn, snap, settings, now)
+        for snap in hubstore.snapshots(conn, now)
+        if snap["host"] != here and only in (None, "all", snap["host"])
+    ]
 
 
 def other_hosts(conn: Connection, settings: ApiSettings, now: float, here: str) -> OtherHosts:

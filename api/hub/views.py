@@ -51,8 +51,15 @@ def host_summaries(conn: Connection, now: float, threshold: float) -> list[dict]
         if snap["host"] in seen:
             continue
         counts = gpu_counts(snap["gpus"], active_reservations(snap, now), threshold)
-        lines.append({"host": snap["host"], "source": snap["source"], "stale": snap["stale"],
-                      "age_s": snap["age_s"], **counts})  # fmt: skip
+        lines.append(
+            {
+                "host": snap["host"],
+                "source": snap["source"],
+                "stale": snap["stale"],
+                "age_s": snap["age_s"],
+                **counts,
+            }
+        )
     return lines
 
 
@@ -64,6 +71,9 @@ def hosts() -> Response:
     conn = app_state.readers.get()
     lines = host_summaries(conn, now, hub_state().settings.threshold)
     known = {line["host"] for line in lines}
-    silent = [h["name"] for h in hubstore.list_hosts(conn)
-              if h["name"] not in known and h["revoked"] is None]  # fmt: skip
+    silent = [
+        h["name"]
+        for h in hubstore.list_hosts(conn)
+        if h["name"] not in known and h["revoked"] is None
+    ]
     return jsonify({"now": now, "hosts": lines, "never_reported": silent})

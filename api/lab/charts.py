@@ -67,8 +67,14 @@ def users_svg(source: Source, names: DisplayNames, year: int, month: int, theme:
     bars = []
     for user, seconds in user_totals(source, month_span(year, month)).items():
         who, hours = clean_label(names.user(user), LABEL), seconds / 3600
-        bars.append(Bar(who, hours, f"{number(hours)} GPU-hours",
-                        f"{who}: {number(hours, 2)} GPU-hours in {when}"))  # fmt: skip
+        bars.append(
+            Bar(
+                who,
+                hours,
+                f"{number(hours)} GPU-hours",
+                f"{who}: {number(hours, 2)} GPU-hours in {when}",
+            )
+        )
     title = f"GPU-hours per user in {when} on {clean_label(source.host_name(), 32)}"
     return render_bars(title, bars, theme, f"no GPU use recorded in {when}")
 
@@ -100,8 +106,9 @@ def month_starts(year: int, month: int, count: int) -> list[tuple[int, int]]:
     return [divmod(s, 12) for s in range(serial - count + 1, serial + 1)]
 
 
-def months_svg(source: Source, names: DisplayNames, year: int, month: int, count: int,
-               theme: str) -> str:  # fmt: skip
+def months_svg(
+    source: Source, names: DisplayNames, year: int, month: int, count: int, theme: str
+) -> str:
     """GPU-hours per month stacked by user: the top users by name, the rest as "others"."""
     months = [(y, m + 1) for y, m in month_starts(year, month, count)]
     span = Span(date(months[0][0], months[0][1], 1), month_span(year, month).last)

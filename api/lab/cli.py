@@ -73,8 +73,9 @@ def open_args(args: argparse.Namespace, settings: ApiSettings, writing: bool = F
 
 def days_of(args: argparse.Namespace, today: date) -> dict:
     """--from/--to parsed like the API's parameters (BadParam names the option)."""
-    query = parse_query(USAGE_PARAMS, {"by": getattr(args, "by", "user"), "from": args.first,
-                                       "to": args.last})  # fmt: skip
+    query = parse_query(
+        USAGE_PARAMS, {"by": getattr(args, "by", "user"), "from": args.first, "to": args.last}
+    )
     if args.first is None and args.command == "export":  # export defaults to one day
         query["from"] = query["to"] or today
     return query
@@ -108,8 +109,7 @@ def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     query = days_of(args, today)
     span = span_of(query, today)
     with closing(open_args(args, settings)) as conn:
-        for path, rows in write_day_files(conn, span.first, span.last, settings.tz,
-                                          Path(args.dir)):  # fmt: skip
+        for path, rows in write_day_files(conn, span.first, span.last, settings.tz, Path(args.dir)):
             print(f"wrote {path} ({rows:,} rows)")
     return 0
 
@@ -139,13 +139,16 @@ def export_comments(args: argparse.Namespace, settings: ApiSettings, now: float)
     with closing(open_args(args, settings)) as conn:
         local = host_name(conn)
         count = conn.execute("SELECT count(DISTINCT idx) FROM gpus").fetchone()[0]
-        doc = comments_document(list_reservations(conn, now, host=None), local, {local: count},
-                                settings.tz)  # fmt: skip
+        doc = comments_document(
+            list_reservations(conn, now, host=None), local, {local: count}, settings.tz
+        )
     text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
     if args.file == "-":
         sys.stdout.write(text)
     else:
         Path(args.file).write_text(text, encoding="utf-8")
-        print(f"wrote {args.file} ({sum(1 for h in doc.values() for e in h if e['name'])} "
-              "reservations)")  # fmt: skip
+        print(
+            f"wrote {args.file} ({sum(1 for h in doc.values() for e in h if e['name'])} "
+            "reservations)"
+        )
     return 0

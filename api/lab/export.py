@@ -58,13 +58,16 @@ def export_csv() -> Response:
     app_state = state()
     day = query["date"] or app_state.today()
     chunks = csv_chunks(app_state.readers.get(), day, app_state.settings.tz)
-    headers = {"Content-Disposition": f'attachment; filename="gpupulse-{day}.csv"',
-               "Cache-Control": "no-store"}  # fmt: skip
+    headers = {
+        "Content-Disposition": f'attachment; filename="gpupulse-{day}.csv"',
+        "Cache-Control": "no-store",
+    }
     return Response(stream_with_context(chunks), mimetype="text/csv", headers=headers)
 
 
-def write_day_files(conn: Connection, first: date, last: date, tz: ZoneInfo,
-                    directory: Path) -> Iterator[tuple[Path, int]]:  # fmt: skip
+def write_day_files(
+    conn: Connection, first: date, last: date, tz: ZoneInfo, directory: Path
+) -> Iterator[tuple[Path, int]]:
     """Write gpupulse-YYYY-MM-DD.csv per day into `directory` (atomically); yield each file
     with its row count."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,11 @@ def load_names(gpu_names: str, alias_file: str) -> DisplayNames:
 
 def with_display_names(gpus: list[dict], names: DisplayNames) -> list[dict]:
     """GPU states (store.samples.latest_state) with `display_name` on each GPU and process."""
-    return [{**g, "display_name": names.gpu(g["name"], g["index"], g["uuid"]),
-             "processes": [{**p, "display_name": names.user(p["user"])} for p in g["processes"]]}
-            for g in gpus]  # fmt: skip
+    return [
+        {
+            **g,
+            "display_name": names.gpu(g["name"], g["index"], g["uuid"]),
+            "processes": [{**p, "display_name": names.user(p["user"])} for p in g["processes"]],
+        }
+        for g in gpus
+    ]

@@ -36,8 +36,9 @@ class Month(Param):
         return {"type": "string", "pattern": r"^\d{4}-\d{2}$"}
 
 
-THEME = Choice("theme", "colours: light, dark, or auto (follows prefers-color-scheme)",
-               "light", THEMES)  # fmt: skip
+THEME = Choice(
+    "theme", "colours: light, dark, or auto (follows prefers-color-scheme)", "light", THEMES
+)
 USAGE_PARAMS = (
     Choice("by", "group GPU-hours by user, day, month or gpu", "user", USAGE_GROUPS),
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: the first of `to`'s month)"),

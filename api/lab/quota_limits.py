@@ -43,8 +43,9 @@ def load_quotas(inline: str, path: str) -> Quotas:
     """Quotas from the GPUPULSE_QUOTAS text and the GPUPULSE_QUOTAS_FILE path (both optional)."""
     raw: dict[str, float] = {}
     if path:
-        pairs = parse_pairs(read_setting_file(path, "GPUPULSE_QUOTAS_FILE"),
-                            "GPUPULSE_QUOTAS_FILE", "\n")  # fmt: skip
+        pairs = parse_pairs(
+            read_setting_file(path, "GPUPULSE_QUOTAS_FILE"), "GPUPULSE_QUOTAS_FILE", "\n"
+        )
         raw.update({u: hours("GPUPULSE_QUOTAS_FILE", u, v) for u, v in pairs.items()})
     pairs = parse_pairs(inline, "GPUPULSE_QUOTAS")
     raw.update({u: hours("GPUPULSE_QUOTAS", u, v) for u, v in pairs.items()})

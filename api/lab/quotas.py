@@ -50,9 +50,16 @@ def quota_rows(source: Source, quotas: Quotas, names: DisplayNames, span: Span) 
         hours, limit = used.get(user, 0.0) / 3600, quotas.limit(user)
         percent = None if not limit else round(100 * hours / limit, 1)
         over = limit is not None and hours > limit
-        rows.append({"user": user, "display_name": names.user(user),
-                     "used_gpu_hours": round(hours, 3), "limit_gpu_hours": limit,
-                     "percent": percent, "over": over})  # fmt: skip
+        rows.append(
+            {
+                "user": user,
+                "display_name": names.user(user),
+                "used_gpu_hours": round(hours, 3),
+                "limit_gpu_hours": limit,
+                "percent": percent,
+                "over": over,
+            }
+        )
     rows.sort(key=lambda r: (r["percent"] is None, -(r["percent"] or 0), -r["used_gpu_hours"]))
     return rows
 
@@ -73,9 +80,14 @@ def quotas() -> Response:
     span = month_span(year, month)
     # On a hub a quota counts the user's hours on every host, unless host= names one.
     rows = quota_rows(app_state.source(query, fleet=True), lab.quotas, lab.names, span)
-    return jsonify({"month": f"{year:04d}-{month:02d}", "timezone": app_state.settings.tz.key,
-                    "default_limit_gpu_hours": lab.quotas.default,
-                    "users": rows})  # fmt: skip
+    return jsonify(
+        {
+            "month": f"{year:04d}-{month:02d}",
+            "timezone": app_state.settings.tz.key,
+            "default_limit_gpu_hours": lab.quotas.default,
+            "users": rows,
+        }
+    )
 
 
 class QuotaCollector(Collector):
@@ -97,9 +109,11 @@ class QuotaCollector(Collector):
             "A user's monthly GPU-hour quota",
             labels=("user",),
         )
-        ratio = GaugeMetricFamily("gpupulse_user_quota_used_ratio",
-                                  "Share of the monthly quota used (over 1: over quota)",
-                                  labels=("user",))  # fmt: skip
+        ratio = GaugeMetricFamily(
+            "gpupulse_user_quota_used_ratio",
+            "Share of the monthly quota used (over 1: over quota)",
+            labels=("user",),
+        )
         for row in rows:
             used.add_metric([row["user"]], row["used_gpu_hours"])
             if row["limit_gpu_hours"] is not None:

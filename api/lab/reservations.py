@@ -60,16 +60,22 @@ ENDPOINTS = (
 MAX_BODY = 16 * 1024
 MAX_NAME, MAX_COMMENT = 64, 1000
 FIELDS = ("gpu", "name", "until", "comment")
-HOW_TO_ENABLE = ("reservation changes are turned off: set GPUPULSE_ADMIN_TOKEN on the api "
-                 "and send it as 'Authorization: Bearer <token>'")  # fmt: skip
+HOW_TO_ENABLE = (
+    "reservation changes are turned off: set GPUPULSE_ADMIN_TOKEN on the api "
+    "and send it as 'Authorization: Bearer <token>'"
+)
 
 
 def reservation_json(r: Reservation, now: float) -> dict:
     """A reservation for the API: raw fields, display names, ISO end, active flag."""
     app_state = state()
     names, tz = lab_settings(app_state.settings).names, app_state.settings.tz
-    return {**r.as_dict(now), "display_name": names.user(r.name), "until_iso": iso(r.until, tz),
-            "created_iso": iso(r.created, tz)}  # fmt: skip
+    return {
+        **r.as_dict(now),
+        "display_name": names.user(r.name),
+        "until_iso": iso(r.until, tz),
+        "created_iso": iso(r.created, tz),
+    }
 
 
 @bp.get("/api/v1/reservations")
@@ -78,8 +84,13 @@ def list_all() -> Response:
     app_state = state()
     now = app_state.now()
     rows = list_reservations(app_state.readers.get(), now)
-    return jsonify({"now": int(now), "timezone": app_state.settings.tz.key,
-                    "reservations": [reservation_json(r, now) for r in rows]})  # fmt: skip
+    return jsonify(
+        {
+            "now": int(now),
+            "timezone": app_state.settings.tz.key,
+            "reservations": [reservation_json(r, now) for r in rows],
+        }
+    )
 
 
 def refused() -> Response | None:

@@ -84,8 +84,14 @@ def add_host_sections(app: Flask, sections: HostSections) -> bool:
     return True
 
 
-def user_views(users: Source, gpus: list[dict], settings: ApiSettings, today: date,
-               recent: Callable[[], dict[str, float]], now: float) -> list[dict]:  # fmt: skip
+def user_views(
+    users: Source,
+    gpus: list[dict],
+    settings: ApiSettings,
+    today: date,
+    recent: Callable[[], dict[str, float]],
+    now: float,
+) -> list[dict]:
     """One row per user seen now, in the last 7 days, or with a quota of their own (the week
     and the quota from `users`: on a hub, every host's hours)."""
     lab = lab_settings(settings)
@@ -102,16 +108,21 @@ def user_views(users: Source, gpus: list[dict], settings: ApiSettings, today: da
     rows = []
     for user in set(on_gpus) | set(week) | set(quota):
         q = quota.get(user, {})
-        rows.append({
-            "login": user, "name": lab.names.user(user),
-            "gpus_now": sorted(on_gpus.get(user, ())),
-            "day": number(last_day.get(user, 0.0) / 3600), "week": number(week.get(user, 0) / 3600),
-            "month": number(q.get("used_gpu_hours", 0.0)),
-            "limit": None if q.get("limit_gpu_hours") is None else number(q["limit_gpu_hours"]),
-            "percent": q.get("percent"), "over": q.get("over", False),
-            "percent_text": None if q.get("percent") is None else number(q["percent"]),
-            "_sort": (-len(on_gpus.get(user, ())), -week.get(user, 0.0), user),
-        })  # fmt: skip
+        rows.append(
+            {
+                "login": user,
+                "name": lab.names.user(user),
+                "gpus_now": sorted(on_gpus.get(user, ())),
+                "day": number(last_day.get(user, 0.0) / 3600),
+                "week": number(week.get(user, 0) / 3600),
+                "month": number(q.get("used_gpu_hours", 0.0)),
+                "limit": None if q.get("limit_gpu_hours") is None else number(q["limit_gpu_hours"]),
+                "percent": q.get("percent"),
+                "over": q.get("over", False),
+                "percent_text": None if q.get("percent") is None else number(q["percent"]),
+                "_sort": (-len(on_gpus.get(user, ())), -week.get(user, 0.0), user),
+            }
+        )
     return sorted(rows, key=lambda r: r["_sort"])
 
 
@@ -129,15 +140,21 @@ def status_context(
     reservations = list_reservations(conn, now)
     active = active_by_gpu(reservations, now)
     gpus = latest_state(conn)
-    views = [gpu_view(g, names, reservation_view(active.get(g["index"]), names, tz, now),
-                      now, stale_after) for g in gpus]  # fmt: skip
+    views = [
+        gpu_view(
+            g, names, reservation_view(active.get(g["index"]), names, tz, now), now, stale_after
+        )
+        for g in gpus
+    ]
     local = LocalSource(conn)
     harvested = harvested_seconds(local, days_back(today, 7), tz) / 3600
     month = month_span(*this_month(now, tz))
     return {
-        "host": host_name(conn), "refresh_s": REFRESH_S,
+        "host": host_name(conn),
+        "refresh_s": REFRESH_S,
         "generated": datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "gpus": views, "stale": bool(views) and all(v["stale"] for v in views),
+        "gpus": views,
+        "stale": bool(views) and all(v["stale"] for v in views),
         "users": user_views(users, gpus, settings, today, recent, now),
         "summary": gpu_counts(gpus, set(active), lab_settings(settings).threshold),
         "reservations": [reservation_view(r, names, tz, now) for r in reservations],
@@ -146,7 +163,7 @@ def status_context(
         "month": month.first.strftime("%Y-%m"),
         "quotas": bool(lab_settings(settings).quotas),
         "driver": driver_text(host_facts(conn)),
-    }  # fmt: skip
+    }
 
 
 def driver_text(facts: dict) -> str | None:
@@ -178,8 +195,9 @@ def status_page() -> Response:
         "status.html", **context, hosts=others.sections, show_local=others.show_local
     )
     reply = Response(body, mimetype="text/html")
-    reply.headers.update({"Content-Security-Policy": HTML_CSP, "Cache-Control": "no-store",
-                          "Vary": "Accept"})  # fmt: skip
+    reply.headers.update(
+        {"Content-Security-Policy": HTML_CSP, "Cache-Control": "no-store", "Vary": "Accept"}
+    )
     return reply
 
 

@@ -40,8 +40,11 @@ def span_of(query: dict, today: date) -> Span:
         raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
     if (last - first).days >= MAX_DAYS:
         earliest = last - timedelta(days=MAX_DAYS - 1)
-        raise BadParam("from", f"from and to may span at most {MAX_DAYS:,} days",
-                       f"a date from {earliest} to {last}")  # fmt: skip
+        raise BadParam(
+            "from",
+            f"from and to may span at most {MAX_DAYS:,} days",
+            f"a date from {earliest} to {last}",
+        )
     return Span(first, last)
 
 
@@ -62,9 +65,14 @@ def user_totals(source: Source, span: Span) -> dict[str, float]:
 
 def grouped(rows: dict[str, dict[str, float]], key: str) -> list[dict]:
     """[{key: k, gpu_hours, users: {login: hours}}] sorted by key."""
-    return [{key: k, "gpu_hours": hours(sum(users.values())),
-             "users": {u: hours(s) for u, s in sorted(users.items())}}
-            for k, users in sorted(rows.items())]  # fmt: skip
+    return [
+        {
+            key: k,
+            "gpu_hours": hours(sum(users.values())),
+            "users": {u: hours(s) for u, s in sorted(users.items())},
+        }
+        for k, users in sorted(rows.items())
+    ]
 
 
 def by_user(days: list[tuple[str, str, float]]) -> list[dict]:
@@ -90,15 +98,23 @@ def by_gpu(source: Source, span: Span, names: DisplayNames) -> list[dict]:
     for gpu, users in sorted(per_gpu.items()):
         ref = refs.get(gpu)
         index, uuid, name = (ref.index, ref.uuid, ref.name) if ref else (None, None, None)
-        rows.append({"gpu": gpu, "gpu_index": index, "gpu_uuid": uuid, "gpu_name": name,
-                     "display_name": names.gpu(name, index, uuid),
-                     "gpu_hours": hours(sum(users.values())),
-                     "users": {u: hours(s) for u, s in sorted(users.items())}})  # fmt: skip
+        rows.append(
+            {
+                "gpu": gpu,
+                "gpu_index": index,
+                "gpu_uuid": uuid,
+                "gpu_name": name,
+                "display_name": names.gpu(name, index, uuid),
+                "gpu_hours": hours(sum(users.values())),
+                "users": {u: hours(s) for u, s in sorted(users.items())},
+            }
+        )
     return rows
 
 
-def usage_rows(source: Source, by: str, span: Span, names: DisplayNames,
-               days: list[tuple[str, str, float]]) -> list[dict]:  # fmt: skip
+def usage_rows(
+    source: Source, by: str, span: Span, names: DisplayNames, days: list[tuple[str, str, float]]
+) -> list[dict]:
     """The rows of a usage report grouped `by` user, day, month or gpu (`days`: the span's
     (day, user, seconds) rows, read once by the caller)."""
     if by == "user":
@@ -116,12 +132,15 @@ def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: Z
     users = {u for _d, u, _s in days}
     total = sum(s for _d, _u, s in days)
     return {
-        "by": by, "from": span.first.isoformat(), "to": span.last.isoformat(),
-        "timezone": tz.key, "total_gpu_hours": hours(total),
+        "by": by,
+        "from": span.first.isoformat(),
+        "to": span.last.isoformat(),
+        "timezone": tz.key,
+        "total_gpu_hours": hours(total),
         "idle_harvested_gpu_hours": hours(harvested_seconds(source, span, tz)),
         "display_names": {u: names.user(u) for u in sorted(users)},
         "rows": rows,
-    }  # fmt: skip
+    }
 
 
 @bp.get("/api/v1/usage")

@@ -38,7 +38,14 @@ def render_bars(title: str, bars: Sequence[Bar], theme: str, empty_note: str) ->
         y = TOP + i * (BAR_H + BAR_GAP)
         length = max(1.0, span * bar.value / top)
         chart.text(bar.label, (PAD + LABEL_W - 6, y + BAR_H - 4), text_anchor="end")
-        chart.rect((PAD + LABEL_W, y), (length, BAR_H), "l3", chart.colours.levels[3],
-                   bar.title, parent=group, rx=2)  # fmt: skip
+        chart.rect(
+            (PAD + LABEL_W, y),
+            (length, BAR_H),
+            "l3",
+            chart.colours.levels[3],
+            bar.title,
+            parent=group,
+            rx=2,
+        )
         chart.text(bar.shown, (PAD + LABEL_W + length + 6, y + BAR_H - 4), muted=True)
     return chart.tostring()

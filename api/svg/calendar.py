@@ -119,16 +119,20 @@ def _cells(dwg, root, cells: Sequence[Cell], theme: str) -> None:
         x = PAD + LABEL_W + (index // 7) * PITCH
         y = GRID_Y + (index % 7) * PITCH
         rect = dwg.rect(
-            (x, y), (CELL, CELL), rx=RADIUS, fill=colours.levels[cell.level],
-            class_=f"l{cell.level}", data_date=cell.day.isoformat(), data_level=cell.level,
-        )  # fmt: skip
+            (x, y),
+            (CELL, CELL),
+            rx=RADIUS,
+            fill=colours.levels[cell.level],
+            class_=f"l{cell.level}",
+            data_date=cell.day.isoformat(),
+            data_level=cell.level,
+        )
         rect.set_desc(title=cell.title)
         grid.add(rect)
 
 
 def _outline(colours) -> dict:
-    return {"stroke": colours.outline, "stroke_opacity": colours.outline_opacity,
-            "stroke_width": 1}  # fmt: skip
+    return {"stroke": colours.outline, "stroke_opacity": colours.outline_opacity, "stroke_width": 1}
 
 
 def _legend(dwg, root, titles: Sequence[str], right_baseline, theme: str) -> None:

@@ -15,11 +15,27 @@ PAD = 10
 HEADER_Y = 20
 TOP = 34  # where the plot starts, under the header
 SERIES = {
-    "light": ("#2da44e", "#0969da", "#bf8700", "#cf222e", "#8250df", "#1b7c83", "#bc4c00",
-              "#818b98"),
-    "dark": ("#3fb950", "#4493f8", "#d29922", "#f85149", "#ab7df8", "#39c5cf", "#db6d28",
-             "#9198a1"),
-}  # fmt: skip
+    "light": (
+        "#2da44e",
+        "#0969da",
+        "#bf8700",
+        "#cf222e",
+        "#8250df",
+        "#1b7c83",
+        "#bc4c00",
+        "#818b98",
+    ),
+    "dark": (
+        "#3fb950",
+        "#4493f8",
+        "#d29922",
+        "#f85149",
+        "#ab7df8",
+        "#39c5cf",
+        "#db6d28",
+        "#9198a1",
+    ),
+}
 OTHERS = len(SERIES["light"]) - 1  # the grey, for "others"
 
 
@@ -37,8 +53,10 @@ def chart_css(theme: str) -> str | None:
     base = stylesheet(theme)
     if base is None:
         return None
-    return (f"{base}{_series_rules('light')}"
-            f"@media (prefers-color-scheme: dark){{{_series_rules('dark')}}}")  # fmt: skip
+    return (
+        f"{base}{_series_rules('light')}"
+        f"@media (prefers-color-scheme: dark){{{_series_rules('dark')}}}"
+    )
 
 
 class Chart:
@@ -59,16 +77,30 @@ class Chart:
         self.root = dwg.add(dwg.g(font_family=FONT_FAMILY, font_size=10))
         self.text(title, (PAD, HEADER_Y), size=13)
 
-    def text(self, content: str, at: tuple[float, float], muted: bool = False,
-             size: int | None = None, **extra) -> None:  # fmt: skip
+    def text(
+        self,
+        content: str,
+        at: tuple[float, float],
+        muted: bool = False,
+        size: int | None = None,
+        **extra,
+    ) -> None:
         """A line of text (already cleaned by the caller); muted uses the secondary colour."""
         cls, fill = ("muted", self.colours.muted) if muted else ("fg", self.colours.text)
         if size is not None:
             extra["font_size"] = size
         self.root.add(self.dwg.text(content, insert=at, class_=cls, fill=fill, **extra))
 
-    def rect(self, at: tuple[float, float], size: tuple[float, float], cls: str, fill: str,
-             title: str | None = None, parent=None, **extra) -> None:  # fmt: skip
+    def rect(
+        self,
+        at: tuple[float, float],
+        size: tuple[float, float],
+        cls: str,
+        fill: str,
+        title: str | None = None,
+        parent=None,
+        **extra,
+    ) -> None:
         """A filled rectangle with an optional tooltip."""
         shape = self.dwg.rect(at, size, class_=cls, fill=fill, **extra)
         if title is not None:
@@ -77,8 +109,13 @@ class Chart:
 
     def note(self, message: str) -> None:
         """The note an empty chart shows in the middle of its plot area."""
-        self.text(message, (self.width / 2, (TOP + self.height) / 2), muted=True, size=12,
-                  text_anchor="middle")  # fmt: skip
+        self.text(
+            message,
+            (self.width / 2, (TOP + self.height) / 2),
+            muted=True,
+            size=12,
+            text_anchor="middle",
+        )
 
     def tostring(self) -> str:
         """The finished SVG document."""

@@ -14,9 +14,15 @@ LABEL_W = 34
 HOUR_LABELS = (0, 3, 6, 9, 12, 15, 18, 21)
 
 
-def render_heatmap(title: str, values: Sequence[Sequence[float]], level: Callable[[float], int],
-                   cell_title: Callable[[int, int, float], str], theme: str,
-                   empty_note: str | None, footer: str) -> str:  # fmt: skip
+def render_heatmap(
+    title: str,
+    values: Sequence[Sequence[float]],
+    level: Callable[[float], int],
+    cell_title: Callable[[int, int, float], str],
+    theme: str,
+    empty_note: str | None,
+    footer: str,
+) -> str:
     """`values[weekday][hour]` (Monday = 0) as a grid; `level` maps a value to 0..4."""
     width = PAD + LABEL_W + 24 * PITCH + PAD
     grid_top = TOP + 14
@@ -37,9 +43,18 @@ def render_heatmap(title: str, values: Sequence[Sequence[float]], level: Callabl
         for hour in range(24):
             value = values[day][hour]
             k = level(value)
-            chart.rect((PAD + LABEL_W + hour * PITCH, y), (CELL, CELL), f"l{k}",
-                       chart.colours.levels[k], cell_title(day, hour, value), parent=cells,
-                       rx=2, data_weekday=day, data_hour=hour, data_level=k)  # fmt: skip
+            chart.rect(
+                (PAD + LABEL_W + hour * PITCH, y),
+                (CELL, CELL),
+                f"l{k}",
+                chart.colours.levels[k],
+                cell_title(day, hour, value),
+                parent=cells,
+                rx=2,
+                data_weekday=day,
+                data_hour=hour,
+                data_level=k,
+            )
     chart.text(footer, (PAD, height - 10), muted=True, size=11)
     if empty_note:
         chart.note(empty_note)

@@ -22,8 +22,14 @@ class Column:
     title: str
 
 
-def render_stacked(title: str, series: Sequence[tuple[str, int]], columns: Sequence[Column],
-                   theme: str, unit: str, empty_note: str) -> str:  # fmt: skip
+def render_stacked(
+    title: str,
+    series: Sequence[tuple[str, int]],
+    columns: Sequence[Column],
+    theme: str,
+    unit: str,
+    empty_note: str,
+) -> str:
     """The chart as an SVG document; `series` are (name, colour index) pairs (the last colour
     is the grey for "others") and each column's values line up with them."""
     width = max(360, PAD + AXIS_W + len(columns) * (BAR_W + BAR_GAP) + 150)
@@ -32,8 +38,12 @@ def render_stacked(title: str, series: Sequence[tuple[str, int]], columns: Seque
     chart = Chart(width, height, title, theme)
     top = max((sum(c.values) for c in columns), default=0.0)
     base = TOP + PLOT_H
-    chart.rect((PAD + AXIS_W - 2, base), (len(columns) * (BAR_W + BAR_GAP), 1), "muted",
-               chart.colours.muted)  # fmt: skip
+    chart.rect(
+        (PAD + AXIS_W - 2, base),
+        (len(columns) * (BAR_W + BAR_GAP), 1),
+        "muted",
+        chart.colours.muted,
+    )
     if top <= 0:
         chart.note(empty_note)
         top = 1.0
@@ -48,9 +58,15 @@ def render_stacked(title: str, series: Sequence[tuple[str, int]], columns: Seque
             h = PLOT_H * value / top
             y -= h
             name, colour = series[k]
-            chart.rect((x, y), (BAR_W, h), f"s{colour}", series_colour(theme, colour),
-                       f"{name}: {number(value)} {unit} in {column.title}", parent=bars,
-                       data_series=colour)  # fmt: skip
+            chart.rect(
+                (x, y),
+                (BAR_W, h),
+                f"s{colour}",
+                series_colour(theme, colour),
+                f"{name}: {number(value)} {unit} in {column.title}",
+                parent=bars,
+                data_series=colour,
+            )
         chart.text(column.label, (x + BAR_W / 2, base + 14), muted=True, text_anchor="middle")
     legend_x = PAD + AXIS_W + len(columns) * (BAR_W + BAR_GAP) + 10
     for k, (name, colour) in enumerate(series):

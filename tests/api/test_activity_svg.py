@@ -14,7 +14,8 @@ from tests.support.rows import add_days, add_gpu, add_user_days, set_meta_value
 from tests.support.svg_parse import day_cells, legend_cells, parse, texts, title_of
 
 TODAY = date(2026, 3, 4)  # a Wednesday; conftest's NOW
-# The palettes exactly as issue 4 gives them (not imported from the code under test).
+# The palettes exactly as GitHub's contribution graph draws them (not imported from the code
+# under test).
 PALETTES = {
     "light": ["#eff2f5", "#aceebb", "#4ac26b", "#2da44e", "#116329"],
     "dark": ["#151b23", "#033a16", "#196c2e", "#2ea043", "#56d364"],
@@ -65,7 +66,7 @@ def test_week_edges(db_path, today):
 
 
 def quartile_expectation(values: list[float]) -> dict[float, int]:
-    """Issue 4's rule, computed by ranking: the quarter of the active days a value falls in."""
+    """The levels' rule, computed by ranking: the quarter of the active days a value falls in."""
     active = sorted(v for v in values if v > 0)
     out = {}
     for v in active:
@@ -134,10 +135,23 @@ def test_day_and_month_labels(db_path):
         day = first + timedelta(days=i)
         if day.day == 1:
             expected.append((grid_x + 13 * (i // 7), day.strftime("%b")))
-    month_names = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                   "Nov", "Dec"}  # fmt: skip
-    shown = sorted((x, name) for name, spots in by_text.items() if name in month_names
-                   for x, _ in spots)  # fmt: skip
+    month_names = {
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Oct",
+        "Nov",
+        "Dec",
+    }
+    shown = sorted(
+        (x, name) for name, spots in by_text.items() if name in month_names for x, _ in spots
+    )
     assert shown == sorted(expected)
     assert len(shown) == 13
 
@@ -176,8 +190,10 @@ def expected_footer(values: dict[date, float], first: date) -> str:
     """The footer computed the slow, obvious way."""
     span = [first + timedelta(days=i) for i in range((TODAY - first).days + 1)]
     active = [values.get(d, 0) > 0 for d in span]
-    longest = max((j - i for i in range(len(span)) for j in range(i, len(span) + 1)
-                   if all(active[i:j])), default=0)  # fmt: skip
+    longest = max(
+        (j - i for i in range(len(span)) for j in range(i, len(span) + 1) if all(active[i:j])),
+        default=0,
+    )
     end = len(span) - (0 if active[-1] else 1)
     current = 0
     while end - current - 1 >= 0 and active[end - current - 1]:
@@ -187,9 +203,11 @@ def expected_footer(values: dict[date, float], first: date) -> str:
     h, m = divmod(minutes, 60)
     busy = f"{h} h {m} min" if h and m else (f"{h} h" if h else f"{m} min")
     total = f"{sum(values.get(d, 0) for d in span) / 60:,.1f}".removesuffix(".0")
-    return (f"{sum(active)} active days · current streak {current} days · longest streak "
-            f"{longest} days · {total} GPU-hours · busiest day "
-            f"{busiest.strftime('%b')} {busiest.day}, {busiest.year} ({busy})")  # fmt: skip
+    return (
+        f"{sum(active)} active days · current streak {current} days · longest streak "
+        f"{longest} days · {total} GPU-hours · busiest day "
+        f"{busiest.strftime('%b')} {busiest.day}, {busiest.year} ({busy})"
+    )
 
 
 def test_footer_stats(conn, db_path):

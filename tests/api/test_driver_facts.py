@@ -10,8 +10,15 @@ from store.samples import GpuInfo, GpuSample, GpuState, Recorder, Tick, set_meta
 from tests.support.app import NOW, make_app
 
 PARENT = GpuInfo("GPU-p", 0, "NVIDIA A100-SXM4-80GB", "00000000:17:00.0", 81920)
-MIG = GpuInfo("MIG-1", 100, "NVIDIA A100-SXM4-80GB MIG 3g.40gb", "00000000:17:00.0", 40192,
-              parent_uuid="GPU-p", mig_profile="3g.40gb")  # fmt: skip
+MIG = GpuInfo(
+    "MIG-1",
+    100,
+    "NVIDIA A100-SXM4-80GB MIG 3g.40gb",
+    "00000000:17:00.0",
+    40192,
+    parent_uuid="GPU-p",
+    mig_profile="3g.40gb",
+)
 
 
 def record_mig_host(conn) -> None:

@@ -57,8 +57,9 @@ def test_no_server_errors(app):
             continue  # nothing to get wrong
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=60, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case):
             response = case.call()
             seen.setdefault(case.path, set()).add(response.status_code)

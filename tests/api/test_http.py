@@ -60,8 +60,9 @@ def test_etag_and_304(client):
     assert again.headers["ETag"] == etag
     weak = client.get("/gpu-activity.svg?theme=dark", headers={"If-None-Match": f"W/{etag}"})
     assert weak.status_code == 304
-    listed = client.get("/gpu-activity.svg?theme=dark",
-                        headers={"If-None-Match": f'"nope", {etag}'})  # fmt: skip
+    listed = client.get(
+        "/gpu-activity.svg?theme=dark", headers={"If-None-Match": f'"nope", {etag}'}
+    )
     assert listed.status_code == 304
     other = client.get("/gpu-activity.svg?theme=light", headers={"If-None-Match": etag})
     assert other.status_code == 200 and other.headers["ETag"] != etag
@@ -73,8 +74,10 @@ def test_cache_is_keyed_on_the_data_version(conn, db_path):
     before = client.get("/gpu-activity.svg")
     # A write without a version bump stays invisible: the cached SVG is served.
     with atomic(conn):
-        conn.execute("INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes) "
-                     "VALUES ('2026-03-03', 0, 1, 120, 120)")  # fmt: skip
+        conn.execute(
+            "INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes) "
+            "VALUES ('2026-03-03', 0, 1, 120, 120)"
+        )
     assert client.get("/gpu-activity.svg").headers["ETag"] == before.headers["ETag"]
     add_days(conn, {"2026-03-02": 30})  # bumps data_version like the scheduler
     after = client.get("/gpu-activity.svg", headers={"If-None-Match": before.headers["ETag"]})
@@ -123,7 +126,10 @@ def test_400_lists_the_allowed_values(conn, db_path):
     add_gpu(conn, 1, 0, "GPU-aaaa", "A100")
     client = make_app(db_path).test_client()
     assert client.get("/gpu-activity.svg?theme=x").get_json()["allowed"] == [
-        "light", "dark", "auto"]  # fmt: skip
+        "light",
+        "dark",
+        "auto",
+    ]
     assert client.get("/gpu-activity.svg?weeks=99").get_json()["allowed"] == "1..53"
     assert client.get("/gpu-activity.svg?gpu=3").get_json()["allowed"] == ["all", "0", "GPU-aaaa"]
 
@@ -201,7 +207,9 @@ def test_days(conn, db_path):
     client = make_app(db_path).test_client()
     body = client.get("/api/v1/days?from=2026-03-02&to=2026-03-04").get_json()
     assert [(r["day"], r["gpu"], r["gpu_index"]) for r in body["days"]] == [
-        ("2026-03-03", 0, None), ("2026-03-03", 1, 0)]  # fmt: skip
+        ("2026-03-03", 0, None),
+        ("2026-03-03", 1, 0),
+    ]
     assert set(body["days"][0]) >= {"active_minutes", "gpu_minutes", "energy_kwh", "samples"}
     one = client.get("/api/v1/days?gpu=GPU-aaaa").get_json()
     assert [r["gpu"] for r in one["days"]] == [1]
@@ -219,7 +227,9 @@ def test_hours(conn, db_path):
     client = make_app(db_path).test_client()
     body = client.get("/api/v1/hours").get_json()
     assert [(h["hour"], h["gpu_uuid"]) for h in body["hours"]] == [
-        (day_start, "GPU-aaaa"), (day_start + 3600, "GPU-bbbb")]  # fmt: skip
+        (day_start, "GPU-aaaa"),
+        (day_start + 3600, "GPU-bbbb"),
+    ]
     only = client.get("/api/v1/hours?gpu=1&from=2026-03-03").get_json()
     assert [h["active_s"] for h in only["hours"]] == [300]
 
@@ -272,8 +282,11 @@ def test_info_lists_every_endpoint_with_defaults(client):
 
 def flask_routes(app) -> set[tuple[str, str]]:
     """Every (path, method) the app serves, HEAD and OPTIONS aside."""
-    return {(rule.rule, method) for rule in app.url_map.iter_rules()
-            for method in rule.methods - {"HEAD", "OPTIONS"}}  # fmt: skip
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
 
 
 def test_openapi_in_step_with_the_url_map(db_path):

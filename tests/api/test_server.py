@@ -31,8 +31,11 @@ def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())", *args],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -57,8 +60,9 @@ def test_smoke(server):
     status, headers, body = fetch(base + "/gpu-activity.svg?theme=auto&weeks=10")
     assert status == 200 and headers["Content-Type"] == "image/svg+xml; charset=utf-8"
     assert len(day_cells(parse(body))) > 63
-    status, _, body304 = fetch(base + "/gpu-activity.svg?theme=auto&weeks=10",
-                               {"If-None-Match": headers["ETag"]})  # fmt: skip
+    status, _, body304 = fetch(
+        base + "/gpu-activity.svg?theme=auto&weeks=10", {"If-None-Match": headers["ETag"]}
+    )
     assert status == 304 and body304 == b""
 
     status, _, body = fetch(base + "/metrics")

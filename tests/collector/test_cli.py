@@ -17,6 +17,7 @@ from sampling.backend import BackendUnavailable
 from sampling.simulated import SimulatedBackend
 from store import open_db
 from store.samples import Recorder, Tick, set_meta
+from tests.support.commands import python_m
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,9 +27,13 @@ def collector(*args: str, env: dict | None = None, timeout: float = 60):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "collector", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,
-    )  # fmt: skip
+        python_m("collector", *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=full_env,
+    )
 
 
 def test_dry_run_prints_gpus_and_processes_and_writes_nothing(tmp_path):
@@ -99,10 +104,13 @@ def test_sigterm_finishes_the_write_and_exits_within_two_seconds(tmp_path):
     db = tmp_path / "pulse.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector", "--backend", "simulated", "--interval", "1",
-         "--db", str(db)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        python_m("collector", "--backend", "simulated", "--interval", "1", "--db", str(db)),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _ticks(db) < 3:
@@ -146,10 +154,12 @@ def test_simulated_backfill_fills_an_empty_store_once(tmp_path):
     db = tmp_path / "pulse.db"
     env = {"GPUPULSE_SIM_BACKFILL_DAYS": "2"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector", "--backend", "simulated", "--interval", "1",
-         "--db", str(db)],
-        cwd=ROOT, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        python_m("collector", "--backend", "simulated", "--interval", "1", "--db", str(db)),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _ticks(db) < 2 * 1440 + 1:
@@ -235,8 +245,12 @@ def test_idle_run_subcommand_reaches_the_idle_runner(tmp_path):
     config = tmp_path / "idle.conf"
     config.write_text("[defaults]\nbogus = 1\n")
     collector = Path(sys.executable).parent / "collector"
-    done = subprocess.run([str(collector), "idle-run", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [str(collector), "idle-run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and "idle.conf:2: [defaults] bogus is not a known key" in err[0]

@@ -41,8 +41,12 @@ def run_import(tmp_path, *files: str, tz: str = "UTC", host: str = "box"):
     db = str(tmp_path / "p.db")
     return subprocess.run(
         [sys.executable, "-m", "collector", "import", "--db", db, "--host", host, *files],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def write(tmp_path, name: str, text: str) -> str:
@@ -118,15 +122,20 @@ def test_gpu_stats_csv(tmp_path):
     gpu0 = samples(tmp_path, synthetic_uuid("gpu_stats:box:0"))
     gpu1 = samples(tmp_path, synthetic_uuid("gpu_stats:box:1"))
     assert [(r[0], r[1], r[2]) for r in gpu0] == [
-        (1616584200, 300_000, 90), (1616584500, 300_000, 0),
-        (1616584800, 300_000, 85), (1616585100, 300_000, 80),
-    ]  # fmt: skip
+        (1616584200, 300_000, 90),
+        (1616584500, 300_000, 0),
+        (1616584800, 300_000, 85),
+        (1616585100, 300_000, 80),
+    ]
     # GPU 1 had no process after the first row: gpu_stats writes no row, so it was idle.
     assert [r[2] for r in gpu1] == [30, 0, 0, 0]
     conn = open_db(tmp_path / "p.db")
     procs = conn.execute("SELECT pid, started, user FROM processes ORDER BY pid").fetchall()
-    assert procs == [(777, 1616584800, "carol"), (1234, 1616584200, "bob"),
-                     (456815, 1616584200, "alice")]  # fmt: skip
+    assert procs == [
+        (777, 1616584800, "carol"),
+        (1234, 1616584200, "bob"),
+        (456815, 1616584200, "alice"),
+    ]
     shared = conn.execute("SELECT count(*) FROM process_samples WHERE ts = 1616584800")
     assert shared.fetchone()[0] == 2
     conn.close()

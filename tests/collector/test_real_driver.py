@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from store import open_db
 from store.usage import user_seconds_between
 from tests.support import nvml as standin
+from tests.support.commands import python_m
 from tests.support.nvml import Gpu, Process, Scenario, gpu_uuid, mig_uuid
 from tests.support.procfs import PASSWD, write_proc
 
@@ -34,8 +34,15 @@ def host(tmp_path):
     root = tmp_path / "proc"
     root.mkdir()
     (tmp_path / "passwd").write_text(PASSWD)
-    for pid, uid in ((1001, 1000), (1002, 1001), (1400, 1000), (2100, 1001), (3100, 1000),
-                     (4242, 1000), (7000, 1001)):  # fmt: skip
+    for pid, uid in (
+        (1001, 1000),
+        (1002, 1001),
+        (1400, 1000),
+        (2100, 1001),
+        (3100, 1000),
+        (4242, 1000),
+        (7000, 1001),
+    ):
         write_proc(root, pid, uid=uid, cmdline=b"python\0train.py\0", start_ticks=4200 + pid)
     return tmp_path
 
@@ -52,14 +59,13 @@ def collector_env(host: Path, scenario: Scenario, variant: str = "535", **extra)
 
 def collector(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `collector ARGS` to completion."""
-    cmd = [sys.executable, "-m", "collector", *args]
+    cmd = python_m("collector", *args)
     return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def run_for(seconds: float, db: Path, env: dict, interval: float = 1) -> str:
     """Run the collector loop for `seconds`, stop it with SIGTERM, return its log."""
-    cmd = [sys.executable, "-m", "collector", "--backend", "nvml", "--db", str(db),
-           "--interval", str(interval)]  # fmt: skip
+    cmd = python_m("collector", "--backend", "nvml", "--db", str(db), "--interval", str(interval))
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     time.sleep(seconds)
     proc.send_signal(signal.SIGTERM)
@@ -95,8 +101,11 @@ def test_an_old_driver_records_samples_and_processes(host, tmp_path):
     db = tmp_path / "r470.db"
     run_for(4, db, collector_env(host, standin.idle_beside_busy(), "470"))
     samples = rows(db, "SELECT count(*), total(active_ms) FROM samples")[0]
-    procs = rows(db, "SELECT count(DISTINCT p.pid) FROM process_samples ps "
-                     "JOIN processes p ON p.id = ps.process")[0][0]  # fmt: skip
+    procs = rows(
+        db,
+        "SELECT count(DISTINCT p.pid) FROM process_samples ps "
+        "JOIN processes p ON p.id = ps.process",
+    )[0][0]
     assert samples[0] >= 2 and samples[1] > 0
     assert procs == 2
     assert rows(db, "SELECT value FROM meta WHERE key = 'driver_version'") == [("470.256.02",)]
@@ -153,32 +162,44 @@ def test_a_mig_device_with_a_busy_process_is_not_idle(host, tmp_path):
         (mig_uuid(2), 101, gpu_uuid(0), "1g.10gb"),
     ]
     share = "sum(s.active_ms) * 1.0 / sum(s.tick_ms)"  # NULL when no tick measured any
-    by_gpu = dict(rows(db, f"SELECT g.uuid, {share} FROM samples s "
-                           "JOIN gpus g ON g.id = s.gpu GROUP BY g.uuid"))  # fmt: skip
+    by_gpu = dict(
+        rows(
+            db, f"SELECT g.uuid, {share} FROM samples s JOIN gpus g ON g.id = s.gpu GROUP BY g.uuid"
+        )
+    )
     assert by_gpu[mig_uuid(1)] == 1.0 and by_gpu[mig_uuid(2)] == 0.0
     assert by_gpu[gpu_uuid(0)] is None  # the parent: NULL, never 0
     notes = dict(rows(db, "SELECT g.uuid, st.note FROM gpu_state st JOIN gpus g ON g.id = st.gpu"))
     assert "MIG device" in notes[gpu_uuid(0)] and "process runs" in notes[mig_uuid(1)]
-    owners = rows(db, "SELECT DISTINCT g.uuid, p.user FROM process_samples ps JOIN gpus g "
-                      "ON g.id = ps.gpu JOIN processes p ON p.id = ps.process")  # fmt: skip
+    owners = rows(
+        db,
+        "SELECT DISTINCT g.uuid, p.user FROM process_samples ps JOIN gpus g "
+        "ON g.id = ps.gpu JOIN processes p ON p.id = ps.process",
+    )
     assert owners == [(mig_uuid(1), "alice")]
 
 
 def test_a_gpu_lost_mid_run_is_recorded_and_the_other_keeps_sampling(host, tmp_path):
     db = tmp_path / "lost.db"
     run_for(4, db, collector_env(host, standin.lost_mid_run(after_s=1.5)))
-    lost = rows(db, "SELECT g.uuid FROM events e JOIN gpus g ON g.id = e.gpu "
-                    "WHERE e.kind = 'gpu_lost'")  # fmt: skip
+    lost = rows(
+        db, "SELECT g.uuid FROM events e JOIN gpus g ON g.id = e.gpu WHERE e.kind = 'gpu_lost'"
+    )
     assert lost == [(gpu_uuid(1),)]
-    newest = dict(rows(db, "SELECT g.uuid, max(s.ts) FROM samples s JOIN gpus g "
-                           "ON g.id = s.gpu GROUP BY g.uuid"))  # fmt: skip
+    newest = dict(
+        rows(
+            db,
+            "SELECT g.uuid, max(s.ts) FROM samples s JOIN gpus g ON g.id = s.gpu GROUP BY g.uuid",
+        )
+    )
     assert newest[gpu_uuid(0)] > newest[gpu_uuid(1)]
 
 
 def test_a_lasting_version_mismatch_exits_with_one_line(host, tmp_path):
     env = collector_env(host, standin.mismatch(after_s=1.5), GPUPULSE_DRIVER_MISMATCH_EXIT=2)
-    cmd = [sys.executable, "-m", "collector", "--backend", "nvml", "--db", str(tmp_path / "m.db"),
-           "--interval", "1"]  # fmt: skip
+    cmd = python_m(
+        "collector", "--backend", "nvml", "--db", str(tmp_path / "m.db"), "--interval", "1"
+    )
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]

@@ -233,10 +233,23 @@ def test_collector_restarts_after_sigkill_with_the_database_intact(stack):
     # throwaway container of the same image in the host PID namespace, as the same UID.
     kill = f"import os, signal; os.kill({info['State']['Pid']}, signal.SIGKILL)"
     subprocess.run(
-        ["docker", "run", "--rm", "--pid=host", "--cap-drop=ALL", "--user=10001:10001",
-         "--entrypoint=python", info["Image"], "-c", kill],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--pid=host",
+            "--cap-drop=ALL",
+            "--user=10001:10001",
+            "--entrypoint=python",
+            info["Image"],
+            "-c",
+            kill,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     deadline = time.monotonic() + HEALTHY_WITHIN_S
     while stack.inspect("collector")["RestartCount"] == restarts:
         assert time.monotonic() < deadline, "the collector was not restarted"

@@ -20,8 +20,9 @@ def fleet(tmp_path) -> Fleet:
     path = tmp_path / "host.db"
     conn = open_db(path, migrate=True)
     gpus = add_gpus(conn, 4)
-    samples, procs = generate(gpus, START, START + DAYS * 86400, 60, seed=8,
-                              gap=(START + 30000, START + 34000))  # fmt: skip
+    samples, procs = generate(
+        gpus, START, START + DAYS * 86400, 60, seed=8, gap=(START + 30000, START + 34000)
+    )
     insert(conn, samples, procs)
     set_meta(conn, [("host_id", HOST), ("interval", "60")])
     settings = load(scheduler_env(path, tmp_path))

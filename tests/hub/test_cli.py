@@ -16,9 +16,18 @@ from tests.support.hub import make_hub, post
 def hosts(db, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GPUPULSE_DB": str(db)}
     return subprocess.run(
-        [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())", "hosts",
-         *args], env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from api.cli import main; raise SystemExit(main())",
+            "hosts",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_add_prints_the_token_once_and_only_its_hash_is_stored(hub_db):
@@ -42,7 +51,9 @@ def test_list_and_revoke(hub_db):
     hosts(hub_db, "add", "box2")
     listed = hosts(hub_db, "list", "--format", "json")
     assert [(h["name"], h["revoked"]) for h in json.loads(listed.stdout)] == [
-        ("box1", None), ("box2", None)]  # fmt: skip
+        ("box1", None),
+        ("box2", None),
+    ]
     table = hosts(hub_db, "list").stdout.splitlines()
     assert table[0].split()[:3] == ["host", "source", "token"] and "active" in table[1]
 

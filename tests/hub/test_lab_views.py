@@ -47,23 +47,32 @@ def test_quotas_on_a_hub_count_every_host(fleet, hub_db):
     fleet_wide = {
         u["user"]: u for u in hub.get(f"/api/v1/quotas?month={MONTH}").get_json()["users"]
     }
-    one = {u["user"]: u for u in hub.get(f"/api/v1/quotas?month={MONTH}&host={HOST}")
-           .get_json()["users"]}  # fmt: skip
+    one = {
+        u["user"]: u
+        for u in hub.get(f"/api/v1/quotas?month={MONTH}&host={HOST}").get_json()["users"]
+    }
     for user in ("alice", "bob", "carol"):
         assert one[user]["used_gpu_hours"] == mine[user]["used_gpu_hours"] > 0
         assert abs(fleet_wide[user]["used_gpu_hours"] - 2 * mine[user]["used_gpu_hours"]) < 0.002
     assert fleet_wide["alice"]["over"] and fleet_wide["alice"]["limit_gpu_hours"] == 10.0
     text = hub.get("/metrics").data.decode()
-    gauge = {s.labels["user"]: s.value for f in text_string_to_metric_families(text)
-             for s in f.samples if s.name == "gpupulse_user_month_gpu_hours"}  # fmt: skip
+    gauge = {
+        s.labels["user"]: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "gpupulse_user_month_gpu_hours"
+    }
     assert gauge["alice"] == fleet_wide["alice"]["used_gpu_hours"]
 
 
 def test_charts_of_a_host_equal_its_own(fleet, hub_db):
     hub = two_hosts(fleet, hub_db)
     own = make_hub(fleet.path).test_client()
-    for chart in (f"users.svg?month={MONTH}", "hours.svg?from=2026-03-01&to=2026-03-03",
-                  "months.svg?months=3&theme=dark"):  # fmt: skip
+    for chart in (
+        f"users.svg?month={MONTH}",
+        "hours.svg?from=2026-03-01&to=2026-03-03",
+        "months.svg?months=3&theme=dark",
+    ):
         mine = own.get(f"/charts/{chart}")
         theirs = hub.get(f"/charts/{chart}&host={HOST}")
         assert mine.status_code == theirs.status_code == 200
@@ -76,18 +85,34 @@ def test_charts_of_a_host_equal_its_own(fleet, hub_db):
 
 
 def snapshot(host: str, busy: int, reserved: bool) -> dict:
-    gpus = [{"uuid": f"{host}-{i}", "index": i, "name": "A100 <b>", "util": 90 if i < busy else 0,
-             "memory_total_mib": 40960, "mem_used_mib": 100, "ts": NOW,
-             "processes": [{"pid": 40 + i, "user": "<script>x</script>", "command": "train",
-                            "mem_mib": 900}] if i < busy else []}
-            for i in range(4)]  # fmt: skip
+    gpus = [
+        {
+            "uuid": f"{host}-{i}",
+            "index": i,
+            "name": "A100 <b>",
+            "util": 90 if i < busy else 0,
+            "memory_total_mib": 40960,
+            "mem_used_mib": 100,
+            "ts": NOW,
+            "processes": [
+                {"pid": 40 + i, "user": "<script>x</script>", "command": "train", "mem_mib": 900}
+            ]
+            if i < busy
+            else [],
+        }
+        for i in range(4)
+    ]
     booked = [{"gpu": 3, "name": "dana", "comment": "thesis", "until": None}] if reserved else []
     return {"host": host, "sent_at": NOW, "every_s": 60, "gpus": gpus, "reservations": booked}
 
 
 def test_status_page_shows_each_host_with_its_summary(hub_db):
-    post(make_hub(hub_db, now=NOW - 600).test_client(), "/api/v1/status",
-         snapshot("box2", 1, False), new_token(hub_db, "box2"))  # fmt: skip
+    post(
+        make_hub(hub_db, now=NOW - 600).test_client(),
+        "/api/v1/status",
+        snapshot("box2", 1, False),
+        new_token(hub_db, "box2"),
+    )
     client = make_hub(hub_db).test_client()
     assert (
         post(client, "/api/v1/status", snapshot(HOST, 2, True), new_token(hub_db)).status_code

@@ -19,8 +19,11 @@ def test_targoman_keys_keep_their_values_and_sums_are_added(fleet):
     assert sent["host"] == HOST and sent["idempotency_key"] == f"{HOST}/{sent['aggregation_time']}"
     (host_row,) = hourly_rows(fleet.conn, hour, hour + 3600, 0)
     assert [sent["host_summary"][k] for k in OLD_SUMMARY] == [
-        host_row["samples"], round(host_row["active_s"], 3), round(host_row["gpu_active_s"], 3),
-        round(host_row["energy_wh"], 3)]  # fmt: skip
+        host_row["samples"],
+        round(host_row["active_s"], 3),
+        round(host_row["gpu_active_s"], 3),
+        round(host_row["energy_wh"], 3),
+    ]
     active = "coalesce(min(active_ms, tick_ms), CASE WHEN util > 1 THEN 1 ELSE 0 END) > 0"
     found = fleet.conn.execute(
         f"SELECT g.uuid, count(util), sum(util), count(CASE WHEN {active} THEN util END), "
@@ -48,8 +51,9 @@ def test_users_time_in_the_hours_of_a_day_adds_up_to_the_hosts_own_day(fleet):
     for hour in hours:
         for user in json.loads(fleet.body(hour))["host_summary"]["users"]:
             seconds[user["user"]] = seconds.get(user["user"], 0.0) + user["gpu_seconds"]
-    own = {r["user"]: r["gpu_seconds"] for r in user_daily_rows(fleet.conn, day, day)
-           if r["gpu"] == 0}  # fmt: skip
+    own = {
+        r["user"]: r["gpu_seconds"] for r in user_daily_rows(fleet.conn, day, day) if r["gpu"] == 0
+    }
     assert set(seconds) == set(own) == {"alice", "bob", "carol"}
     for user, total in own.items():
         assert abs(seconds[user] - total) < 1e-6 * total
@@ -59,8 +63,9 @@ def test_a_resend_after_pruning_sends_the_same_sums_from_the_rollups(fleet):
     hour = fleet.hours()[7]
     frozen = fleet.body(hour)
     with atomic(fleet.conn):
-        fleet.conn.execute("DELETE FROM process_samples WHERE ts >= ? AND ts < ?",
-                           (hour, hour + 3600))  # fmt: skip
+        fleet.conn.execute(
+            "DELETE FROM process_samples WHERE ts >= ? AND ts < ?", (hour, hour + 3600)
+        )
         fleet.conn.execute("DELETE FROM samples WHERE ts >= ? AND ts < ?", (hour, hour + 3600))
         assert outbox.requeue(fleet.conn, fleet.settings, hour, 0)
     assert fleet.body(hour) == frozen

@@ -39,16 +39,18 @@ def dashboard_exprs() -> list[str]:
 @needs_promtool
 @pytest.mark.parametrize(("what", "name"), [("rules", "rules.yml"), ("config", "prometheus.yml")])
 def test_promtool_accepts_the_files(what, name):
-    done = subprocess.run([PROMTOOL, "check", what, name], cwd=DOCS, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [PROMTOOL, "check", what, name], cwd=DOCS, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout + done.stderr
 
 
 def test_every_metric_used_is_exposed(fleet):
     with atomic(fleet.conn):  # the GPUs' newest samples become the live state
-        fleet.conn.execute("UPDATE gpus SET last_seen = (SELECT max(ts) FROM samples "
-                           "WHERE gpu = gpus.id)")  # fmt: skip
+        fleet.conn.execute(
+            "UPDATE gpus SET last_seen = (SELECT max(ts) FROM samples WHERE gpu = gpus.id)"
+        )
     text = make_hub(fleet.path).test_client().get("/metrics").data.decode()
     families = list(text_string_to_metric_families(text))
     exposed = {s.name for f in families for s in f.samples}
@@ -62,13 +64,17 @@ def test_every_metric_used_is_exposed(fleet):
 
 def test_the_counters_hold_the_calendars_numbers(fleet):
     text = make_hub(fleet.path).test_client().get("/metrics").data.decode()
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
     gpu_minutes, active_minutes = fleet.conn.execute(
         "SELECT total(gpu_minutes), total(active_minutes) FROM daily WHERE gpu = 0"
     ).fetchone()
-    per_gpu = sum(v for (name, _), v in samples.items()
-                  if name == "gpupulse_gpu_active_seconds_total")  # fmt: skip
+    per_gpu = sum(
+        v for (name, _), v in samples.items() if name == "gpupulse_gpu_active_seconds_total"
+    )
     assert per_gpu == pytest.approx(gpu_minutes * 60)
     host = samples[("gpupulse_host_active_seconds_total", (("host", HOST),))]
     assert host == pytest.approx(active_minutes * 60)

@@ -58,13 +58,25 @@ def test_pull_polls_everyone_at_once_and_marks_the_silent_stale(
 ):
     port = int(host_api.rsplit(":", 1)[1])
     httpserver.expect_request("/v1/catalog/service/gpu-pulse").respond_with_json(
-        [{"Node": "node-7", "Address": "10.9.9.9", "ServiceAddress": "127.0.0.1",
-          "ServicePort": port, "ServiceMeta": {"host_id": HOST}}])  # fmt: skip
+        [
+            {
+                "Node": "node-7",
+                "Address": "10.9.9.9",
+                "ServiceAddress": "127.0.0.1",
+                "ServicePort": port,
+                "ServiceMeta": {"host_id": HOST},
+            }
+        ]
+    )
     httpserver.expect_request("/api/v1/gpus").respond_with_data("oops", status=500)
-    env = scheduler_env(hub_db, tmp_path, GPUPULSE_PULL_TIMEOUT=str(TIMEOUT),
-                        GPUPULSE_PULL_HOSTS=f"quiet={silent},broken={httpserver.url_for('')}",
-                        GPUPULSE_PULL_CONSUL_URL=httpserver.url_for(""),
-                        GPUPULSE_PULL_BACKFILL_DAYS="366")  # fmt: skip
+    env = scheduler_env(
+        hub_db,
+        tmp_path,
+        GPUPULSE_PULL_TIMEOUT=str(TIMEOUT),
+        GPUPULSE_PULL_HOSTS=f"quiet={silent},broken={httpserver.url_for('')}",
+        GPUPULSE_PULL_CONSUL_URL=httpserver.url_for(""),
+        GPUPULSE_PULL_BACKFILL_DAYS="366",
+    )
     settings = load(env)
     conn = open_db(hub_db, write=True)
     started = time.monotonic()
@@ -75,8 +87,7 @@ def test_pull_polls_everyone_at_once_and_marks_the_silent_stale(
     assert result["broken"].startswith("stale:") and "HTTP 500" in result["broken"]
     assert elapsed < 3 * TIMEOUT + 2  # the silent host bounded by timeouts, not awaited
 
-    stored = [h for (h,) in conn.execute(
-        "SELECT hour FROM hub_hourly WHERE gpu = 0 ORDER BY hour")]  # fmt: skip
+    stored = [h for (h,) in conn.execute("SELECT hour FROM hub_hourly WHERE gpu = 0 ORDER BY hour")]
     assert stored == fleet.hours()
     again = pull.run(conn, settings, time.time())  # only the newest hour is read again
     assert again[HOST] == "ok: 1 hour(s)"
@@ -90,7 +101,10 @@ def test_pull_polls_everyone_at_once_and_marks_the_silent_stale(
     mine = make_hub(fleet.path).test_client().get("/api/v1/days?from=2026-03-01&to=2026-03-02")
     for a, b in zip(mine.get_json()["days"], days["days"], strict=True):
         assert (a["day"], a["samples"], a["peak_utilization"]) == (
-            b["day"], b["samples"], b["peak_utilization"])  # fmt: skip
+            b["day"],
+            b["samples"],
+            b["peak_utilization"],
+        )
         for key in ("active_minutes", "gpu_minutes", "energy_kwh", "avg_utilization"):
             assert b[key] == pytest.approx(a[key], rel=1e-4), key
 
@@ -104,8 +118,9 @@ def test_targets_from_the_static_list():
     ]
 
 
-def test_an_unreadable_consul_gives_no_targets_and_no_error(httpserver: HTTPServer, hub_db,
-                                                              tmp_path):  # fmt: skip
+def test_an_unreadable_consul_gives_no_targets_and_no_error(
+    httpserver: HTTPServer, hub_db, tmp_path
+):
     httpserver.expect_request("/v1/catalog/service/gpu-pulse").respond_with_data("no", 503)
     env = scheduler_env(hub_db, tmp_path, GPUPULSE_PULL_CONSUL_URL=httpserver.url_for(""))
     conn = open_db(hub_db, write=True)

@@ -73,16 +73,22 @@ def test_a_repeat_changes_nothing_and_a_new_version_replaces_the_hour(fleet, hub
         (lambda p: p.pop("host_summary"), "host_summary"),
         (lambda p: p.update(gpus={}), "gpus"),
         (lambda p: p["gpus"][1].update(samples=-1), "gpus[1].samples"),
-        (lambda p: p["gpus"][0].update(sm_utilization_percent_mean=101),
-         "gpus[0].sm_utilization_percent_mean"),
-        (lambda p: p["gpus"][2].update(temperature_celsius_max="hot"),
-         "gpus[2].temperature_celsius_max"),
+        (
+            lambda p: p["gpus"][0].update(sm_utilization_percent_mean=101),
+            "gpus[0].sm_utilization_percent_mean",
+        ),
+        (
+            lambda p: p["gpus"][2].update(temperature_celsius_max="hot"),
+            "gpus[2].temperature_celsius_max",
+        ),
         (lambda p: p["gpus"][0].update(device_id=p["gpus"][1]["device_id"]), "gpus[1].device_id"),
-        (lambda p: p["host_summary"]["users"][0].update(gpu_seconds=True),
-         "host_summary.users[0].gpu_seconds"),
+        (
+            lambda p: p["host_summary"]["users"][0].update(gpu_seconds=True),
+            "host_summary.users[0].gpu_seconds",
+        ),
         (lambda p: p["gpus"][3].update(name="bad\x00name"), "gpus[3].name"),
     ],
-)  # fmt: skip
+)
 def test_bad_payloads_get_400_naming_the_field(fleet, hub_db, change, field):
     token = new_token(hub_db)
     client = make_hub(hub_db).test_client()
@@ -137,8 +143,7 @@ def test_body_over_the_limit_gets_413_before_anything_is_read(fleet, hub_db):
 def test_a_host_sending_too_fast_gets_429_with_retry_after(fleet, hub_db):
     token = new_token(hub_db)
     client = make_hub(hub_db, rate=0.5, burst=3).test_client()
-    codes = [post(client, "/api/v1/ingest", payload(fleet, i), token).status_code
-             for i in range(5)]  # fmt: skip
+    codes = [post(client, "/api/v1/ingest", payload(fleet, i), token).status_code for i in range(5)]
     assert codes == [200, 200, 200, 429, 429]
     answer = post(client, "/api/v1/ingest", payload(fleet, 9), token)
     assert answer.status_code == 429 and int(answer.headers["Retry-After"]) == 2
@@ -173,8 +178,9 @@ def test_contract_number_is_checked_when_the_hub_sets_one(fleet, hub_db):
 
 def test_status_snapshots_and_staleness(hub_db):
     token = new_token(hub_db)
-    idle = [{"uuid": f"GPU-{i}", "index": i, "name": "A100", "util": 0, "processes": []}
-            for i in (1, 2)]  # fmt: skip
+    idle = [
+        {"uuid": f"GPU-{i}", "index": i, "name": "A100", "util": 0, "processes": []} for i in (1, 2)
+    ]
     busy = {
         "uuid": "GPU-0",
         "index": 0,

@@ -20,13 +20,25 @@ from scheduler.push import Reply, TransportError, urllib_transport
 from scheduler.settings import load
 from store import open_db
 from store.db import atomic
+from store.rollups import DAILY_FIELDS
 from tests.support.hub import HOST, TZ, new_token, scheduler_env
 from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
 NAMES = ("day", "gpu_uuid", "gpu_index")
-PLAN = ("ok", "drop_before", "ok", "5xx_after", "duplicate", "drop_after", "ok", "5xx_before",
-        "ok", "ok", "slow_429")  # fmt: skip
+PLAN = (
+    "ok",
+    "drop_before",
+    "ok",
+    "5xx_after",
+    "duplicate",
+    "drop_after",
+    "ok",
+    "5xx_before",
+    "ok",
+    "ok",
+    "slow_429",
+)
 
 
 class Faults:
@@ -90,11 +102,14 @@ def deliver(fleet, settings, faults: Faults) -> None:
 
 
 @pytest.mark.parametrize("per_request", [1, 12])  # Targoman's one hour per POST; arrays
-def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, servers,
-                                                              per_request):  # fmt: skip
+def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, servers, per_request):
     host_url, hub_url = servers
-    settings = replace(fleet.settings, push_url=hub_url + "/api/v1/ingest",
-                       push_token=new_token(hub_db), push_per_request=per_request)  # fmt: skip
+    settings = replace(
+        fleet.settings,
+        push_url=hub_url + "/api/v1/ingest",
+        push_token=new_token(hub_db),
+        push_per_request=per_request,
+    )
     faults = Faults()
     deliver(fleet, settings, faults)
     for body in reversed(faults.delivered[:20]):  # old deliveries replayed late
@@ -123,12 +138,19 @@ def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, ser
     assert len(mine) == len(theirs) == 3 * 5  # 3 local days (Berlin), host + 4 GPUs
     for a, b in zip(mine, theirs, strict=True):
         assert [a[k] for k in NAMES] == [b[k] for k in NAMES]
-        for key in ("samples", "active_minutes", "gpu_minutes", "peak_utilization",
-                    "avg_utilization", "avg_active_utilization", "energy_kwh"):  # fmt: skip
+        for key in DAILY_FIELDS[2:]:  # every figure after (day, gpu)
             assert b[key] == pytest.approx(a[key], rel=1e-12), (a["day"], a["gpu"], key)
 
-    for query in ("", "metric=gpu_hours", "metric=utilization", "metric=energy&theme=dark",
-                  "user=alice", "metric=gpu_hours&user=bob", "gpu=2", "scale=fixed"):  # fmt: skip
+    for query in (
+        "",
+        "metric=gpu_hours",
+        "metric=utilization",
+        "metric=energy&theme=dark",
+        "user=alice",
+        "metric=gpu_hours&user=bob",
+        "gpu=2",
+        "scale=fixed",
+    ):
         host_svg = get(f"{host_url}/gpu-activity.svg?{query}")[1]
         hub_svg = get(f"{hub_url}/gpu-activity.svg?{query}&host={HOST}")[1]
         assert hub_svg == host_svg, query
@@ -138,10 +160,16 @@ def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, ser
 def test_status_snapshots_reach_the_hub(fleet, hub_db, servers):
     _, hub_url = servers
     with atomic(fleet.conn):
-        fleet.conn.execute("INSERT INTO reservations (host, gpu, name, comment, created, until) "
-                           "VALUES ('', 2, 'dana', 'thesis run', 0, NULL)")  # fmt: skip
-    env = scheduler_env(fleet.path, fleet.path.parent, GPUPULSE_PUSH_URL=f"{hub_url}/api/v1/ingest",
-                        GPUPULSE_PUSH_TOKEN=new_token(hub_db))  # fmt: skip
+        fleet.conn.execute(
+            "INSERT INTO reservations (host, gpu, name, comment, created, until) "
+            "VALUES ('', 2, 'dana', 'thesis run', 0, NULL)"
+        )
+    env = scheduler_env(
+        fleet.path,
+        fleet.path.parent,
+        GPUPULSE_PUSH_URL=f"{hub_url}/api/v1/ingest",
+        GPUPULSE_PUSH_TOKEN=new_token(hub_db),
+    )
     settings = load(env)
     assert settings.status_url == f"{hub_url}/api/v1/status"
     assert status_push.run(fleet.conn, settings, time.time()) == {"sent": True, "status": 200}

@@ -17,8 +17,11 @@ def test_all_sums_the_hosts_and_the_default_stays_local(fleet, hub_db):
     days = client.get(f"/api/v1/days?{SPAN}&host={HOST}").get_json()["days"]
     one = [d for d in days if d["gpu_index"] is None]  # the whole-host rows
     both = client.get(f"/api/v1/days?{SPAN}&host=all").get_json()["days"]
-    assert [d["day"] for d in both] == [d["day"] for d in one] == [
-        "2026-03-01", "2026-03-02", "2026-03-03"]  # fmt: skip
+    assert (
+        [d["day"] for d in both]
+        == [d["day"] for d in one]
+        == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    )
     for a, b in zip(one, both, strict=True):
         assert b["gpu_minutes"] == 2 * a["gpu_minutes"] and b["samples"] == 2 * a["samples"]
         assert b["avg_utilization"] == a["avg_utilization"]  # the same host twice

@@ -29,23 +29,38 @@ def subreaper():
 class Harness:
     """A Runner on a fake backend and clock, with real jobs; stops them all at the end."""
 
-    def __init__(self, tmp_path: Path, config_text: str, *, holdoff: float = 60.0,
-                 grace: float = 0.5, gpus: int = 2, run_log: RunLog | None = None,
-                 utmp: str | None = None, dev: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tmp_path: Path,
+        config_text: str,
+        *,
+        holdoff: float = 60.0,
+        grace: float = 0.5,
+        gpus: int = 2,
+        run_log: RunLog | None = None,
+        utmp: str | None = None,
+        dev: str | None = None,
+    ) -> None:
         self.tmp = tmp_path
         self.clock = FakeClock()
         self.backend = FakeBackend(gpus)
         self.config = parse(config_text, str(tmp_path / "idle.conf"))
         settings = RunnerSettings(
-            holdoff_s=holdoff, grace_s=grace,
-            utmp=utmp or str(tmp_path / "no-utmp"), dev=dev or str(tmp_path),
-        )  # fmt: skip
+            holdoff_s=holdoff,
+            grace_s=grace,
+            utmp=utmp or str(tmp_path / "no-utmp"),
+            dev=dev or str(tmp_path),
+        )
         env = dict(os.environ, IDLE_TEST_MARKER="from-runner-env")
         self.run_log = run_log or RunLog(None)
         self.runner = Runner(
-            self.config, self.backend, settings, self.run_log,
-            clocks=Clocks(self.clock.wall, self.clock.monotonic), env=env,
-        )  # fmt: skip
+            self.config,
+            self.backend,
+            settings,
+            self.run_log,
+            clocks=Clocks(self.clock.wall, self.clock.monotonic),
+            env=env,
+        )
 
     def tick_at(self, t: float) -> None:
         """Move the fake clock to `t` seconds and tick once."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from idle import proctree
 from store import open_db
+from tests.support.commands import python_m
 from tests.support.idle.jobs import alive, job_cmd, reports, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,14 +44,21 @@ log = {tmp_path / "a.log"}
 [process-b]
 cmd = {job_cmd(report, "--child", "--ignore-term")}
 gpus = 1
-""")  # fmt: skip
-    env = dict(os.environ, GPUPULSE_IDLE_HOLDOFF="0", GPUPULSE_IDLE_GRACE="0.5",
-               GPUPULSE_DB=str(db_path))  # fmt: skip
+""")
+    env = dict(
+        os.environ, GPUPULSE_IDLE_HOLDOFF="0", GPUPULSE_IDLE_GRACE="0.5", GPUPULSE_DB=str(db_path)
+    )
     runner = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.idle.run_fake", "--config", str(conf),
-         "--log", str(tmp_path / "runner.log")],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        python_m(
+            "tests.support.idle.run_fake",
+            "--config",
+            str(conf),
+            "--log",
+            str(tmp_path / "runner.log"),
+        ),
+        cwd=ROOT,
+        env=env,
+    )
     try:
         jobs = wait_for(lambda: len(reports(report)) == 2 and reports(report), timeout=15)
         pids = {p for job in jobs for p in (job["pid"], job["child"])}

@@ -152,38 +152,12 @@ def test_settings_from_the_environment():
         load(RunnerSettings, {"GPUPULSE_IDLE_HOLDOFF": "-1"})
 
 
-# gpu_mon's shipped conf/gpu_mon.conf (Shmuma/gpu_mon, GPL-3.0, so reproduced here, not
-# copied): full-line ';' comments, `key=value` without spaces, sections [gpu-all] and
-# [process-all]; its README's second example uses [process-0] and [process-1].
-GPU_MON_SHIPPED = """\
-; gpu_mon configuration
-[defaults]
-; check every 10 seconds
-interval_seconds=10
-
-[gpu-all]
-gpus=ALL
-ignore_programs=nvidia-smi
-
-[process-all]
-dir=/tmp
-cmd=miner-run
-gpus=ALL
-log=/dev/null
-
-[tty]
-enabled=True
-whitelist=user1,user2
-idle_seconds=300
-"""
-
-
 def test_gpu_mons_own_config_is_read_as_it_is():
-    config = parse(GPU_MON_SHIPPED)
+    config = parse(GPU_MON_SAMPLE)
     assert config.interval_s == 10
     assert [w.name for w in config.watches] == ["all"]
     assert [(j.name, j.cmd, j.dir, j.log) for j in config.jobs] == [
-        ("all", "miner-run", "/tmp", "/dev/null")
+        ("all", "miner-run --pool x", "/tmp", "/dev/null")
     ]
     assert config.tty.enabled and config.tty.whitelist == {"user1", "user2"}
 

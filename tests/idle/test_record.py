@@ -73,9 +73,17 @@ def test_a_run_left_open_by_a_dead_runner_is_closed_at_its_last_heartbeat(db_pat
     first.close()  # ... and the runner was SIGKILLed: the run stays open
     open_run_log(db_path).close()
     assert rows(db_path) == [
-        ("batch", "0,1", 123, int(WALL_ORIGIN), int(WALL_ORIGIN) + 50, int(WALL_ORIGIN) + 50,
-         "runner lost", 100.0),
-    ]  # fmt: skip
+        (
+            "batch",
+            "0,1",
+            123,
+            int(WALL_ORIGIN),
+            int(WALL_ORIGIN) + 50,
+            int(WALL_ORIGIN) + 50,
+            "runner lost",
+            100.0,
+        ),
+    ]
 
 
 def test_without_a_database_the_runner_works_and_says_runs_are_not_recorded(

@@ -140,14 +140,17 @@ def test_ignore_programs_apply_only_to_their_gpus(harness, tmp_path):
 
 def test_per_gpu_sections_start_one_job_per_gpu_set(harness, tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    h = harness(f"""
+    h = harness(
+        f"""
 [process-a]
 cmd = {job_cmd(a)}
 gpus = 0
 [process-b]
 cmd = {job_cmd(b)}
 gpus = 1,2
-""", gpus=3)  # fmt: skip
+""",
+        gpus=3,
+    )
     h.tick_at(60)
     assert set(h.running()) == {"a", "b"}
     assert wait_for(lambda: reports(a))[0]["cuda"] == "0"
@@ -164,7 +167,7 @@ cmd = {job_cmd(tmp_path / "all.jsonl")}
 [process-zero]
 cmd = {job_cmd(tmp_path / "zero.jsonl")}
 gpus = 0
-""")  # fmt: skip
+""")
     h.tick_at(60)
     assert set(h.running()) == {"all"}  # sections are tried in file order
     h.backend.put(1, pid=999_999)

@@ -104,9 +104,21 @@ def test_gpus_are_enumerated_with_their_description_and_host_facts(rig):
 
 
 def test_readings_are_converted_to_stored_units(rig):
-    gpu = Gpu(uuid=gpu_uuid(0), busy_util=87, mem_util=41, memory_used_mib=30_000, temp=71,
-              fan=55, power_busy_mw=312_345, sm_mhz=1980, mem_mhz=2619, pstate=2,
-              clocks_event_reasons=0x4, encoder_util=12, decoder_util=7)  # fmt: skip
+    gpu = Gpu(
+        uuid=gpu_uuid(0),
+        busy_util=87,
+        mem_util=41,
+        memory_used_mib=30_000,
+        temp=71,
+        fan=55,
+        power_busy_mw=312_345,
+        sm_mhz=1980,
+        mem_mhz=2619,
+        pstate=2,
+        clocks_event_reasons=0x4,
+        encoder_util=12,
+        decoder_util=7,
+    )
     s = by_uuid(rig(Scenario(gpus=[gpu])).tick())[gpu_uuid(0)]
     assert (s.util, s.mem_util, s.mem_used_mib, s.temp_c, s.fan_pct) == (87, 41, 30_000, 71, 55)
     assert s.power_w == pytest.approx(312.345)
@@ -126,8 +138,14 @@ def test_memory_used_excludes_what_the_driver_reserves(rig):
 
 
 def test_slow_readings_come_in_the_state_once_a_minute(rig):
-    gpu = Gpu(uuid=gpu_uuid(0), power_limit_mw=275_000, ecc_uncorrected_volatile=3,
-              remapped_rows_uncorrectable=2, pcie_tx_kbs=1200, pcie_rx_kbs=800)  # fmt: skip
+    gpu = Gpu(
+        uuid=gpu_uuid(0),
+        power_limit_mw=275_000,
+        ecc_uncorrected_volatile=3,
+        remapped_rows_uncorrectable=2,
+        pcie_tx_kbs=1200,
+        pcie_rx_kbs=800,
+    )
     r = rig(Scenario(gpus=[gpu]))
     st = states(r.tick())[gpu_uuid(0)]
     assert (st.power_limit_w, st.ecc_uncorrected, st.remapped_rows) == (275.0, 3, 2)
@@ -209,8 +227,9 @@ def test_a_quiet_buffer_does_not_credit_idle_gaps_to_the_next_burst(rig):
     active = by_uuid(r.tick(dt=20))[gpu_uuid(0)].active_s
     # 4 bursts of 1 s in the 20 s; each touches 8 sample windows of 1/6 s (the partly busy
     # ones at both ends count, as any window above the threshold does), and the first may
-    # stand for one window more: at most 4 x 1.5 s. Crediting the quiet gaps would read 20 s.
-    assert 4.0 <= active <= 6.0
+    # stand for one window more: at most 4 x 1.5 s; the window's edges may cut a burst's
+    # first or last sample window short. Crediting the quiet gaps would read 20 s.
+    assert 3.5 <= active <= 6.0
 
 
 def test_a_buffer_shorter_than_the_tick_is_estimated_and_warned_about(rig, caplog):

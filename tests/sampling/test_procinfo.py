@@ -27,8 +27,14 @@ def proc(tmp_path):
 
 def test_lookup_reads_real_uid_command_and_start_time(proc):
     root, passwd = proc
-    write_proc(root, 4242, uid=1000, euid=0, cmdline=b"python\0train.py\0--lr\x000.1\0",
-               start_ticks=123_456)  # fmt: skip
+    write_proc(
+        root,
+        4242,
+        uid=1000,
+        euid=0,
+        cmdline=b"python\0train.py\0--lr\x000.1\0",
+        start_ticks=123_456,
+    )
     who = ProcInfo(root, passwd, clk_tck=TCK).lookup(4242)
     assert who.user == "alice"  # the real uid, not the effective one (setuid)
     assert who.command == "python train.py --lr 0.1"

@@ -20,15 +20,24 @@ from tests.support import fleet
 
 
 def cli(env, *args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def env(db_path, tmp_path):
     e = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
-    e.update(GPUPULSE_DB=str(db_path), GPUPULSE_TZ="Europe/Berlin",
-             GPUPULSE_HEARTBEAT=str(tmp_path / "hb"), GPUPULSE_HOST_ID="host-a")  # fmt: skip
+    e.update(
+        GPUPULSE_DB=str(db_path),
+        GPUPULSE_TZ="Europe/Berlin",
+        GPUPULSE_HEARTBEAT=str(tmp_path / "hb"),
+        GPUPULSE_HOST_ID="host-a",
+    )
     return e
 
 
@@ -93,8 +102,9 @@ def test_run_once_and_config_file(env, filled, tmp_path):
 def test_loop_waits_for_db_healthcheck_and_sigterm(env, tmp_path):
     env = {**env, "GPUPULSE_DB": str(tmp_path / "later.db"), "GPUPULSE_DB_WAIT": "0.2"}
     assert cli(env, "--healthcheck").returncode == 1  # no loop yet
-    proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli"], env=env,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler.cli"], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.time() + 20
         while not os.path.exists(tmp_path / "hb") and time.time() < deadline:

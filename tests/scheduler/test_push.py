@@ -56,8 +56,11 @@ class Central:
         if isinstance(body, list):
             uids = [f"u-{p['idempotency_key']}" for p in body]
             return Response(json.dumps({"uids": uids, "params": body}), status=200)
-        return Response(json.dumps({"uid": f"u-{key}", "params": body}), status=200,
-                        content_type="application/json")  # fmt: skip
+        return Response(
+            json.dumps({"uid": f"u-{key}", "params": body}),
+            status=200,
+            content_type="application/json",
+        )
 
 
 @pytest.fixture
@@ -70,11 +73,17 @@ def server():
 
 
 def online(settings, server, **extra):
-    env = {"GPUPULSE_DB": settings.db, "GPUPULSE_TZ": "Europe/Berlin",
-           "GPUPULSE_HOST_ID": "host-a", "GPUPULSE_CONTRACT_NUMBER": "C-42",
-           "GPUPULSE_PUSH_TIMEOUT": "0.5", "GPUPULSE_PUSH_TOKEN": "tok",
-           "GPUPULSE_PUSH_URL": server.url_for("/api/v1/ingest"),
-           "GPUPULSE_PUSH_PER_REQUEST": "1", **extra}  # fmt: skip  # Targoman: one per POST
+    env = {
+        "GPUPULSE_DB": settings.db,
+        "GPUPULSE_TZ": "Europe/Berlin",
+        "GPUPULSE_HOST_ID": "host-a",
+        "GPUPULSE_CONTRACT_NUMBER": "C-42",
+        "GPUPULSE_PUSH_TIMEOUT": "0.5",
+        "GPUPULSE_PUSH_TOKEN": "tok",
+        "GPUPULSE_PUSH_URL": server.url_for("/api/v1/ingest"),
+        "GPUPULSE_PUSH_PER_REQUEST": "1",
+        **extra,
+    }  # Targoman: one per POST
     return load(env)
 
 
@@ -135,8 +144,9 @@ def test_client_error_fails_at_once_and_max_attempts_gives_up(conn, settings, se
     central = Central(["400"] + ["500"] * 3)
     server.expect_request("/api/v1/ingest").respond_with_handler(central)
     drain(conn, online(settings, server, GPUPULSE_PUSH_MAX_ATTEMPTS="3"), now)
-    states = {s["hour"]: (s["state"], s["attempts"], s["last_error"]) for s in
-              ledger.summaries(conn)}  # fmt: skip
+    states = {
+        s["hour"]: (s["state"], s["attempts"], s["last_error"]) for s in ledger.summaries(conn)
+    }
     first, second = sorted(states)
     assert states[first] == ("failed", 1, "HTTP 400: bad contract")
     assert states[second][:2] == ("failed", 3)
@@ -205,8 +215,13 @@ def test_a_hub_url_gets_arrays_by_default_and_any_other_url_one_hour_each():
     base = {"GPUPULSE_DB": "/tmp/x.db"}
     hub = load({**base, "GPUPULSE_PUSH_URL": "https://hub.example/api/v1/ingest"})
     other = load({**base, "GPUPULSE_PUSH_URL": "https://monitor.example.org/api/gpu"})
-    chosen = load({**base, "GPUPULSE_PUSH_URL": "https://hub.example/api/v1/ingest",
-                   "GPUPULSE_PUSH_PER_REQUEST": "7"})  # fmt: skip
+    chosen = load(
+        {
+            **base,
+            "GPUPULSE_PUSH_URL": "https://hub.example/api/v1/ingest",
+            "GPUPULSE_PUSH_PER_REQUEST": "7",
+        }
+    )
     assert (hub.push_per_request, other.push_per_request, chosen.push_per_request) == (50, 1, 7)
 
 

@@ -46,7 +46,9 @@ def test_rollup_retention_by_age(conn, settings):
     for hour in (0, 1_780_000_000 // 3600 * 3600):
         conn.execute(
             "INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, process_rows)"
-            " VALUES (?, 0, 1, 1, 1, 0)", (hour,))  # fmt: skip
+            " VALUES (?, 0, 1, 1, 1, 0)",
+            (hour,),
+        )
         conn.execute("INSERT INTO user_hourly VALUES (?, 0, 'alice', 1, 1)", (hour,))
     conn.execute("COMMIT")
     retention.run(conn, settings, 1_780_000_000, pause=lambda s: None)  # 2026-05-28

@@ -51,7 +51,8 @@ def test_incremental_runs_equal_a_full_rebuild(conn, settings, tmp_path):
     hour = fleet.utc_hour
     people = fleet.reference_users(samples, procs, users, settings.tz, settings.threshold, hour)
     assert {r[:3]: r[3] for r in incremental["user_hourly"]} == pytest.approx(
-        {k: seconds for k, (seconds, _peak) in people.items()}, rel=1e-9)  # fmt: skip
+        {k: seconds for k, (seconds, _peak) in people.items()}, rel=1e-9
+    )
 
 
 def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings):
@@ -59,8 +60,11 @@ def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings):
     start = aggregate.day_start(DAY1, settings.tz)
     day3 = aggregate.day_start(date(2026, 3, 30), settings.tz)
     samples, procs = fleet.generate(gpus, start, day3 + 86400, 60)
-    fleet.insert(conn, [s for s in samples if s[0] >= day3 or s[0] < start + 86400],
-                 [p for p in procs if p[0] >= day3 or p[0] < start + 86400])  # fmt: skip
+    fleet.insert(
+        conn,
+        [s for s in samples if s[0] >= day3 or s[0] < start + 86400],
+        [p for p in procs if p[0] >= day3 or p[0] < start + 86400],
+    )
     now = day3 + 86400 + 600
     rollup.run(conn, settings, now)
     before = tables(conn)

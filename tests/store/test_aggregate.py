@@ -132,7 +132,9 @@ def test_energy_at_one_second_ticks_matches_reference(conn):
     for row in rows:
         want = expected[(row["day"], row["gpu"])]
         assert (row["samples"], close(row["energy_kwh"], want["energy_kwh"])) == (
-            want["samples"], True), row["gpu"]  # fmt: skip
+            want["samples"],
+            True,
+        ), row["gpu"]
 
 
 def test_compute_daily_filters_one_gpu_and_empty_store(conn):
@@ -162,10 +164,14 @@ def test_person_beside_idle_job_gets_only_their_share(conn):
 
     def tick(i: int, *who) -> Tick:
         return Tick(
-            7200 + 60 * i, 60, [GpuSample(gpu, util=90, power_w=100.0)],
-            [ProcessSample(gpu.uuid, pid, st, user, "cmd", mem, sm)
-             for user, pid, st, mem, sm in who],
-        )  # fmt: skip
+            7200 + 60 * i,
+            60,
+            [GpuSample(gpu, util=90, power_w=100.0)],
+            [
+                ProcessSample(gpu.uuid, pid, st, user, "cmd", mem, sm)
+                for user, pid, st, mem, sm in who
+            ],
+        )
 
     ticks = [tick(i, runner) for i in range(4)]  # the idle job alone: no one's time
     ticks += [tick(i, runner, alice) for i in (4, 5)]  # alice starts; the job has 75 % of SM
@@ -181,9 +187,11 @@ def test_person_beside_idle_job_gets_only_their_share(conn):
     alice_s = 2 * 60 * 0.25 + 3 * 60
     gid = conn.execute("SELECT id FROM gpus").fetchone()[0]
     assert rows == {
-        (gid, "alice"): (alice_s, 1000), (0, "alice"): (alice_s, 1000),
-        (gid, "gpupulse"): (60.0, 300), (0, "gpupulse"): (60.0, 300),
-    }  # fmt: skip
+        (gid, "alice"): (alice_s, 1000),
+        (0, "alice"): (alice_s, 1000),
+        (gid, "gpupulse"): (60.0, 300),
+        (0, "gpupulse"): (60.0, 300),
+    }
     assert sum(h["process_rows"] for h in result.hourly if h["gpu"] == 0) == 4 + 4 + 3 + 1
 
 

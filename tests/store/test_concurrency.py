@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from itertools import pairwise
 
@@ -15,6 +14,7 @@ import pytest
 
 from store import open_db
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
+from tests.support.commands import simulated_collector
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TICKS_PER_WRITER = 300
@@ -73,10 +73,12 @@ def test_kill_9_of_a_running_collector_twenty_times(tmp_path):
     for round_no in range(20):
         before = len(_stored_ts(db))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "collector", "--backend", "simulated", "--interval", "1",
-             "--db", str(db), "--log-level", "WARNING"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            simulated_collector(db),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(_stored_ts(db)) < before + 1:
             time.sleep(0.05)

@@ -17,13 +17,15 @@ def _tick(ts: int, util: int, fan: int | None = 40) -> Tick:
         ts=ts,
         tick_s=5.0,
         samples=[
-            GpuSample(GPU0, util=util, fan_pct=fan, power_w=251.3, energy_j=1000 + ts,
-                      active_s=2.5),
+            GpuSample(
+                GPU0, util=util, fan_pct=fan, power_w=251.3, energy_j=1000 + ts, active_s=2.5
+            ),
             GpuSample(GPU1, util=0, fan_pct=None, power_w=None),
         ],
-        processes=[ProcessSample("GPU-aaaa", 4242, 1_700_000_000, "alice", "python train.py",
-                                 2048, 77)],
-    )  # fmt: skip
+        processes=[
+            ProcessSample("GPU-aaaa", 4242, 1_700_000_000, "alice", "python train.py", 2048, 77)
+        ],
+    )
 
 
 def test_ticks_round_trip_with_nulls_kept_as_null(conn, db_path):

@@ -64,9 +64,17 @@ def test_reader_on_missing_file_says_what_to_do(tmp_path):
 
 @pytest.mark.parametrize(
     ("version", "fixed"),
-    [("3.40.1", False), ("3.44.5", False), ("3.44.6", True), ("3.45.0", False),
-     ("3.50.7", True), ("3.51.2", False), ("3.51.3", True), ("3.53.4", True)],
-)  # fmt: skip
+    [
+        ("3.40.1", False),
+        ("3.44.5", False),
+        ("3.44.6", True),
+        ("3.45.0", False),
+        ("3.50.7", True),
+        ("3.51.2", False),
+        ("3.51.3", True),
+        ("3.53.4", True),
+    ],
+)
 def test_wal_reset_fix_detection(version, fixed):
     assert has_wal_reset_fix(version) is fixed
 

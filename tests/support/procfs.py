@@ -14,8 +14,16 @@ broken line without colons
 """
 
 
-def write_proc(root: Path, pid: int, *, uid: int, cmdline: bytes, comm: str = "python",
-               start_ticks: int = 12_345, euid: int | None = None) -> None:  # fmt: skip
+def write_proc(
+    root: Path,
+    pid: int,
+    *,
+    uid: int,
+    cmdline: bytes,
+    comm: str = "python",
+    start_ticks: int = 12_345,
+    euid: int | None = None,
+) -> None:
     """Write /proc/PID/{stat,status,cmdline,comm} (and /proc/stat) the way Linux lays them out."""
     (root / "stat").write_text(f"cpu  1 2 3 4\nbtime {BOOT}\nprocesses 99\n")
     d = root / str(pid)

@@ -19,15 +19,27 @@ from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars")  # fmt: skip
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile-{time.monotonic_ns()}"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=90)  # fmt: skip
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 @pytest.fixture
@@ -39,8 +51,11 @@ def server(conn, db_path):
     add_days(conn, {today: 240, time.strftime("%Y-%m-%d", time.gmtime(now - 86400)): 60})
     add_hour(conn, now // 3600 * 3600 - 3600, 0, 5400)
     add_user_days(conn, "alice", {today: 12 * 3600}, gpu=1)  # over her 10 h quota
-    env = {"GPUPULSE_ADMIN_TOKEN": TOKEN, "GPUPULSE_GPU_NAMES": "NVIDIA GeForce RTX 4090=4090",
-           "GPUPULSE_QUOTAS": "alice=10,*=100"}  # fmt: skip
+    env = {
+        "GPUPULSE_ADMIN_TOKEN": TOKEN,
+        "GPUPULSE_GPU_NAMES": "NVIDIA GeForce RTX 4090=4090",
+        "GPUPULSE_QUOTAS": "alice=10,*=100",
+    }
     proc, base = start_gunicorn(db_path, workers=1, **env)
     yield base
     log = stop(proc)
@@ -49,17 +64,21 @@ def server(conn, db_path):
 
 def reserve(base: str, body: dict) -> int:
     request = urllib.request.Request(
-        base + "/api/v1/reservations", data=json.dumps(body).encode(), method="POST",
+        base + "/api/v1/reservations",
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(request, timeout=10) as reply:
         return reply.status
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
 def test_status_page_in_headless_chromium(server, tmp_path):
-    assert reserve(server, {"gpu": 1, "name": "bob", "until": "3h",
-                            "comment": f"{HOSTILE} sweep"}) == 201  # fmt: skip
+    assert (
+        reserve(server, {"gpu": 1, "name": "bob", "until": "3h", "comment": f"{HOSTILE} sweep"})
+        == 201
+    )
     done = chromium(tmp_path, "--dump-dom", server + "/")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
@@ -73,7 +92,12 @@ def test_status_page_in_headless_chromium(server, tmp_path):
     assert len(re.findall(r"<script\b", dom)) == 1
     assert "over quota" in dom
     shot = tmp_path / "status.png"
-    done = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1700",
-                    "--virtual-time-budget=3000", server + "/")  # fmt: skip
+    done = chromium(
+        tmp_path,
+        f"--screenshot={shot}",
+        "--window-size=1280,1700",
+        "--virtual-time-budget=3000",
+        server + "/",
+    )
     assert done.returncode == 0 and shot.stat().st_size > 20_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -47,13 +47,15 @@ def test_hours_heat_map(lab_client, conn):
     root = parse(lab_client.get("/charts/hours.svg?theme=dark").data)
     cells = [r for r in root.iter(f"{NS}rect") if "data-hour" in r.attrib]
     assert len(cells) == 7 * 24
-    busy = {(c.get("data-weekday"), c.get("data-hour")): c for c in cells
-            if c.get("data-level") != "0"}  # fmt: skip
+    busy = {
+        (c.get("data-weekday"), c.get("data-hour")): c for c in cells if c.get("data-level") != "0"
+    }
     assert set(busy) == {("2", "9"), ("0", "23")}
     assert busy[("2", "9")].get("fill") == "#56d364"  # dark theme, top level
     assert title_of(busy[("2", "9")]) == "2 GPU-hours on Wednesdays 09:00 to 10:00"
     assert "2.5 GPU-hours from Feb 5, 2026 to Mar 4, 2026 (UTC time)" in [
-        t.text for t in texts(root)]  # fmt: skip
+        t.text for t in texts(root)
+    ]
 
 
 def test_hours_heat_map_empty_range_has_a_note(lab_client):
@@ -83,12 +85,18 @@ def test_months_chart_empty_has_a_note(client):
     assert any(t.text.startswith("no GPU use recorded since") for t in texts(root))
 
 
-@pytest.mark.parametrize(("path", "parameter"), [
-    ("/charts/users.svg?month=2026-00", "month"), ("/charts/users.svg?theme=pink", "theme"),
-    ("/charts/hours.svg?from=2026-03-05&to=2026-03-01", "from"),
-    ("/charts/hours.svg?to=03/01/2026", "to"), ("/charts/months.svg?months=0", "months"),
-    ("/charts/months.svg?months=37", "months"), ("/charts/months.svg?months=x", "months"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/charts/users.svg?month=2026-00", "month"),
+        ("/charts/users.svg?theme=pink", "theme"),
+        ("/charts/hours.svg?from=2026-03-05&to=2026-03-01", "from"),
+        ("/charts/hours.svg?to=03/01/2026", "to"),
+        ("/charts/months.svg?months=0", "months"),
+        ("/charts/months.svg?months=37", "months"),
+        ("/charts/months.svg?months=x", "months"),
+    ],
+)
 def test_bad_parameters_are_400(lab_client, path, parameter):
     reply = lab_client.get(path)
     assert reply.status_code == 400 and reply.get_json()["parameter"] == parameter

@@ -35,22 +35,27 @@ COMMENTS = {
 def cli(*args: str, db, stdin: str | None = None, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())", *args],
-        env={**os.environ, "GPUPULSE_DB": str(db), **env}, capture_output=True, text=True,
-        timeout=60, input=stdin,
-    )  # fmt: skip
+        env={**os.environ, "GPUPULSE_DB": str(db), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+    )
 
 
 def test_usage_table_and_json(conn, db_path):
     seed(conn)
-    done = cli("usage", "--from", "2026-02-01", "--to", "2026-03-31", db=db_path,
-               GPUPULSE_USER_ALIASES="")  # fmt: skip
+    done = cli(
+        "usage", "--from", "2026-02-01", "--to", "2026-03-31", db=db_path, GPUPULSE_USER_ALIASES=""
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "GPU-hours by user, 2026-02-01 to 2026-03-31 (UTC)"
     assert lines[1].split() == ["alice", "12.00"] and lines[2].split() == ["bob", "7.00"]
     assert lines[-2].split() == ["total", "19.50"]
-    done = cli("usage", "--by", "month", "--from", "2026-02-01", "--to", "2026-03-31", "--json",
-               db=db_path)  # fmt: skip
+    done = cli(
+        "usage", "--by", "month", "--from", "2026-02-01", "--to", "2026-03-31", "--json", db=db_path
+    )
     rows = json.loads(done.stdout)["rows"]
     assert [(r["month"], r["gpu_hours"]) for r in rows] == [("2026-02", 2.0), ("2026-03", 17.5)]
 
@@ -66,12 +71,16 @@ def test_usage_bad_option_is_one_line(db_path):
 def test_export_writes_one_file_per_day(conn, db_path, tmp_path):
     expected = fill_day(conn, 20)
     out = tmp_path / "csv"
-    done = cli("export", "--dir", str(out), "--from", "2026-03-02", "--to", "2026-03-04",
-               db=db_path)  # fmt: skip
+    done = cli(
+        "export", "--dir", str(out), "--from", "2026-03-02", "--to", "2026-03-04", db=db_path
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["gpupulse-2026-03-02.csv", "gpupulse-2026-03-03.csv",
-                     "gpupulse-2026-03-04.csv"]  # fmt: skip
+    assert files == [
+        "gpupulse-2026-03-02.csv",
+        "gpupulse-2026-03-03.csv",
+        "gpupulse-2026-03-04.csv",
+    ]
     with (out / "gpupulse-2026-03-03.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert len(rows) - 1 == expected and [HOSTILE, "5000", "1", "7"] in [r[1:] for r in rows]
@@ -104,13 +113,16 @@ def test_comments_json_round_trip(conn, db_path, tmp_path):
     assert json.loads(cli("reservations", "export", "-", db=db_path).stdout) == exported
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ([], "comments.json must be an object"),
-    ({"h": "x"}, "h: expected a list"),
-    ({"h": {"zero": {}}}, "h: key 'zero' is not a GPU index"),
-    ({"h": [{"name": "a", "date": "next week"}]}, "h[0].date 'next week' is not an ISO"),
-    ({"h": [{"name": 5}]}, "h[0].name must be text"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([], "comments.json must be an object"),
+        ({"h": "x"}, "h: expected a list"),
+        ({"h": {"zero": {}}}, "h: key 'zero' is not a GPU index"),
+        ({"h": [{"name": "a", "date": "next week"}]}, "h[0].date 'next week' is not an ISO"),
+        ({"h": [{"name": 5}]}, "h[0].name must be text"),
+    ],
+)
 def test_bad_comments_json_is_one_line(db_path, tmp_path, doc, message):
     source = tmp_path / "bad.json"
     source.write_text(json.dumps(doc), encoding="utf-8")
@@ -123,8 +135,11 @@ def test_an_old_comments_json_never_undoes_a_booking_made_since(conn, db_path, t
     seed(conn)
     now = int(time.time())
     with atomic(conn):
-        conn.execute("INSERT INTO reservations (gpu, name, comment, created, until) "
-                     "VALUES (0, 'dana', 'booked today', ?, ?)", (now, now + 86_400))  # fmt: skip
+        conn.execute(
+            "INSERT INTO reservations (gpu, name, comment, created, until) "
+            "VALUES (0, 'dana', 'booked today', ?, ?)",
+            (now, now + 86_400),
+        )
     # As PHP writes it: \u00e8 escapes, \/ slashes, an index-keyed object, a null name.
     old = (
         '{"labbox":{"0":{"name":"h\\u00e9l\\u00e8ne","date":"2020-01-02 10:00",'
@@ -140,6 +155,5 @@ def test_an_old_comments_json_never_undoes_a_booking_made_since(conn, db_path, t
         "1 without a real end, kept until removed)"
     )
     rows = conn.execute("SELECT gpu, name, comment, until FROM reservations ORDER BY gpu")
-    assert [r[:3] for r in rows] == [(0, "dana", "booked today"), (1, "", "free"),
-                                     (2, "eve", "")]  # fmt: skip
+    assert [r[:3] for r in rows] == [(0, "dana", "booked today"), (1, "", "free"), (2, "eve", "")]
     assert conn.execute("SELECT until FROM reservations WHERE gpu = 2").fetchone() == (None,)

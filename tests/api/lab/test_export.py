@@ -18,9 +18,14 @@ def test_csv_has_one_row_per_process_sample_and_is_streamed(conn, db_path):
     rows = list(csv.reader(io.StringIO(reply.get_data(as_text=True))))
     assert rows[0] == ["Timestamp", "User", "PID", "GPU Number", "GPU Usage"]
     body = rows[1:]
-    assert len(body) == expected == conn.execute(
-        "SELECT count(*) FROM process_samples WHERE ts >= ? AND ts < ?",
-        (DAY_START, DAY_START + 86_400)).fetchone()[0]  # fmt: skip
+    assert (
+        len(body)
+        == expected
+        == conn.execute(
+            "SELECT count(*) FROM process_samples WHERE ts >= ? AND ts < ?",
+            (DAY_START, DAY_START + 86_400),
+        ).fetchone()[0]
+    )
     assert body[0] == ["2026-03-03 00:00:00", "alice", "1000", "0", "100"]
     assert body[-1][0] == "2026-03-03 00:49:00"
     assert [HOSTILE, "5000", "1", "7"] in [r[1:] for r in body]

@@ -14,8 +14,13 @@ from tests.support.svg_parse import parse, title_of
 def test_settings_parse_gpu_names_and_the_alias_file(tmp_path):
     aliases = tmp_path / "aliases"
     aliases.write_text("# login = name\nalice = Alice Liddell\n\nbob=Bob B.\n", encoding="utf-8")
-    lab = load(LabSettings, {"GPUPULSE_GPU_NAMES": "NVIDIA GeForce RTX 4090=4090, 1=second",
-                                "GPUPULSE_USER_ALIASES": str(aliases)})  # fmt: skip
+    lab = load(
+        LabSettings,
+        {
+            "GPUPULSE_GPU_NAMES": "NVIDIA GeForce RTX 4090=4090, 1=second",
+            "GPUPULSE_USER_ALIASES": str(aliases),
+        },
+    )
     assert lab.names.gpu("NVIDIA GeForce RTX 4090", 0, "GPU-x") == "4090"
     assert lab.names.gpu("NVIDIA GeForce RTX 4090", 1, "GPU-y") == "second"  # index wins
     assert lab.names.gpu("NVIDIA A100", 2) == "NVIDIA A100"
@@ -43,6 +48,9 @@ def test_activity_svg_header_and_titles_use_aliases(seeded, conn):
     assert "GPU 0 (4090) on labbox" in title_of(root)
     root = parse(client.get("/gpu-activity.svg?user=alice&weeks=1").data)
     assert "by Alice Liddell on labbox" in title_of(root)
-    titles = [title_of(r) for r in root.iter("{http://www.w3.org/2000/svg}rect")
-              if "data-date" in r.attrib]  # fmt: skip
+    titles = [
+        title_of(r)
+        for r in root.iter("{http://www.w3.org/2000/svg}rect")
+        if "data-date" in r.attrib
+    ]
     assert "9 h of GPU time for Alice Liddell on Tuesday, March 3, 2026" in titles

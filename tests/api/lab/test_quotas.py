@@ -20,12 +20,15 @@ def test_quota_setting_and_file_merge_with_the_variable_winning(tmp_path):
     assert load_quotas("", "").limit("anyone") is None
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({"GPUPULSE_QUOTAS": "alice=lots"}, "GPUPULSE_QUOTAS: the limit for 'alice'"),
-    ({"GPUPULSE_QUOTAS": "alice"}, "GPUPULSE_QUOTAS: item 'alice'"),
-    ({"GPUPULSE_QUOTAS": "bob=-3"}, "GPUPULSE_QUOTAS: the limit for 'bob'"),
-    ({"GPUPULSE_QUOTAS_FILE": "/no/such/file"}, "GPUPULSE_QUOTAS_FILE='/no/such/file'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GPUPULSE_QUOTAS": "alice=lots"}, "GPUPULSE_QUOTAS: the limit for 'alice'"),
+        ({"GPUPULSE_QUOTAS": "alice"}, "GPUPULSE_QUOTAS: item 'alice'"),
+        ({"GPUPULSE_QUOTAS": "bob=-3"}, "GPUPULSE_QUOTAS: the limit for 'bob'"),
+        ({"GPUPULSE_QUOTAS_FILE": "/no/such/file"}, "GPUPULSE_QUOTAS_FILE='/no/such/file'"),
+    ],
+)
 def test_bad_quota_settings_name_the_variable(env, named):
     with pytest.raises(SettingError, match="^" + named.replace("*", r"\*")):
         load(LabSettings, env)
@@ -35,9 +38,14 @@ def test_used_limit_and_percent(lab_client):
     body = lab_client.get("/api/v1/quotas").get_json()
     assert body["month"] == "2026-03" and body["default_limit_gpu_hours"] == 100
     users = {u["user"]: u for u in body["users"]}
-    assert users["alice"] == {"user": "alice", "display_name": "Alice Liddell",
-                              "used_gpu_hours": 12.0, "limit_gpu_hours": 10.0,
-                              "percent": 120.0, "over": True}  # fmt: skip
+    assert users["alice"] == {
+        "user": "alice",
+        "display_name": "Alice Liddell",
+        "used_gpu_hours": 12.0,
+        "limit_gpu_hours": 10.0,
+        "percent": 120.0,
+        "over": True,
+    }
     assert (users["bob"]["percent"], users["bob"]["over"]) == (10.0, False)
     assert users[HOSTILE]["limit_gpu_hours"] == 100 and users[HOSTILE]["percent"] == 0.5
     assert body["users"][0]["user"] == "alice"  # the most used share first

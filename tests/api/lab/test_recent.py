@@ -19,9 +19,11 @@ def ticks(conn, lo: int, hi: int, rng: random.Random) -> None:
     with atomic(conn):
         for ts in range(lo, hi, 60):
             for gpu in (1, 2):
-                conn.execute("INSERT INTO samples (ts, gpu, tick_ms, util, active_ms) "
-                             "VALUES (?,?,60000,?,?)",
-                             (ts, gpu, 50, rng.choice([0, 30_000, 60_000])))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO samples (ts, gpu, tick_ms, util, active_ms) "
+                    "VALUES (?,?,60000,?,?)",
+                    (ts, gpu, 50, rng.choice([0, 30_000, 60_000])),
+                )
                 for user in rng.sample(["ann", "ben", "cy"], rng.choice([1, 2])):
                     pid = conn.execute(
                         "INSERT INTO processes (pid, started, user, first_seen, last_seen) "
@@ -29,8 +31,10 @@ def ticks(conn, lo: int, hi: int, rng: random.Random) -> None:
                         "last_seen = excluded.last_seen RETURNING id",
                         (PIDS[user], 1, user, ts, ts),
                     ).fetchone()[0]
-                    conn.execute("INSERT INTO process_samples VALUES (?,?,?,?,?)",
-                                 (ts, gpu, pid, 100, rng.choice([None, 20, 70])))  # fmt: skip
+                    conn.execute(
+                        "INSERT INTO process_samples VALUES (?,?,?,?,?)",
+                        (ts, gpu, pid, 100, rng.choice([None, 20, 70])),
+                    )
 
 
 def test_cached_hours_match_a_full_scan(conn):

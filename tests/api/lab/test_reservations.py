@@ -34,8 +34,12 @@ def api(seeded, clock):
 
 
 def post(api, body, headers=AUTH):
-    return api.post("/api/v1/reservations", data=json.dumps(body), headers=headers,
-                    content_type="application/json")  # fmt: skip
+    return api.post(
+        "/api/v1/reservations",
+        data=json.dumps(body),
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 def test_create_list_and_delete(api):
@@ -70,21 +74,24 @@ def test_wrong_or_missing_token_is_401(api, header):
     assert api.get("/api/v1/reservations").get_json()["reservations"] == []
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"name": "x", "until": "1h"}, "gpu"),
-    ({"gpu": 7, "name": "x", "until": "1h"}, "gpu"),
-    ({"gpu": True, "name": "x", "until": "1h"}, "gpu"),
-    ({"gpu": 0, "until": "1h"}, "name"),
-    ({"gpu": 0, "name": "   ", "until": "1h"}, "name"),
-    ({"gpu": 0, "name": "x" * 65, "until": "1h"}, "name"),
-    ({"gpu": 0, "name": "x"}, "until"),
-    ({"gpu": 0, "name": "x", "until": "soon"}, "until"),
-    ({"gpu": 0, "name": "x", "until": "2026-03-01T00:00"}, "until"),
-    ({"gpu": 0, "name": "x", "until": "400d"}, "until"),
-    ({"gpu": 0, "name": "x", "until": "1h", "comment": 5}, "comment"),
-    ({"gpu": 0, "name": "x", "until": "1h", "colour": "red"}, "colour"),
-    ([1, 2], "body"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "until": "1h"}, "gpu"),
+        ({"gpu": 7, "name": "x", "until": "1h"}, "gpu"),
+        ({"gpu": True, "name": "x", "until": "1h"}, "gpu"),
+        ({"gpu": 0, "until": "1h"}, "name"),
+        ({"gpu": 0, "name": "   ", "until": "1h"}, "name"),
+        ({"gpu": 0, "name": "x" * 65, "until": "1h"}, "name"),
+        ({"gpu": 0, "name": "x"}, "until"),
+        ({"gpu": 0, "name": "x", "until": "soon"}, "until"),
+        ({"gpu": 0, "name": "x", "until": "2026-03-01T00:00"}, "until"),
+        ({"gpu": 0, "name": "x", "until": "400d"}, "until"),
+        ({"gpu": 0, "name": "x", "until": "1h", "comment": 5}, "comment"),
+        ({"gpu": 0, "name": "x", "until": "1h", "colour": "red"}, "colour"),
+        ([1, 2], "body"),
+    ],
+)
 def test_invalid_bodies_are_400_naming_the_field(api, body, field):
     reply = post(api, body)
     assert reply.status_code == 400, reply.get_json()

@@ -44,8 +44,10 @@ def page(client) -> tuple[str, Rows]:
 def book(db_path, gpu: int, name: str, comment: str, until: int) -> None:
     conn = open_db(db_path, write=True)
     with atomic(conn):
-        conn.execute("INSERT INTO reservations (gpu, name, comment, created, until) "
-                     "VALUES (?,?,?,?,?)", (gpu, name, comment, int(NOW), until))  # fmt: skip
+        conn.execute(
+            "INSERT INTO reservations (gpu, name, comment, created, until) VALUES (?,?,?,?,?)",
+            (gpu, name, comment, int(NOW), until),
+        )
     conn.close()
 
 
@@ -125,7 +127,11 @@ def test_static_files(lab_client):
 def test_info_lists_the_lab_endpoints(lab_client):
     info = json.loads(lab_client.get("/api").data)
     methods = {(e["path"], e["method"]) for e in info["endpoints"]}
-    assert {("/api/v1/reservations", "POST"), ("/api/v1/reservations", "DELETE"),
-            ("/api/v1/usage", "GET"), ("/charts/hours.svg", "GET")} <= methods  # fmt: skip
+    assert {
+        ("/api/v1/reservations", "POST"),
+        ("/api/v1/reservations", "DELETE"),
+        ("/api/v1/usage", "GET"),
+        ("/charts/hours.svg", "GET"),
+    } <= methods
     doc = lab_client.get("/openapi.json").get_json()
     assert set(doc["paths"]["/api/v1/reservations"]) == {"get", "post", "delete"}

@@ -13,10 +13,17 @@ NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC).timestamp()
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("2d 3h", 2 * 86400 + 3 * 3600), ("90m", 5400), ("1w2d", 9 * 86400), ("45s", 45),
-    ("1H 30M", 5400), ("3 h", 10800),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2d 3h", 2 * 86400 + 3 * 3600),
+        ("90m", 5400),
+        ("1w2d", 9 * 86400),
+        ("45s", 45),
+        ("1H 30M", 5400),
+        ("3 h", 10800),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
     assert parse_until(text, NOW, BERLIN) == NOW + seconds

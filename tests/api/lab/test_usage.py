@@ -12,7 +12,10 @@ def test_by_user_defaults_to_this_month_busiest_first(lab_client):
     body = lab_client.get("/api/v1/usage").get_json()
     assert (body["by"], body["from"], body["to"]) == ("user", "2026-03-01", "2026-03-04")
     assert [(r["user"], r["gpu_hours"], r["active_days"]) for r in body["rows"]] == [
-        ("alice", 12.0, 2), ("bob", 5.0, 1), (HOSTILE, 0.5, 1)]  # fmt: skip
+        ("alice", 12.0, 2),
+        ("bob", 5.0, 1),
+        (HOSTILE, 0.5, 1),
+    ]
     assert body["total_gpu_hours"] == 17.5
     assert body["display_names"]["alice"] == "Alice Liddell"
     assert body["display_names"]["bob"] == "bob"
@@ -21,11 +24,15 @@ def test_by_user_defaults_to_this_month_busiest_first(lab_client):
 def test_by_month_and_day(lab_client):
     body = lab_client.get("/api/v1/usage?by=month&from=2026-02-01&to=2026-03-31").get_json()
     assert [(r["month"], r["gpu_hours"]) for r in body["rows"]] == [
-        ("2026-02", 2.0), ("2026-03", 17.5)]  # fmt: skip
+        ("2026-02", 2.0),
+        ("2026-03", 17.5),
+    ]
     assert body["rows"][1]["users"]["alice"] == 12.0
     days = lab_client.get("/api/v1/usage?by=day&from=2026-03-02&to=2026-03-03").get_json()
     assert [(r["day"], r["users"]) for r in days["rows"]] == [
-        ("2026-03-02", {"bob": 5.0}), ("2026-03-03", {"alice": 9.0})]  # fmt: skip
+        ("2026-03-02", {"bob": 5.0}),
+        ("2026-03-03", {"alice": 9.0}),
+    ]
 
 
 def test_by_gpu_uses_gpu_aliases(lab_client):
@@ -43,10 +50,15 @@ def test_host_rows_are_not_counted_twice(lab_client, conn):
     assert body["rows"][0] == {"user": "alice", "gpu_hours": 11.0, "active_days": 2}
 
 
-@pytest.mark.parametrize(("query", "parameter"), [
-    ("by=team", "by"), ("from=2026-13-01", "from"), ("to=yesterday", "to"),
-    ("from=2026-03-05&to=2026-03-01", "from"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("by=team", "by"),
+        ("from=2026-13-01", "from"),
+        ("to=yesterday", "to"),
+        ("from=2026-03-05&to=2026-03-01", "from"),
+    ],
+)
 def test_bad_parameters_are_400_naming_them(lab_client, query, parameter):
     reply = lab_client.get(f"/api/v1/usage?{query}")
     assert reply.status_code == 400 and reply.get_json()["parameter"] == parameter
@@ -63,8 +75,9 @@ def test_idle_harvest_is_reported_apart(lab_client, conn):
     body = lab_client.get("/api/v1/usage").get_json()
     assert body["idle_harvested_gpu_hours"] == 4.0
     assert body["total_gpu_hours"] == 17.5  # people's hours, unchanged
-    assert lab_client.get("/api/v1/usage?from=2026-03-03").get_json()[
-        "idle_harvested_gpu_hours"] == 0  # fmt: skip
+    assert (
+        lab_client.get("/api/v1/usage?from=2026-03-03").get_json()["idle_harvested_gpu_hours"] == 0
+    )
 
 
 def test_span_is_capped(lab_client):
