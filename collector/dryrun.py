@@ -92,6 +92,6 @@ def state_line(st: GpuState) -> str:
 def process_line(p: ProcessSample) -> str:
     """One process on a GPU."""
     return (
-        f"    pid {p.pid} user {_v(p.user)} mem {_v(p.mem_mib, ' MiB')} sm {_v(p.sm_util, '%')}"
-        f" started {p.started} command {_v(p.command)}"
+        f"    pid {p.pid} user {_v(p.user)} workload {_v(p.workload)} mem {_v(p.mem_mib, ' MiB')}"
+        f" sm {_v(p.sm_util, '%')} started {p.started} command {_v(p.command)}"
     )

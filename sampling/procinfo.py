@@ -1,4 +1,5 @@
-"""Who runs a PID: user, command and start time, read from /proc and the host's passwd file.
+"""Who runs a PID: user, command, start time and workload (its container, pod, Slurm job or
+systemd unit), read from /proc and the host's passwd file.
 
 NVML reports host PIDs, so in a container this needs the host PID namespace (`pid: host`)
 and the host's passwd file mounted somewhere (GPUPULSE_PASSWD).
@@ -10,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sampling import workload
 from sampling.settings import DEFAULTS
 
 COMMAND_MAX = 256
@@ -23,6 +25,8 @@ class ProcessIdentity:
     user: str | None
     command: str | None
     started: int
+    workload: str | None = None  # its container, pod, Slurm job or unit (sampling.workload)
+    workload_id: str | None = None
 
 
 GONE = ProcessIdentity(None, None, 0)
@@ -53,8 +57,13 @@ class ProcInfo:
             if key not in self._cache:
                 if len(self._cache) >= _CACHE_MAX:
                     self._cache.clear()
+                found = workload.of_pid(pid, self.proc_root)
                 self._cache[key] = ProcessIdentity(
-                    self._user(pid), self._command(pid), self._started(ticks)
+                    self._user(pid),
+                    self._command(pid),
+                    self._started(ticks),
+                    found.name,
+                    found.id,
                 )
             return self._cache[key]
         except (OSError, ValueError, IndexError):

@@ -49,15 +49,22 @@ class Workload:
 
     @property
     def name(self) -> str | None:
-        """The short name people use for it: 'slurm job 17', 'pod 3d274242', ..."""
+        """The short name people use for it, what usage groups by: 'slurm job 17',
+        'pod 3d274242', 'docker 9d5b23edb1ba', 'docker.service'."""
         if self.slurm_job:
-            step = f" step {self.slurm_step}" if self.slurm_step else ""
-            return f"slurm job {self.slurm_job}{step}"
+            return f"slurm job {self.slurm_job}"
         if self.pod_uid:
             return f"pod {self.pod_uid[:8]}"
         if self.container_id:
             return f"{self.runtime or 'container'} {self.container_id[:12]}"
         return self.unit
+
+    @property
+    def id(self) -> str | None:
+        """Its full identity: the Slurm job and step, the pod UID, the container id, the unit."""
+        if self.slurm_job:
+            return f"{self.slurm_job}.{self.slurm_step}" if self.slurm_step else self.slurm_job
+        return self.pod_uid or self.container_id or self.unit
 
     @property
     def rank(self) -> int:

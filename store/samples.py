@@ -97,6 +97,8 @@ class ProcessSample:
     command: str | None = None
     mem_mib: int | None = None
     sm_util: int | None = None
+    workload: str | None = None  # 'slurm job 17', 'pod 3d274242', 'docker 9d5b23edb1ba', ...
+    workload_id: str | None = None
 
 
 @dataclass
@@ -205,15 +207,18 @@ class Recorder:
 
     def _upsert_process(self, p: ProcessSample, ts: int) -> int:
         return self.conn.execute(
-            """INSERT INTO processes (pid, started, user, command, first_seen, last_seen)
-               VALUES (?,?,?,?,?,?)
+            """INSERT INTO processes (pid, started, user, command, first_seen, last_seen,
+                                      workload, workload_id)
+               VALUES (?,?,?,?,?,?,?,?)
                ON CONFLICT (pid, started) DO UPDATE SET
                    user = coalesce(excluded.user, user),
                    command = coalesce(excluded.command, command),
                    first_seen = min(first_seen, excluded.first_seen),
-                   last_seen = max(last_seen, excluded.last_seen)
+                   last_seen = max(last_seen, excluded.last_seen),
+                   workload = coalesce(excluded.workload, workload),
+                   workload_id = coalesce(excluded.workload_id, workload_id)
                RETURNING id""",
-            (p.pid, p.started, p.user, p.command, ts, ts),
+            (p.pid, p.started, p.user, p.command, ts, ts, p.workload, p.workload_id),
         ).fetchone()[0]
 
     def mark_lost(self, uuid: str, ts: int, detail: str) -> bool:
@@ -312,7 +317,8 @@ def processes_at(conn: Connection, gpu: int, ts: int | None) -> list[dict]:
         return []
     return dict_rows(
         conn.execute(
-            """SELECT p.pid, p.user, p.command, ps.mem_mib, ps.sm_util, p.started
+            """SELECT p.pid, p.user, p.command, ps.mem_mib, ps.sm_util, p.started,
+                      p.workload, p.workload_id
                FROM process_samples ps JOIN processes p ON p.id = ps.process
                WHERE ps.ts = ? AND ps.gpu = ? ORDER BY ps.mem_mib DESC, p.pid""",
             (ts, gpu),

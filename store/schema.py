@@ -339,7 +339,23 @@ CREATE TABLE gpu_state (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [V1_COLLECTOR, V2_ROLLUPS, V3_IDLE_RUNS, V4_LAB, V5_HUB, V6_DRIVER_READINGS]
+# Version 7: which workload a process belongs to (from its cgroup file): its container, its
+# Kubernetes pod, its Slurm job or its systemd unit; inside a container every job is often
+# "root", and the workload is then the name that tells jobs apart.
+V7_WORKLOADS = """
+ALTER TABLE processes ADD COLUMN workload TEXT;     -- slurm job 17, pod 3d274242, docker 9d5b…
+ALTER TABLE processes ADD COLUMN workload_id TEXT;  -- the whole id: 17.0, the pod UID, ...
+"""
+
+MIGRATIONS: list[str] = [
+    V1_COLLECTOR,
+    V2_ROLLUPS,
+    V3_IDLE_RUNS,
+    V4_LAB,
+    V5_HUB,
+    V6_DRIVER_READINGS,
+    V7_WORKLOADS,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

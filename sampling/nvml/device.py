@@ -281,4 +281,14 @@ class DeviceReader:
                 pid,
                 self.procinfo.proc_root,
             )
-        return ProcessSample(gpu.info.uuid, pid, who.started, who.user, who.command, mem, sm)
+        return ProcessSample(
+            gpu.info.uuid,
+            pid,
+            who.started,
+            who.user,
+            who.command,
+            mem,
+            sm,
+            who.workload,
+            who.workload_id,
+        )

@@ -110,3 +110,15 @@ def test_real_proc_for_this_process():
     assert "python" in who.command or "pytest" in who.command
     # We started within the last day, and not in the future.
     assert time.time() - 86_400 < who.started <= time.time() + 1
+
+
+def test_a_process_s_workload_comes_from_its_cgroup_file(proc):
+    root, passwd = proc
+    write_proc(root, 4242, uid=1000, cmdline=b"python\0train.py\0")
+    cgroup = Path(__file__).resolve().parents[1] / "data" / "cgroup" / "libdatadog_cgroup.docker"
+    (root / "4242" / "cgroup").write_bytes(cgroup.read_bytes())
+    who = ProcInfo(root, passwd, clk_tck=TCK).lookup(4242)
+    assert (who.user, who.workload) == ("alice", "docker 9d5b23edb1ba")
+    assert who.workload_id == "9d5b23edb1ba181e8910389a99906598d69ac9a0ead109ee55730cc416d95f7f"
+    write_proc(root, 4343, uid=1001, cmdline=b"sleep\0")  # no cgroup file readable
+    assert ProcInfo(root, passwd, clk_tck=TCK).lookup(4343).workload is None

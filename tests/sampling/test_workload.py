@@ -78,12 +78,12 @@ K8S_ID = "a51a9f7d073f848e7fc59e56e8f11524f330a2175a4ed26327da2dfe0d28015f"
         (
             "repro_slurm_v1_step.txt",
             Workload(slurm_job="17", slurm_step="0"),
-            "slurm job 17 step 0",
+            "slurm job 17",
         ),
         (
             "repro_slurm_v2_batch.txt",
             Workload(slurm_job="840392", slurm_step="batch"),
-            "slurm job 840392 step batch",
+            "slurm job 840392",
         ),
         (
             "containerd-cgroups_v1_systemd240_docker.service.txt",
@@ -113,6 +113,13 @@ def test_each_runtime_layout_names_its_workload(name, expected, shown):
     found = of_cgroup_text((CGROUP / name).read_text())
     assert found == expected
     assert found.name == shown
+
+
+def test_the_id_is_the_whole_identity_the_name_a_short_one():
+    step = of_cgroup_text((CGROUP / "repro_slurm_v1_step.txt").read_text())
+    assert (step.name, step.id) == ("slurm job 17", "17.0")
+    pod = of_cgroup_text((CGROUP / "libdatadog_cgroup.kubernetes").read_text())
+    assert pod.id == "3d274242-8ee0-11e9-a8a6-1e68d864ef1a"
 
 
 def test_a_process_is_read_from_its_proc_tree(tmp_path):

@@ -23,7 +23,17 @@ def _tick(ts: int, util: int, fan: int | None = 40) -> Tick:
             GpuSample(GPU1, util=0, fan_pct=None, power_w=None),
         ],
         processes=[
-            ProcessSample("GPU-aaaa", 4242, 1_700_000_000, "alice", "python train.py", 2048, 77)
+            ProcessSample(
+                "GPU-aaaa",
+                4242,
+                1_700_000_000,
+                "alice",
+                "python train.py",
+                2048,
+                77,
+                "slurm job 17",
+                "17.0",
+            )
         ],
     )
 
@@ -49,6 +59,8 @@ def test_ticks_round_trip_with_nulls_kept_as_null(conn, db_path):
             "mem_mib": 2048,
             "sm_util": 77,
             "started": 1_700_000_000,
+            "workload": "slurm job 17",
+            "workload_id": "17.0",
         }
     ]
     assert a["first_seen"] == 1000 and a["last_seen"] == 1005
