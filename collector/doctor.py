@@ -148,8 +148,9 @@ def device_checks(device: Device, reading: Reading, interval: float) -> list[Che
     item = f"GPU {info.index}"
     kind = f"MIG {info.mig_profile} of {info.parent_uuid}" if info.parent_uuid else info.name
     checks = [Check("ok", item, f"{kind} {info.uuid}" + (" (MIG mode on)" if device.mig else ""))]
-    if device.lost_reason is not None:
-        return [*checks, Check("fail", item, f"lost: {device.lost_reason}; check `dmesg` for Xid")]
+    lost = device.lost_reason or (device.parent.lost_reason if device.parent else None)
+    if lost is not None:
+        return [*checks, Check("fail", item, f"lost: {lost}; check `dmesg` for Xid")]
     answered = [name for key, name in READINGS.items() if key in device.answered]
     checks.append(Check("ok", item, "reads " + (", ".join(answered) or "nothing")))
     if device.unsupported:

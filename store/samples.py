@@ -6,6 +6,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from runtime.settings import default
 from store.db import Connection, atomic, dict_rows, require_transaction
 
 
@@ -273,7 +274,7 @@ def add_event(conn: Connection, ts: int, kind: str, gpu: int | None, detail: str
     )
 
 
-DEFAULT_INTERVAL = 5.0
+DEFAULT_INTERVAL = default("GPUPULSE_INTERVAL")
 STALE_AFTER_TICKS = 3  # a collector that misses three ticks in a row is not keeping up
 
 

@@ -24,17 +24,10 @@ from typing import Any
 
 from sampling.backend import BackendFailed, BackendUnavailable, Reading
 from sampling.nvml.calls import DriverCalls, text
-from sampling.nvml.device import MIB, Device, DeviceReader
+from sampling.nvml.device import Device, DeviceReader
 from sampling.nvml.errors import CHECKS, ErrorKinds, init_failure_message
 from sampling.nvml.health import XidEvents
-from sampling.nvml.mig import (
-    GpmMeter,
-    gpm_supported,
-    mig_enabled,
-    mig_handles,
-    mig_index,
-    profile_of,
-)
+from sampling.nvml.layout import LayoutKeeper
 from sampling.procinfo import ProcInfo
 from sampling.settings import DEFAULTS
 from store.samples import GpuInfo
@@ -64,7 +57,7 @@ def binding_version() -> str:
         return "unknown"
 
 
-class NvmlBackend(DeviceReader):
+class NvmlBackend(LayoutKeeper, DeviceReader):
     """Samples every NVIDIA GPU, MIG device and process through one NVML session."""
 
     name = "nvml"
@@ -103,7 +96,8 @@ class NvmlBackend(DeviceReader):
         self._backoff = self.backoff_min
         self._retry_at = 0.0
         self._mismatch_since: float | None = None
-        self._next_layout = 0.0
+        self._unopened: dict[int, float] = {}
+        self._xid_seen: dict[str, tuple[int, int | None]] = {}
         self._start()
 
     def _start(self) -> None:
@@ -113,118 +107,13 @@ class NvmlBackend(DeviceReader):
             raise BackendUnavailable(init_failure_message(exc)) from None
         try:
             self._enumerate()
+            self._read_host_facts()
         except self.errors.any as exc:
             self._shutdown()
             msg = f"NVML could not list the GPUs ({exc}): check that {CHECKS}"
             raise BackendUnavailable(msg) from None
         if not self.gpus:
             self.log.warning("NVML started but reports no GPUs; check that %s", CHECKS)
-
-    # -- enumeration -------------------------------------------------------------------
-
-    def devices(self) -> list[Device]:
-        """Every GPU and MIG device, parents first."""
-        return [d for gpu in self.gpus.values() for d in (gpu, *gpu.children)]
-
-    def _enumerate(self) -> None:
-        """(Re)build the GPU table; GPUs known before but now missing are reported lost."""
-        self.xid.close()
-        fresh: dict[str, Device] = {}
-        for index in range(self.nvml.nvmlDeviceGetCount()):
-            gpu = self._open(index)
-            if gpu is not None:
-                fresh[gpu.info.uuid] = gpu
-                self._open_migs(gpu)
-                self.xid.watch(gpu.handle, gpu)
-        known = {d.info.uuid: d for d in self.devices()}
-        fresh_all = {d.info.uuid: d for g in fresh.values() for d in (g, *g.children)}
-        for uuid, old in known.items():
-            if uuid not in fresh_all and old.lost_reason is None:
-                self._pending_lost.append((old.info, "not found after NVML re-initialization"))
-                self.log.error(
-                    "GPU %s (%s) is gone after NVML re-initialization", old.info.index, uuid
-                )
-            elif uuid in fresh_all and old.lost_reason is not None:
-                self.log.warning(
-                    "GPU %d (%s) is back after NVML re-initialization",
-                    fresh_all[uuid].info.index,
-                    uuid,
-                )
-        self._close_gpm()
-        self.gpus = fresh
-        self._read_host_facts()
-        self._next_layout = self.clock() + self.recheck_s
-
-    def _open(self, index: int) -> Device | None:
-        n = self.nvml
-        try:
-            handle = n.nvmlDeviceGetHandleByIndex(index)
-            gpu = Device(GpuInfo(text(n.nvmlDeviceGetUUID(handle)), index, ""), handle)
-            pci = self._field(gpu, "pci", n.nvmlDeviceGetPciInfo, handle)
-            mem = self._field(gpu, "memory", self.calls.memory, handle)
-            gpu.info = GpuInfo(
-                gpu.info.uuid,
-                index,
-                self.calls.name(handle),
-                pci_bus_id=None if pci is None else text(pci.busId),
-                memory_total_mib=None if mem is None else mem.total // MIB,
-            )
-        except self.errors.library:
-            raise
-        except self.errors.any as exc:
-            self._warn_once(("open", index), "GPU %d does not answer (%s); skipping it", index, exc)
-            return None
-        return gpu
-
-    def _open_migs(self, gpu: Device) -> None:
-        """Find the MIG devices of a GPU in MIG mode (none otherwise)."""
-        n, e = self.nvml, self.errors
-        gpu.mig = mig_enabled(n, gpu.handle, e.unsupported)
-        gpu.children = []
-        if not gpu.mig:
-            return
-        gpm = gpm_supported(n, gpu.handle, e.unsupported)
-        for position, handle in mig_handles(n, gpu.handle, e.not_found):
-            child = self._open_mig(gpu, position, handle)
-            if child is not None:
-                child.gpm = GpmMeter(n, gpu.handle, child.gpu_instance) if gpm else None
-                gpu.children.append(child)
-        self.log.info(
-            "GPU %d (%s) is in MIG mode with %d MIG device(s); activity %s",
-            gpu.info.index,
-            gpu.info.uuid,
-            len(gpu.children),
-            "from GPM" if gpm else "from processes present (no GPM on this GPU)",
-        )
-
-    def _open_mig(self, parent: Device, position: int, handle: Any) -> Device | None:
-        n = self.nvml
-        try:
-            uuid = text(n.nvmlDeviceGetUUID(handle))
-            name = self.calls.name(handle)
-            memory = self.calls.memory(handle)
-            instance = n.nvmlDeviceGetGpuInstanceId(handle)
-        except self.errors.library:
-            raise
-        except self.errors.any as exc:
-            self._warn_once(
-                ("open-mig", parent.info.uuid, position),
-                "MIG device %d of GPU %d does not answer (%s); skipping it",
-                position,
-                parent.info.index,
-                exc,
-            )
-            return None
-        info = GpuInfo(
-            uuid,
-            mig_index(parent.info.index, position),
-            name,
-            pci_bus_id=parent.info.pci_bus_id,
-            memory_total_mib=memory.total // MIB,
-            parent_uuid=parent.info.uuid,
-            mig_profile=profile_of(name),
-        )
-        return Device(info, handle, parent=parent, gpu_instance=instance)
 
     def _read_host_facts(self) -> None:
         """Driver, CUDA driver, NVML and binding versions, remembered with the samples."""
@@ -255,32 +144,6 @@ class NvmlBackend(DeviceReader):
                 continue
         return None
 
-    def _check_layout(self) -> None:
-        """Hourly: notice a GPU switched into or out of MIG mode, or re-partitioned."""
-        if self.clock() < self._next_layout:
-            return
-        self._next_layout = self.clock() + self.recheck_s
-        for gpu in self.gpus.values():
-            if gpu.lost_reason is not None:
-                continue
-            before = {c.info.uuid: c for c in gpu.children}
-            was_mig = gpu.mig
-            for child in gpu.children:
-                if child.gpm is not None:
-                    child.gpm.close()
-            self._open_migs(gpu)
-            after = {c.info.uuid for c in gpu.children}
-            for uuid, old in before.items():
-                if uuid not in after:
-                    self._pending_lost.append((old.info, "MIG device no longer configured"))
-            if was_mig != gpu.mig or set(before) != after:
-                self.log.warning(
-                    "GPU %d (%s): MIG layout changed, now %d MIG device(s)",
-                    gpu.info.index,
-                    gpu.info.uuid,
-                    len(gpu.children),
-                )
-
     # -- the tick ----------------------------------------------------------------------
 
     def sample(self, now: float, tick_s: float) -> Reading:
@@ -289,16 +152,17 @@ class NvmlBackend(DeviceReader):
         if self._down and not self._try_reinit():
             self._check_mismatch()
             return reading
-        reading.meta, self._pending_facts = self._pending_facts, []
         try:
-            self._check_layout()
             self.xid.drain(self._credit_xid)
-            reading.lost.extend(self._pending_lost)
-            self._pending_lost.clear()
+            self._retry_unopened()
             for gpu in list(self.gpus.values()):
                 self._sample_gpu(gpu, now, tick_s, reading)
         except self.errors.library as exc:
             self._go_down(exc)  # GPUs already read this tick are kept
+        # Taken last: what they report is not lost with a tick that failed half way.
+        reading.meta, self._pending_facts = self._pending_facts, []
+        reading.lost.extend(self._pending_lost)
+        self._pending_lost.clear()
         return reading
 
     def _sample_gpu(self, gpu: Device, now: float, tick_s: float, reading: Reading) -> None:
@@ -306,20 +170,49 @@ class NvmlBackend(DeviceReader):
             if self.clock() < gpu.next_probe:
                 return
             gpu.next_probe = self.clock() + self.reprobe_s
-        part = Reading()
         try:
-            if gpu.lost_reason is not None:  # a stale handle must not decide the probe
-                gpu.handle = self._handle_again(gpu)
-                self._open_migs(gpu)
-            self._alive(gpu)
-            for device in (gpu, *gpu.children):
-                self._read_device(device, now, tick_s, part)
+            self._check_gpu(gpu)
         except self.errors.gone as exc:
-            self._mark_lost(gpu, exc, reading)
+            self._mark_lost(gpu, exc)
             return
+        except self.errors.library:
+            raise
+        except self.errors.any as exc:  # the layout could not be read: keep the one known
+            self._warn_once(
+                ("layout", gpu.info.uuid, str(exc)),
+                "GPU %d: its MIG layout cannot be read (%s)",
+                gpu.info.index,
+                exc,
+            )
         if gpu.lost_reason is not None:
             self.log.warning("GPU %d (%s) answers again", gpu.info.index, gpu.info.uuid)
             gpu.lost_reason = None
+        for device in (gpu, *gpu.children):
+            if device.lost_reason is None:
+                self._sample_device(device, now, tick_s, reading)
+
+    def _check_gpu(self, gpu: Device) -> None:
+        """The GPU answers (a fresh handle if it was lost), and its MIG devices are current."""
+        if gpu.lost_reason is not None:  # a stale handle must not decide the probe
+            for child in gpu.children:
+                if child.gpm is not None:
+                    child.gpm.close()
+            gpu.handle, gpu.children = self._handle_again(gpu), []
+            self._sync_migs(gpu, mode=True)
+        self._alive(gpu)
+        self._sync_migs(gpu, mode=self.clock() >= gpu.next_layout)
+
+    def _sample_device(self, device: Device, now: float, tick_s: float, reading: Reading) -> None:
+        """One GPU's or MIG device's readings; a lost MIG device is only that device."""
+        part = Reading()
+        try:
+            self._read_device(device, now, tick_s, part)
+        except self.errors.gone as exc:
+            if device.parent is None:
+                self._mark_lost(device, exc)
+            else:
+                self._mark_child_lost(device, exc)
+            return
         reading.samples.extend(part.samples)
         reading.processes.extend(part.processes)
         reading.states.extend(part.states)
@@ -344,14 +237,14 @@ class NvmlBackend(DeviceReader):
         except self.errors.any as exc:
             raise self.nvml.NVMLError(self.nvml.NVML_ERROR_GPU_IS_LOST) from exc
 
-    def _mark_lost(self, gpu: Device, exc: BaseException, reading: Reading) -> None:
+    def _mark_lost(self, gpu: Device, exc: BaseException) -> None:
         if gpu.lost_reason is not None:
             return  # still lost: reported and logged already
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         gpu.lost_reason = str(cause)
         gpu.next_probe = self.clock() + self.reprobe_s
         for device in (gpu, *gpu.children):
-            reading.lost.append((device.info, gpu.lost_reason))
+            self._pending_lost.append((device.info, gpu.lost_reason))
         self.log.error(
             "GPU %d (%s) is lost: %s; re-probing every %.0f s",
             gpu.info.index,
@@ -360,9 +253,17 @@ class NvmlBackend(DeviceReader):
             self.reprobe_s,
         )
 
+    def _mark_child_lost(self, child: Device, exc: BaseException) -> None:
+        """A MIG device stopped answering; the next layout check finds it back or drops it."""
+        if child.lost_reason is None:
+            child.lost_reason = str(exc)
+            self._pending_lost.append((child.info, child.lost_reason))
+            self.log.error("MIG device %s is lost: %s", child.info.uuid, child.lost_reason)
+
     def _credit_xid(self, gpu: Device, code: int) -> None:
         gpu.health.xid_count = (gpu.health.xid_count or 0) + 1
         gpu.health.xid_last = code
+        self._xid_seen[gpu.info.uuid] = (gpu.health.xid_count, code)
         self.log.error(
             "GPU %d (%s) reported Xid %d (a driver-detected fault; see `dmesg`)",
             gpu.info.index,
@@ -422,6 +323,7 @@ class NvmlBackend(DeviceReader):
             return False
         try:
             self._enumerate()
+            self._read_host_facts()
         except self.errors.any as exc:
             self._shutdown()
             self._retry_later(exc)
@@ -462,11 +364,6 @@ class NvmlBackend(DeviceReader):
             self.nvml.nvmlShutdown()
         except self.errors.any as exc:  # a dead driver may refuse; nothing else to release
             self.log.debug("nvmlShutdown: %s", exc)
-
-    def _close_gpm(self) -> None:
-        for device in self.devices():
-            if device.gpm is not None:
-                device.gpm.close()
 
     def close(self) -> None:
         """End the NVML session (nvmlShutdown); safe to call twice."""

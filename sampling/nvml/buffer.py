@@ -16,7 +16,6 @@ they are measured, not assumed:
 from __future__ import annotations
 
 import itertools
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from typing import Any
 VALUE_FIELDS = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
 COVER_PERIODS = 2  # one sample covers at most this many measured periods before it
 DEFAULT_COVER_US = 1_000_000  # until the period is measured: the longest common period
+MIN_STEPS = 8  # sample steps seen before a period is trusted
 WALL, MONOTONIC = "wall-clock", "monotonic"
 
 
@@ -55,18 +55,27 @@ class BufferShape:
         return None if self.period_us is None else self.depth * self.period_us / 1e6
 
     def learn(self, stamps: list[int], wall_us: int, mono_us: int) -> bool:
-        """Measure period, depth and base from one read; True when the period was first found."""
+        """Measure period, depth and base from one read; True when the period was first found.
+
+        `wall_us` and `mono_us` are read together: the offset between the two clocks is
+        taken afresh every tick, so a wall-clock step or a suspend does not shift it."""
         self.depth = max(self.depth, len(stamps))
         if self.base is None and stamps:
             newest = max(stamps)
             # Wall-clock microseconds are ~1.7e15; monotonic ones count from boot (< 3e14).
             self.base = WALL if abs(newest - wall_us) < abs(newest - mono_us) else MONOTONIC
-            self.offset_us = 0 if self.base == WALL else mono_us - wall_us
-        steps = [b - a for a, b in itertools.pairwise(stamps) if b > a]
-        if self.period_us is None and len(steps) >= 2:
-            self.period_us = float(statistics.median(steps))
+        self.offset_us = 0 if self.base != MONOTONIC else mono_us - wall_us
+        steps = sorted(b - a for a, b in itertools.pairwise(stamps) if b > a)
+        if self.period_us is None and len(steps) >= MIN_STEPS:
+            # The lower quartile: a quiet buffer's long gaps are steps too, but rarer.
+            self.period_us = float(steps[len(steps) // 4])
             return True
         return False
+
+    def forget_future(self, end_us: int) -> None:
+        """After the clock stepped back, a 'newest sample' ahead of now would hide new ones."""
+        if self.last_us > end_us + self.cover_us:
+            self.last_us = 0
 
     def describe(self) -> str:
         """One line for the log and `collector doctor`."""

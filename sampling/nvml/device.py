@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from store.samples import GpuInfo, GpuSample, GpuState, ProcessSample
 
 MIB = 1024 * 1024
 _PSTATE_UNKNOWN = 32
-SM_VALID_MAX = 0x7FFFFFFF  # above this a process-utilization value is the driver's N/A marker
+MIN_PROC_PERIOD_US, MAX_PROC_PERIOD_US = 10_000, 1_000_000  # per-process samples' period
 MIG_PARENT_NOTE = "MIG mode: activity is measured on each MIG device"
 MIG_PRESENCE_NOTE = (
     "utilization is not measurable on this MIG device: active while a process runs on it"
@@ -49,6 +50,7 @@ class Device:
     next_health: float = 0.0
     lost_reason: str | None = None
     next_probe: float = 0.0
+    next_layout: float = 0.0  # when to ask again whether this GPU is in MIG mode
 
 
 @dataclass
@@ -186,12 +188,20 @@ class DeviceReader:
         if got is None:
             return None  # no sample buffer here: the point reading is all there is
         value_type, samples = got
-        points = [(s.timeStamp, sample_value(s.sampleValue, value_type)) for s in samples]
-        stamps = [ts for ts, _ in points]
-        if shape.learn(stamps, round(now * 1e6), time.monotonic_ns() // 1000):
+        wall_us, mono_us = round(time.time() * 1e6), time.monotonic_ns() // 1000
+        stamps_now = [s.timeStamp for s in samples]
+        if shape.learn(stamps_now, wall_us, mono_us):
             self.log.info("GPU %d (%s) %s", gpu.info.index, gpu.info.uuid, shape.describe())
         self._warn_short_buffer(gpu, tick_s)
         end_us = round(now * 1e6) + shape.offset_us
+        shape.forget_future(end_us)
+        # Samples past the tick's end belong to the next tick, which starts where this ends.
+        points = [
+            (s.timeStamp, sample_value(s.sampleValue, value_type))
+            for s in samples
+            if s.timeStamp <= end_us
+        ]
+        stamps = [ts for ts, _ in points]
         since = shape.last_us
         overflowed = bool(stamps) and since > 0 and len(stamps) >= shape.depth
         overflowed = overflowed and min(stamps) - since > shape.cover_us
@@ -256,19 +266,21 @@ class DeviceReader:
         # buffer's time base once the utilization buffer has shown which one it is).
         start = tick_start_us + gpu.buffer.offset_us if gpu.buffer.base is not None else 0
         values: dict[int, list[int]] = {}
-        stamps = set()
+        stamps: dict[int, list[int]] = {}
         for s in samples or []:
             gpu.last_proc_us = max(gpu.last_proc_us, s.timeStamp)
-            if s.timeStamp > start and s.smUtil <= SM_VALID_MAX:  # above: "not available"
-                values.setdefault(s.pid, []).append(min(100, max(0, s.smUtil)))
-                stamps.add(s.timeStamp)
+            if s.timeStamp > start and s.smUtil <= 100:  # above: the driver's N/A marker
+                values.setdefault(s.pid, []).append(s.smUtil)
+                stamps.setdefault(s.pid, []).append(s.timeStamp)
         # NVML leaves out the sample windows in which a process used nothing, so a mean over
         # its samples alone would read an on-off process as always busy: divide by the
-        # windows the tick holds, their period being the shortest step ever seen.
-        steps = [b - a for a, b in itertools.pairwise(sorted(stamps)) if b > a]
+        # windows the tick holds. Their period is the median step of each process's own
+        # samples (another process's may be stamped a moment apart), 1 s until measured.
+        steps = [b - a for t in stamps.values() for a, b in itertools.pairwise(sorted(t)) if b > a]
         if steps:
-            gpu.proc_period_us = min([*steps, gpu.proc_period_us or steps[0]])
-        slots = tick_us / gpu.proc_period_us if gpu.proc_period_us else 0
+            period = statistics.median(steps)
+            gpu.proc_period_us = min(MAX_PROC_PERIOD_US, max(MIN_PROC_PERIOD_US, period))
+        slots = tick_us / (gpu.proc_period_us or MAX_PROC_PERIOD_US)
         return {pid: round(sum(v) / max(len(v), slots)) for pid, v in values.items()}
 
     def _process(self, gpu: Device, pid: int, mem: int | None, sm: int | None) -> ProcessSample:

@@ -9,6 +9,7 @@ driver's own fault reports) arrive as events and are drained without waiting eac
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,31 +70,49 @@ class XidEvents:
         self.nvml, self.errors, self.log = nvml, errors, log
         self.events: Any = None
         self.watched: dict[int | None, Any] = {}  # handle key -> what to credit
+        self._warned = False
 
-    def watch(self, handle: Any, target: Any) -> None:
-        """Register one GPU; quietly skipped where the driver offers no Xid events."""
+    def watch(self, handle: Any, target: Any) -> bool:
+        """Register one GPU; False where the driver offers no Xid events for it."""
         n = self.nvml
         try:
             if not n.nvmlDeviceGetSupportedEventTypes(handle) & n.nvmlEventTypeXidCriticalError:
-                return
+                return False
             if self.events is None:
                 self.events = n.nvmlEventSetCreate()
             n.nvmlDeviceRegisterEvents(handle, n.nvmlEventTypeXidCriticalError, self.events)
         except self.errors:
-            return
+            return False
         self.watched[handle_key(handle)] = target
+        return True
 
     def drain(self, credit: Callable[[Any, int], None]) -> None:
         """Credit each pending Xid to its GPU, without waiting for new ones."""
-        n = self.nvml
         for _ in range(DRAIN_MAX if self.events is not None else 0):
             try:
-                data = n.nvmlEventSetWait(self.events, 0)
-            except self.errors:  # Timeout: nothing pending
+                data = self._wait()
+            except self.nvml.NVMLError_Timeout:  # nothing pending
+                return
+            except self.errors as exc:  # a GPU fell off the bus, the driver went away...
+                if not self._warned:
+                    self._warned = True
+                    self.log.warning("Xid events cannot be read (%s); trying each tick", exc)
                 return
             target = self.watched.get(handle_key(data.device))
             if target is not None:
                 credit(target, int(data.eventData))
+
+    def _wait(self) -> Any:
+        """One pending event: through nvmlEventSetWait_v2, or v1 on drivers before R450."""
+        n = self.nvml
+        try:
+            return n.nvmlEventSetWait(self.events, 0)
+        except n.NVMLError_FunctionNotFound:
+            data = n.c_nvmlEventData_t()  # v1 fills the first three fields of the same struct
+            ret = n._nvmlGetFunctionPointer("nvmlEventSetWait")(self.events, ctypes.byref(data), 0)
+            if ret != n.NVML_SUCCESS:
+                raise n.NVMLError(ret) from None
+            return data
 
     def close(self) -> None:
         """Free the event set."""

@@ -90,7 +90,7 @@ def test_dry_run_lists_processes_on_every_driver_era(host, variant):
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert "pid 7000 user bob mem 1024 MiB" in result.stdout
+    assert "pid 7000 user bob workload n/a mem 1024 MiB" in result.stdout
     # Before R510 the driver cannot tell reserved memory apart: used includes it.
     used = "1486/24576" if variant in ("418", "470") else "1024/24576"
     assert f"mem {used} MiB" in result.stdout
@@ -239,3 +239,23 @@ def test_every_gpu_answers_on_a_driver_without_the_deprecated_calls(host):
     )
     assert result.returncode == 0, result.stderr
     assert "temp 63C" in result.stdout and "clocks-event 0x20" in result.stdout
+
+
+@pytest.mark.parametrize("variant", ["418", "535"])
+def test_xid_errors_are_counted_on_old_and_new_drivers(host, variant):
+    """R418 has only the original nvmlEventSetWait; the binding calls _v2."""
+    gpu = Gpu(uuid=gpu_uuid(0), xid=79, unsupported=["nvmlDeviceGetFanSpeed"])
+    result = collector(
+        "--dry-run", "--ticks", "1", env=collector_env(host, Scenario(gpus=[gpu]), variant)
+    )
+    assert result.returncode == 0, result.stderr
+    assert " xid 1 " in result.stdout
+
+
+def test_doctor_says_a_lost_gpus_mig_devices_are_lost_too(host):
+    scenario = standin.hopper_mig()
+    scenario.gpus[0].lost_after_s = 0.001
+    result = collector("doctor", env=collector_env(host, scenario))
+    assert "fail  GPU 0: lost: GPU is lost" in result.stdout
+    assert "fail  GPU 100: lost: GPU is lost" in result.stdout
+    assert result.returncode == 1
