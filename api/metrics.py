@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from api.dcgm import DcgmCollector
 from store.aggregate import day_of
 from store.db import Connection
 from store.samples import latest_state, newest_sample_ts, recorded_host
@@ -159,8 +160,11 @@ def gpu_seconds(conn: Connection, host: str, since: str) -> Metric:
     return family
 
 
-def registry_for(connection: Callable[[], Connection]) -> CollectorRegistry:
-    """A registry of its own per app (tests create several apps in one process)."""
+def registry_for(connection: Callable[[], Connection], dcgm: bool = True) -> CollectorRegistry:
+    """A registry of its own per app (tests create several apps in one process); `dcgm`
+    adds dcgm-exporter's names for the same readings (GPUPULSE_DCGM_METRICS)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(connection))
+    if dcgm:
+        registry.register(DcgmCollector(connection))
     return registry

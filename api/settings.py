@@ -24,6 +24,7 @@ class ApiSettings:
     tz: ZoneInfo = setting("GPUPULSE_TZ")
     cache_max_age: int = setting("GPUPULSE_API_CACHE_MAX_AGE")
     svg_cache_size: int = setting("GPUPULSE_API_SVG_CACHE_SIZE")
+    dcgm_metrics: bool = setting("GPUPULSE_DCGM_METRICS")
     clock: Callable[[], float] = field(default=time.time, compare=False)
     features: Mapping[str, Any] = field(default_factory=dict)
 

@@ -34,7 +34,7 @@ class AppState:
         # Parsed, validated SVG queries by raw query string: graphs are fetched with the
         # same few URLs over and over, and parsing is a third of a cached request's time.
         self.svg_queries = RenderCache(256)
-        self.metrics = registry_for(self.readers.get)
+        self.metrics = registry_for(self.readers.get, dcgm=settings.dcgm_metrics)
         self.features = Features(app, self.metrics)
 
     # Documents that never change while the process runs are serialized once, on first use

@@ -213,6 +213,14 @@ GROUPS = (
                 "Rendered SVGs kept in each worker's cache.",
                 (API,),
             ),
+            Setting(
+                "GPUPULSE_DCGM_METRICS",
+                Flag(),
+                "true",
+                "`/metrics` also serves NVIDIA dcgm-exporter's metric names and labels "
+                "(`DCGM_FI_DEV_*`), so its Grafana dashboard works unmodified.",
+                (API,),
+            ),
         ),
     ),
     Group(

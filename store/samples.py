@@ -21,6 +21,7 @@ class GpuInfo:
     memory_total_mib: int | None = None
     parent_uuid: str | None = None  # the physical GPU of a MIG device
     mig_profile: str | None = None  # e.g. "1g.10gb"
+    gpu_instance: int | None = None  # a MIG device's GPU instance id
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,9 @@ class Recorder:
     def _upsert_gpu(self, gpu: GpuInfo, ts: int, new_ids: dict[str, int]) -> int:
         row = self.conn.execute(
             """INSERT INTO gpus (uuid, idx, name, pci_bus_id, memory_total_mib,
-                                 first_seen, last_seen, parent_uuid, mig_profile)
-               VALUES (?,?,?,?,?,?,?,?,?)
+                                 first_seen, last_seen, parent_uuid, mig_profile,
+                                 gpu_instance)
+               VALUES (?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT (uuid) DO UPDATE SET
                    idx = excluded.idx, name = excluded.name,
                    pci_bus_id = coalesce(excluded.pci_bus_id, pci_bus_id),
@@ -189,7 +191,8 @@ class Recorder:
                    last_seen = max(last_seen, excluded.last_seen),
                    lost_at = CASE WHEN excluded.last_seen >= coalesce(lost_at, 0)
                                   THEN NULL ELSE lost_at END,
-                   parent_uuid = excluded.parent_uuid, mig_profile = excluded.mig_profile
+                   parent_uuid = excluded.parent_uuid, mig_profile = excluded.mig_profile,
+                   gpu_instance = excluded.gpu_instance
                RETURNING id""",
             (
                 gpu.uuid,
@@ -201,6 +204,7 @@ class Recorder:
                 ts,
                 gpu.parent_uuid,
                 gpu.mig_profile,
+                gpu.gpu_instance,
             ),
         ).fetchone()
         new_ids[gpu.uuid] = row[0]
@@ -298,6 +302,7 @@ def latest_state(conn: Connection) -> list[dict]:
     cursor = conn.execute(
         f"""SELECT g.id, g.uuid, g.idx AS "index", g.name, g.pci_bus_id, g.memory_total_mib,
                   g.first_seen, g.last_seen, g.lost_at, g.parent_uuid, g.mig_profile,
+                  g.gpu_instance,
                   s.ts, s.tick_ms, s.util, s.mem_util, s.mem_used_mib, s.temp_c, s.fan_pct,
                   s.power_dw / 10.0 AS power_w, s.energy_j, s.sm_mhz, s.mem_mhz, s.pstate,
                   s.active_ms / 1000.0 AS active_s, s.clocks_event, s.enc_util, s.dec_util,

@@ -347,6 +347,12 @@ ALTER TABLE processes ADD COLUMN workload TEXT;     -- slurm job 17, pod 3d27424
 ALTER TABLE processes ADD COLUMN workload_id TEXT;  -- the whole id: 17.0, the pod UID, ...
 """
 
+# Version 8: a MIG device's GPU instance id as the driver numbers it, so Prometheus series
+# name the instance the way NVIDIA's dcgm-exporter does (its GPU_I_ID label).
+V8_GPU_INSTANCE = """
+ALTER TABLE gpus ADD COLUMN gpu_instance INTEGER;  -- a MIG device's GPU instance id
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -355,6 +361,7 @@ MIGRATIONS: list[str] = [
     V5_HUB,
     V6_DRIVER_READINGS,
     V7_WORKLOADS,
+    V8_GPU_INSTANCE,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

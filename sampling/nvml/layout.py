@@ -222,6 +222,7 @@ class LayoutKeeper:
             memory_total_mib=memory.total // MIB,
             parent_uuid=parent.info.uuid,
             mig_profile=profile_of(name),
+            gpu_instance=instance,
         )
         return Device(info, handle, parent=parent, gpu_instance=instance)
 

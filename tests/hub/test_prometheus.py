@@ -3,9 +3,7 @@ rules and the Grafana dashboard read is one a GPU Pulse host's /metrics exposes.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,25 +13,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from store.db import atomic
 from tests.support.hub import HOST, make_hub
+from tests.support.prometheus import PROMTOOL, dashboard_exprs, needs_promtool
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "prometheus"
 METRIC = re.compile(r"\bgpupulse_[a-z0-9_]+\b")
+DASHBOARD = DOCS / "grafana-dashboard.json"
 RECORDED = re.compile(r"\bgpupulse:[a-z0-9_:]+\b")
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (Debian package `prometheus`)"
-)
 
 
 def rules() -> list[dict]:
     groups = yaml.safe_load((DOCS / "rules.yml").read_text())["groups"]
     return [rule for group in groups for rule in group["rules"]]
-
-
-def dashboard_exprs() -> list[str]:
-    board = json.loads((DOCS / "grafana-dashboard.json").read_text())
-    variables = [v["definition"] for v in board["templating"]["list"] if "definition" in v]
-    return variables + [t["expr"] for p in board["panels"] for t in p["targets"]]
 
 
 @needs_promtool
@@ -55,10 +45,10 @@ def test_every_metric_used_is_exposed(fleet):
     families = list(text_string_to_metric_families(text))
     exposed = {s.name for f in families for s in f.samples}
     used = {m for rule in rules() for m in METRIC.findall(rule["expr"])}
-    used |= {m for expr in dashboard_exprs() for m in METRIC.findall(expr)}
+    used |= {m for expr in dashboard_exprs(DASHBOARD) for m in METRIC.findall(expr)}
     assert used and used <= exposed, used - exposed
     recorded = {rule["record"] for rule in rules()}
-    for expr in [r["expr"] for r in rules()] + dashboard_exprs():
+    for expr in [r["expr"] for r in rules()] + dashboard_exprs(DASHBOARD):
         assert set(RECORDED.findall(expr)) <= recorded, expr
 
 

@@ -293,6 +293,7 @@ def test_mig_devices_are_gpus_of_their_own_and_a_busy_one_is_not_idle(rig):
     assert (first.gpu.index, second.gpu.index) == (100, 101)
     assert (first.gpu.parent_uuid, first.gpu.mig_profile) == (gpu_uuid(0), "3g.40gb")
     assert (second.gpu.mig_profile, second.gpu.memory_total_mib) == ("1g.10gb", 9728)
+    assert (first.gpu.gpu_instance, second.gpu.gpu_instance) == (1, 9)  # the driver's GI ids
     assert [(p.gpu_uuid, p.pid, p.user) for p in reading.processes] == [
         (mig_uuid(1), 3100, "alice")
     ]
