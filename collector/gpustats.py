@@ -14,12 +14,10 @@ import re
 from collections import defaultdict
 
 from collector.logfiles import UNIX_SECONDS, BadRow, Parsed, synthetic_uuid
+from protocol.gpustats import HEADER, NO_PROCESS, README_HEADER
 from store.samples import GpuInfo, GpuSample, ProcessSample
 
-HEADERS = (
-    ("timestamp", "user", "pid", "gpu number", "gpu usage"),
-    ("timestamp", "user", "pid", "gpu", "usage"),
-)
+HEADERS = (README_HEADER, HEADER)
 PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%?$")
 
 
@@ -64,8 +62,8 @@ def gpu_stats_row(row: list[str]) -> tuple[int, str, int, int | None, int]:
     if not util_match or not 0 <= float(util_match.group(1)) <= 100:
         raise BadRow(f"GPU Usage {util_raw!r} is not a percentage 0..100")
     util = round(float(util_match.group(1)))
-    if user == "-" and pid_raw == "-" and gpu_raw == "-":
+    if user == pid_raw == gpu_raw == NO_PROCESS:
         return int(float(ts_raw)), "", 0, None, util
-    if not pid_raw.isdigit() or not gpu_raw.isdigit() or not user or user == "-":
+    if not pid_raw.isdigit() or not gpu_raw.isdigit() or not user or user == NO_PROCESS:
         raise BadRow(f"User/PID/GPU Number {user!r}, {pid_raw!r}, {gpu_raw!r} are not valid")
     return int(float(ts_raw)), user, int(pid_raw), int(gpu_raw), util

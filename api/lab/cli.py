@@ -35,9 +35,9 @@ def add_commands(
     usage = sub.add_parser("usage", parents=parents, help="GPU-hours by user, day, month or gpu")
     usage.add_argument("--by", default="user", help=f"one of {', '.join(USAGE_GROUPS)}")
     export = sub.add_parser(
-        "export", parents=parents, help="write one CSV per day (the older lab format)"
+        "export", parents=parents, help="write one CSV per day as gpu_stats writes it"
     )
-    export.add_argument("--dir", required=True, help="directory for gpupulse-YYYY-MM-DD.csv")
+    export.add_argument("--dir", required=True, help="directory for YYYYMMDD_gpu_stats.csv")
     for p in (usage, export):
         p.add_argument("--from", dest="first", help="first day YYYY-MM-DD")
         p.add_argument("--to", dest="last", help="last day YYYY-MM-DD (default: today)")

@@ -1,13 +1,14 @@
-"""The daily CSV in the older lab tool's format, one row per process per tick:
-`Timestamp,User,PID,GPU Number,GPU Usage` (local time, login, PID, GPU index, the process's
-GPU memory in MiB). Streamed from a cursor in batches: memory stays flat as the day grows."""
+"""The daily CSV exactly as gpu_stats writes it (protocol.gpustats): the header
+`timestamp,user,pid,gpu,usage`, then one row per process per tick (unix seconds, login, PID,
+GPU index, the GPU's utilization in %), and `ts,-,-,-,0` for a tick with no process on any
+GPU. Streamed from a cursor in batches: memory stays flat as the day grows."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from api.catalog import CSV, Endpoint
 from api.lab.params import EXPORT_PARAMS
 from api.params import parse_query
 from api.state import state
+from protocol.gpustats import HEADER, NO_PROCESS, file_name
 from store.aggregate import dates, day_span
 from store.db import Connection
 from store.process_log import process_rows
@@ -25,13 +27,12 @@ bp = Blueprint("lab_export", __name__)
 ENDPOINTS = (
     Endpoint(
         "/api/v1/export.csv",
-        "A day's per-process log: Timestamp,User,PID,GPU Number,GPU Usage (streamed)",
+        "A day's per-process log as gpu_stats writes it: timestamp,user,pid,gpu,usage (streamed)",
         CSV,
         EXPORT_PARAMS,
         (400, 503),
     ),
 )
-HEADER = ("Timestamp", "User", "PID", "GPU Number", "GPU Usage")
 
 
 def csv_chunks(conn: Connection, day: date, tz: ZoneInfo) -> Iterator[str]:
@@ -40,14 +41,14 @@ def csv_chunks(conn: Connection, day: date, tz: ZoneInfo) -> Iterator[str]:
     out = csv.writer(buffer, lineterminator="\n")
     out.writerow(HEADER)
     yield buffer.getvalue()
-    last_ts, stamp = None, ""
-    for batch in process_rows(conn, *day_span(day, day, tz)):  # 23 or 25 h on DST days
+    for batch in process_rows(conn, *day_span(day, day, tz), no_process=True):  # 23/25 h DST
         buffer.seek(0)
         buffer.truncate()
-        for ts, user, pid, index, mem in batch:
-            if ts != last_ts:  # rows come in time order: format each tick's time once
-                last_ts, stamp = ts, datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
-            out.writerow((stamp, user, pid, index, "" if mem is None else mem))
+        for ts, user, pid, index, usage in batch:
+            if user is None:
+                out.writerow((ts, NO_PROCESS, NO_PROCESS, NO_PROCESS, usage))
+            else:
+                out.writerow((ts, user, pid, index, usage))
         yield buffer.getvalue()
 
 
@@ -59,7 +60,7 @@ def export_csv() -> Response:
     day = query["date"] or app_state.today()
     chunks = csv_chunks(app_state.readers.get(), day, app_state.settings.tz)
     headers = {
-        "Content-Disposition": f'attachment; filename="gpupulse-{day}.csv"',
+        "Content-Disposition": f'attachment; filename="{file_name(day)}"',
         "Cache-Control": "no-store",
     }
     return Response(stream_with_context(chunks), mimetype="text/csv", headers=headers)
@@ -68,11 +69,11 @@ def export_csv() -> Response:
 def write_day_files(
     conn: Connection, first: date, last: date, tz: ZoneInfo, directory: Path
 ) -> Iterator[tuple[Path, int]]:
-    """Write gpupulse-YYYY-MM-DD.csv per day into `directory` (atomically); yield each file
-    with its row count."""
+    """Write gpu_stats' YYYYMMDD_gpu_stats.csv per day into `directory` (atomically); yield
+    each file with its row count."""
     directory.mkdir(parents=True, exist_ok=True)
     for day in dates(first, last):
-        target = directory / f"gpupulse-{day}.csv"
+        target = directory / file_name(day)
         tmp = target.with_name(f".{target.name}.tmp")
         lines = 0
         with tmp.open("w", encoding="utf-8", newline="") as handle:

@@ -14,3 +14,13 @@ def simulated_collector(db: object, *extra: str) -> list[str]:
     """A quiet `collector` over the simulated fleet, one tick a second, into `db`."""
     args = ("--backend", "simulated", "--interval", "1", "--db", str(db), "--log-level", "WARNING")
     return python_m("collector", *args, *extra)
+
+
+def gpupulse_api(*args: str) -> list[str]:
+    """`gpupulse-api ARGS...` with the interpreter running the tests."""
+    return [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())", *args]
+
+
+def scheduler(*args: str) -> list[str]:
+    """`scheduler ARGS...` with the interpreter running the tests."""
+    return [sys.executable, "-c", "from scheduler.cli import main; raise SystemExit(main())", *args]

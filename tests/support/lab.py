@@ -71,16 +71,22 @@ def seed(conn: Connection, now: int = int(NOW)) -> None:
 
 
 def fill_day(conn: Connection, ticks: int, step: int = 60) -> int:
-    """`ticks` ticks on two GPUs with one and two processes; returns the process rows."""
+    """`ticks` ticks on two GPUs with one and two processes, GPU 0 at k % 100 % utilization
+    and GPU 1, a MIG device reporting none, active for 40 % of each tick; then two ticks
+    without any process. Returns the process rows."""
     add_gpu(conn, 1, 0, "GPU-aaaa", "A100", seen=DAY_START)
     add_gpu(conn, 2, 1, "GPU-bbbb", "A100", seen=DAY_START)
     rows = 0
     for k in range(ticks):
         ts = DAY_START + k * step
+        add_sample(conn, ts, 1, util=k % 100)
+        add_sample(conn, ts, 2, util=None, active_ms=2000)
         add_process(conn, ts, 1, 1000 + k, "alice", 100 + k)
         add_process(conn, ts, 2, 5000 + k, HOSTILE, 7)
         add_process(conn, ts, 2, 9000 + k, "bob", None)
         rows += 3
+    for k in (ticks, ticks + 1):  # sampled, but no process anywhere
+        add_sample(conn, DAY_START + k * step, 1, util=3)
     add_process(conn, DAY_START - 1, 1, 1, "yesterday", 1)  # the day before: not exported
     add_process(conn, DAY_START + 86_400, 1, 2, "tomorrow", 1)
     return rows

@@ -77,14 +77,16 @@ def test_export_writes_one_file_per_day(conn, db_path, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     files = sorted(p.name for p in out.iterdir())
     assert files == [
-        "gpupulse-2026-03-02.csv",
-        "gpupulse-2026-03-03.csv",
-        "gpupulse-2026-03-04.csv",
+        "20260302_gpu_stats.csv",
+        "20260303_gpu_stats.csv",
+        "20260304_gpu_stats.csv",
     ]
-    with (out / "gpupulse-2026-03-03.csv").open(newline="", encoding="utf-8") as handle:
+    with (out / "20260303_gpu_stats.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    assert len(rows) - 1 == expected and [HOSTILE, "5000", "1", "7"] in [r[1:] for r in rows]
-    assert f"gpupulse-2026-03-03.csv ({expected:,} rows)" in done.stdout
+    assert rows[0] == ["timestamp", "user", "pid", "gpu", "usage"]
+    processes = [r for r in rows[1:] if r[1] != "-"]
+    assert len(processes) == expected and [HOSTILE, "5000", "1", "40"] in [r[1:] for r in processes]
+    assert f"20260303_gpu_stats.csv ({len(rows) - 1:,} rows)" in done.stdout
 
 
 def test_export_needs_dir(db_path):
