@@ -1,11 +1,12 @@
 """gpu_stats' per-user CSV: `timestamp,user,pid,gpu,usage`, a row per process and sample.
 
-The script (gpu_info.py) writes that lowercase header; its README shows
-`Timestamp,User,PID,GPU Number,GPU Usage`: both are read. It logs every 5 minutes the
-processes it finds in `nvidia-smi -q -x`, each with its GPU's own utilization (%) as
-`usage`, and a `ts,-,-,-,0` row when no GPU has a process. So `usage` becomes the GPU's
-utilization (not a per-process share), and a GPU without a row at a timestamp the file
-covers had no process: utilization 0.
+Its script (gpu_stats.sh) writes that lowercase header; its README shows
+`Timestamp,User,PID,GPU Number,GPU Usage`: both are read (protocol.gpustats). It logs
+every 5 minutes the processes it finds in `nvidia-smi -q -x`, each with its GPU's own
+utilization (%) as `usage`, and a `ts,-,-,-,0` row when no GPU has a process. So `usage`
+becomes the GPU's utilization (not a per-process share), and a GPU without a row at a
+timestamp the file covers had no process: utilization 0. A user name GPU Pulse's export
+quoted against spreadsheet formulas is read back as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from collections import defaultdict
 
 from collector.logfiles import UNIX_SECONDS, BadRow, Parsed, synthetic_uuid
-from protocol.gpustats import HEADER, NO_PROCESS, README_HEADER
+from protocol.gpustats import HEADER, NO_PROCESS, README_HEADER, restore
 from store.samples import GpuInfo, GpuSample, ProcessSample
 
 HEADERS = (README_HEADER, HEADER)
@@ -66,4 +67,4 @@ def gpu_stats_row(row: list[str]) -> tuple[int, str, int, int | None, int]:
         return int(float(ts_raw)), "", 0, None, util
     if not pid_raw.isdigit() or not gpu_raw.isdigit() or not user or user == NO_PROCESS:
         raise BadRow(f"User/PID/GPU Number {user!r}, {pid_raw!r}, {gpu_raw!r} are not valid")
-    return int(float(ts_raw)), user, int(pid_raw), int(gpu_raw), util
+    return int(float(ts_raw)), restore(user), int(pid_raw), int(gpu_raw), util

