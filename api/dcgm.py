@@ -3,7 +3,7 @@
 Dashboards and alerts written for dcgm-exporter (NVIDIA's official Grafana dashboard among
 them) read `DCGM_FI_DEV_*` series labelled `gpu`, `UUID`, `pci_bus_id`, `device`
 (`nvidiaN`), `modelName`, `Hostname` and, on MIG devices, `GPU_I_PROFILE` and `GPU_I_ID`.
-This collector serves the newest sample of each GPU under those names, in dcgm-exporter's
+These families serve the newest sample of each GPU under those names, in dcgm-exporter's
 units (MiB, MHz, W, mJ), as released dcgm-exporter versions label them. A reading the
 driver does not give is left out, as dcgm-exporter leaves out a blank field.
 """
@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
-from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from store.db import Connection
@@ -22,7 +21,6 @@ from store.samples import (
     STALE_AFTER_TICKS,
     collector_interval,
     host_facts,
-    latest_state,
     recorded_host,
 )
 
@@ -108,32 +106,25 @@ FIELDS = (
 )
 
 
-class DcgmCollector(Collector):
-    """The dcgm-exporter families, read from the store's newest state on every scrape."""
-
-    def __init__(self, connection: Callable[[], Connection]) -> None:
-        self.connection = connection
-
-    def collect(self) -> Iterator[Metric]:
-        """One family per field, one series per GPU (or MIG device) that reports it."""
-        conn = self.connection()
-        state = latest_state(conn)
-        by_uuid = {gpu["uuid"]: gpu for gpu in state}
-        host, driver = recorded_host(conn), host_facts(conn)["driver_version"]
-        gpus = [
-            (gpu, series_labels(gpu, by_uuid.get(gpu["parent_uuid"]), host, driver))
-            for gpu in present(conn, state)
-        ]
-        for field in FIELDS:
-            family = new_family(field)
-            for gpu, labels in gpus:
-                value = field.value(gpu)
-                if value is None:
-                    continue
-                if field.name == XID:  # dcgm-exporter names the code in a label too
-                    labels = {**labels, "err_code": str(int(value))}
-                family.samples.append(Sample(field.name, labels, value))
-            yield family
+def dcgm_families(conn: Connection, state: list[dict]) -> Iterator[Metric]:
+    """One family per field, one series per GPU (or MIG device) that reports it, from the
+    store's newest state (`latest_state`)."""
+    by_uuid = {gpu["uuid"]: gpu for gpu in state}
+    host, driver = recorded_host(conn), host_facts(conn)["driver_version"]
+    gpus = [
+        (gpu, series_labels(gpu, by_uuid.get(gpu["parent_uuid"]), host, driver))
+        for gpu in present(conn, state)
+    ]
+    for field in FIELDS:
+        family = new_family(field)
+        for gpu, labels in gpus:
+            value = field.value(gpu)
+            if value is None:
+                continue
+            if field.name == XID:  # dcgm-exporter names the code in a label too
+                labels = {**labels, "err_code": str(int(value))}
+            family.samples.append(Sample(field.name, labels, value))
+        yield family
 
 
 def series_labels(gpu: dict, parent: dict | None, host: str, driver: str | None) -> dict:

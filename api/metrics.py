@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api.dcgm import DcgmCollector
+from api.dcgm import dcgm_families
 from store.aggregate import day_of
 from store.db import Connection
 from store.samples import latest_state, newest_sample_ts, recorded_host
@@ -33,15 +33,18 @@ GPU_GAUGES = (
 class StoreCollector(Collector):
     """Builds every metric from the store when Prometheus scrapes (no state kept between)."""
 
-    def __init__(self, connection: Callable[[], Connection]) -> None:
-        self.connection = connection
+    def __init__(self, connection: Callable[[], Connection], dcgm: bool = True) -> None:
+        self.connection, self.dcgm = connection, dcgm
 
     def collect(self) -> Iterator[Metric]:
-        """Per-GPU gauges, the energy counter, per-user memory and the newest sample time."""
+        """Per-GPU gauges, the energy counter, per-user memory and the newest sample time;
+        with `dcgm`, the same readings under dcgm-exporter's names too."""
         conn = self.connection()
         gpus = latest_state(conn)
         yield from gpu_metrics(gpus)
         yield user_memory(gpus)
+        if self.dcgm:
+            yield from dcgm_families(conn, gpus)
         newest = GaugeMetricFamily(
             "gpupulse_newest_sample_timestamp_seconds", "Time of the newest sample of any GPU"
         )
@@ -164,7 +167,5 @@ def registry_for(connection: Callable[[], Connection], dcgm: bool = True) -> Col
     """A registry of its own per app (tests create several apps in one process); `dcgm`
     adds dcgm-exporter's names for the same readings (GPUPULSE_DCGM_METRICS)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(connection))
-    if dcgm:
-        registry.register(DcgmCollector(connection))
+    registry.register(StoreCollector(connection, dcgm))
     return registry

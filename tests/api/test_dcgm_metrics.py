@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,13 @@ def check_dashboard_queries(prom: str) -> None:
     assert {s["metric"]["gpu"] for s in gpus} == {"0", "1"}
     instances = instant(prom, "count by (instance) (DCGM_FI_DEV_GPU_TEMP)")
     assert len(instances) == 1
+
+
+def test_gpupulse_dcgm_metrics_false_reaches_the_served_app(fleet_db):
+    proc, base = start_gunicorn(fleet_db, workers=1, GPUPULSE_DCGM_METRICS="false")
+    try:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    finally:
+        stop(proc)
+    assert "gpupulse_gpu_temperature_celsius" in text and "DCGM_FI_" not in text
