@@ -15,6 +15,7 @@ read back without it.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 HEADER = ("timestamp", "user", "pid", "gpu", "usage")
 README_HEADER = ("timestamp", "user", "pid", "gpu number", "gpu usage")  # lowercased
@@ -39,6 +40,7 @@ def restore(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
+@lru_cache(maxsize=4096)  # a day repeats a few logins hundreds of thousands of times
 def cell(text: str) -> str:
     """A text cell as written: neutralised, and quoted as CSV quotes (a comma, a quote or a
     line break inside; Python's csv writer leaves a lone CR unquoted, which would split the
