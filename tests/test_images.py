@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"collector": "collector", "scheduler": "scheduler", "api": "gpupulse-api"}
 IMAGES = {**SERVICES, "idle": "gpupulse-idle"}  # the idle runner: an optional profile
+# The service each image runs, by stage: its command of that name lives in /opt/commands.
+COMMANDS = {"collector": "collector", "api": "api", "idle": "idle-runner"}
 DOCKERFILE = ROOT / "Dockerfile"
 UID = "10001"
 
@@ -45,14 +47,16 @@ def stages(path: Path) -> dict[str, list[str]]:
 
 def test_every_service_stage_is_the_shared_runtime_and_its_command():
     # One build and one runtime stage serve every image; a service stage adds only its
-    # command (and the api its port), so the builds share every layer but the last.
+    # command, the directory of commands named for its service (and the api its port), so
+    # the builds share every layer but the last.
     by_name = stages(DOCKERFILE)
     assert list(by_name) == ["build", "runtime", *IMAGES]
     for name, command in IMAGES.items():
         body = by_name[name]
         assert body[0] == f"FROM runtime AS {name}"
+        path = [f"ENV PATH=/opt/commands/{COMMANDS[name]}:$PATH"] if name != "scheduler" else []
         extra = ["EXPOSE 8080"] if name == "api" else []
-        assert body[1:] == [*extra, f'ENTRYPOINT ["{command}"]'], name
+        assert body[1:] == [*path, *extra, f'ENTRYPOINT ["{command}"]'], name
 
 
 def test_the_runtime_runs_as_the_shared_non_root_user_without_build_tools():

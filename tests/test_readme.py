@@ -114,6 +114,7 @@ def test_quick_start_is_two_commands():
 def test_readme_shows_both_dry_run_forms():
     text = section("Does the collector see the GPUs?")
     assert "docker compose run --rm collector --dry-run" in text
+    assert "docker compose exec collector --dry-run" in text
     assert "docker compose exec collector collector --dry-run" in text
 
 
