@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 from runtime.kinds import Misfit, SettingError
 from runtime.table import SETTINGS, Setting
 
-__all__ = ["SettingError", "default", "derived", "environment", "load", "nested", "read"]
+__all__ = [
+    "SettingError",
+    "check_all",
+    "default",
+    "derived",
+    "environment",
+    "load",
+    "nested",
+    "read",
+]
 
 T = TypeVar("T")
 NAMES = "gpupulse.names"  # metadata: the variables a field is read from
@@ -53,6 +62,14 @@ def parse(name: str, raw: str) -> Any:
 def read(name: str, env: Mapping[str, str]) -> Any:
     """The value of `name` in `env` (empty or absent: its default)."""
     return parse(name, env.get(name, ""))
+
+
+def check_all(reader: str, env: Mapping[str, str]) -> None:
+    """Parse every setting of the table that `reader` reads, so a bad value stops that
+    service when it starts, named, rather than when (or if) a job gets to it."""
+    for name, spec in SETTINGS.items():
+        if reader in spec.readers:
+            read(name, env)
 
 
 def setting(name: str, **options: Any) -> Any:

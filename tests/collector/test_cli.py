@@ -87,8 +87,9 @@ def test_backend_factory_failure_is_one_line_naming_what_to_check(capsys, tmp_pa
         (["--backend", "fake"], {}, "--backend"),
         (["--dry-run", "--show-db"], {}, "--show-db"),
         (["--show-db", "--format", "xml"], {}, "--format"),
-        ([], {"GPUPULSE_INTERVAL": "fast"}, "GPUPULSE_INTERVAL"),
-        ([], {"GPUPULSE_BACKEND": "cuda"}, "GPUPULSE_BACKEND"),
+        # The sampling loop itself waits before it exits (tests/test_setting_errors.py).
+        (["--dry-run"], {"GPUPULSE_INTERVAL": "fast"}, "GPUPULSE_INTERVAL"),
+        (["--dry-run"], {"GPUPULSE_BACKEND": "cuda"}, "GPUPULSE_BACKEND"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, args, env, needle):
