@@ -100,6 +100,15 @@ GROUPS = (
                 "listens on 8080).",
                 (COMPOSE,),
             ),
+            Setting(
+                "GPUPULSE_IMAGE_TAG",
+                NAME,
+                "latest",
+                "Compose only: the tag of the images `docker compose` builds and runs "
+                "(`gpu-pulse-collector:TAG`, …); the end-to-end test uses its own, so it never "
+                "replaces a deployment's images.",
+                (COMPOSE,),
+            ),
         ),
     ),
     Group(

@@ -107,7 +107,7 @@ def test_quick_start_is_two_commands():
     commands = re.findall(r"```sh\n(.+?)\n```", section("Quick start"), re.S)
     assert commands == [
         "docker compose up -d",
-        "docker compose -f compose.yaml -f compose.demo.yaml up -d",
+        "cp .env.demo .env && docker compose up -d",
     ]
 
 
