@@ -83,8 +83,8 @@ def run(
     command = chosen(p, args, {"check": "check"}, "run")
     if not hasattr(args, "config"):
         p.error("the following arguments are required: --config")
-    env = environment() if env is None else env
     try:
+        env = environment() if env is None else env
         check_all(IDLE, env)
         config = load(args.config)
         settings = load_settings(IdleSettings, env, given(args, OPTIONS))

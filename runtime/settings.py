@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import field, fields, is_dataclass
 from typing import Any, TypeVar
 
+from runtime import envfile
 from runtime.kinds import Misfit, SettingError
 from runtime.table import SETTINGS, Setting
 
@@ -34,8 +35,9 @@ NESTED = "gpupulse.nested"  # metadata: a settings object of its own
 
 
 def environment() -> Mapping[str, str]:
-    """The process environment, for an entry point to hand to `load`."""
-    return os.environ
+    """The process environment over its settings file (GPUPULSE_ENV_FILE, by default
+    /etc/gpu-pulse/env when it exists), for an entry point to hand to `load`."""
+    return envfile.merged(os.environ)
 
 
 def entry(name: str) -> Setting:

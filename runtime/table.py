@@ -57,6 +57,16 @@ GROUPS = (
                 EVERY,
             ),
             Setting(
+                "GPUPULSE_ENV_FILE",
+                Path(),
+                "",
+                "Without Docker: a file of `NAME=value` lines every command reads, as the "
+                "systemd units do (a variable set in the command's own environment wins), so "
+                "`sudo -u gpupulse collector --dry-run` sees the services' settings.",
+                EVERY,
+                shown="`/etc/gpu-pulse/env` when it exists",
+            ),
+            Setting(
                 "GPUPULSE_TZ",
                 TimeZone(),
                 "UTC",
@@ -386,9 +396,11 @@ GROUPS = (
             Setting(
                 "GPUPULSE_HEARTBEAT",
                 Path(),
-                "/tmp/gpupulse-scheduler.heartbeat",
-                "File the scheduler touches each loop; `scheduler --healthcheck` reads it.",
+                "",
+                "File the scheduler touches each loop; `scheduler --healthcheck` reads it. "
+                "Kept in the state directory, so a check from a shell sees the service's file.",
                 (SCHEDULER,),
+                shown="`scheduler.heartbeat` beside `GPUPULSE_DB`",
             ),
             Setting(
                 "GPUPULSE_HEARTBEAT_MAX_AGE",

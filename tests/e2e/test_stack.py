@@ -78,11 +78,11 @@ def docker_problem() -> str | None:
 
 
 def readme_commands() -> list[str]:
-    """Every `docker compose` line in the README's shell blocks, in order."""
+    """Every line of the README's shell blocks that runs Docker, in order."""
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
     lines = [ln.strip() for block in blocks for ln in block.splitlines()]
-    return [ln for ln in lines if "docker compose" in ln]
+    return [ln for ln in lines if "docker " in ln]
 
 
 def checkout_copy(dest: Path) -> Path:
