@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,20 +11,14 @@ import pytest
 
 from runtime import envfile
 from runtime.kinds import SettingError
+from tests.support.commands import console
 
 BIN = Path(sys.executable).parent
 
 
 def run(argv: list[str], **env: str) -> subprocess.CompletedProcess:
     """A console script with only `env` among the GPUPULSE_* variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
-    return subprocess.run(
-        [str(BIN / argv[0]), *argv[1:]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **env},
-    )
+    return console(argv, env)
 
 
 def test_lines_are_read_as_systemd_reads_them():

@@ -16,6 +16,7 @@ import pytest
 from runtime.kinds import Misfit, SettingError
 from runtime.settings import check_all
 from runtime.table import EVERY, SETTINGS
+from tests.support.commands import console
 
 BIN = Path(sys.executable).parent
 # The long-running command of each service, and a setting only that service reads.
@@ -91,26 +92,18 @@ def test_a_service_names_the_setting_then_waits_instead_of_restarting_in_a_loop(
 def test_a_healthcheck_gives_the_same_reason_at_once(tmp_path, service):
     argv = HEALTHCHECKS[service]
     _, name, value = SERVICES[service]
-    done = subprocess.run(
-        [str(BIN / argv[0]), *argv[1:]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(tmp_path, **{name: value}),
-    )
+    done = console(argv, {"GPUPULSE_DB": str(tmp_path / "pulse.db"), name: value})
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"{argv[0]}: {name}={value!r} is not a number"]
 
 
 def test_the_collector_rejects_an_unknown_time_zone_as_the_scheduler_does(tmp_path):
-    env = clean_env(tmp_path, GPUPULSE_TZ="Mars/Olympus_Mons")
+    env = {"GPUPULSE_DB": str(tmp_path / "pulse.db"), "GPUPULSE_TZ": "Mars/Olympus_Mons"}
     for prog, argv in (
         ("collector", ["--dry-run", "--backend", "simulated"]),
         ("scheduler", ["-ls"]),
     ):
-        done = subprocess.run(
-            [str(BIN / prog), *argv], capture_output=True, text=True, timeout=30, env=env
-        )
+        done = console([prog, *argv], env)
         assert done.returncode == 2
         assert done.stderr.splitlines() == [
             f"{prog}: GPUPULSE_TZ='Mars/Olympus_Mons' is not an IANA time zone name"
