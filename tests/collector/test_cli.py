@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -189,7 +190,9 @@ def test_healthcheck(conn, db_path):
     _store_ticks(conn, [int(time.time()) - 60])
     result = collector("--healthcheck", "--db", str(db_path))
     assert result.returncode == 1
-    assert "60 s old" in result.stderr or "61 s old" in result.stderr
+    # 60 s when stored; the check's own start-up adds a little on a loaded machine.
+    age = re.search(r"newest sample is (\d+) s old", result.stderr)
+    assert age and 60 <= int(age.group(1)) < 75, result.stderr
     _store_ticks(conn, [int(time.time()) - 2])
     result = collector("--healthcheck", "--db", str(db_path))
     assert result.returncode == 0, result.stderr
