@@ -31,12 +31,23 @@ RUN groupadd --system --gid 10001 gpupulse \
       --shell /usr/sbin/nologin gpupulse \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/gpu-pulse
 COPY --from=build /opt/venv /opt/venv
+# Each image answers to its service's name (`docker compose exec api api --help`), and the
+# collector's checks also to their own flag (`docker compose exec collector --dry-run`):
+# one directory of such commands per service, put first on that image's PATH.
+RUN install -d /opt/commands/collector /opt/commands/api /opt/commands/idle-runner \
+ && for flag in dry-run show-db; do \
+      printf '#!/bin/sh\nexec collector --%s "$@"\n' "$flag" > "/opt/commands/collector/--$flag" \
+      && chmod 0755 "/opt/commands/collector/--$flag"; \
+    done \
+ && ln -s /opt/venv/bin/gpupulse-api /opt/commands/api/api \
+ && ln -s /opt/venv/bin/gpupulse-idle /opt/commands/idle-runner/idle-runner
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /var/lib/gpu-pulse
 USER 10001:10001
 
 # Samples every GPU into the SQLite store.
 FROM runtime AS collector
+ENV PATH=/opt/commands/collector:$PATH
 ENTRYPOINT ["collector"]
 
 # Hourly and daily roll-ups, retention and the central push.
@@ -45,9 +56,11 @@ ENTRYPOINT ["scheduler"]
 
 # Activity SVGs, JSON, health and metrics under gunicorn on port 8080.
 FROM runtime AS api
+ENV PATH=/opt/commands/api:$PATH
 EXPOSE 8080
 ENTRYPOINT ["gpupulse-api"]
 
 # Runs batch jobs on idle GPUs (the optional `idle` compose profile).
 FROM runtime AS idle
+ENV PATH=/opt/commands/idle-runner:$PATH
 ENTRYPOINT ["gpupulse-idle"]

@@ -23,11 +23,13 @@ from runtime.cli import (
     chosen,
     fail,
     given,
+    setting_failed,
     shared_options,
     subcommands,
     with_defaults,
 )
-from runtime.settings import SettingError, environment, load
+from runtime.settings import SettingError, check_all, environment, load
+from runtime.table import API
 from store import open_db
 from store.aggregate import day_of
 from store.db import Error, StoreError
@@ -112,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env, overrides = environment(), given(args, SHARED_OPTIONS)
         # Every api setting is checked here, in one line, rather than in every worker.
+        check_all(API, env)
         api, server = load_api(env, overrides), load(ServerSettings, env, overrides)
         if command == "healthcheck":
             code, line = healthcheck(server.port)
@@ -127,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(
             "gpupulse-api", f"--{problem.name}: {problem.message}; allowed: {problem.allowed}", 2
         )
-    except (SettingError, StoreError, SchemaMismatch, Error, OSError) as problem:
+    except SettingError as problem:
+        return setting_failed("gpupulse-api", problem, service=command == "serve")
+    except (StoreError, SchemaMismatch, Error, OSError) as problem:
         return fail("gpupulse-api", problem, 2)
 
 

@@ -19,12 +19,14 @@ from runtime.cli import (
     forward,
     given,
     optional,
+    setting_failed,
     shared_options,
     subcommands,
     with_defaults,
 )
-from runtime.settings import SettingError, environment, load, option_type
+from runtime.settings import SettingError, check_all, environment, load, option_type
 from runtime.signals import StopRequest
+from runtime.table import COLLECTOR
 from sampling import factory
 from sampling.backend import Backend, BackendFailed, BackendUnavailable
 from store.db import StoreError, check_sqlite_version
@@ -163,10 +165,12 @@ def main(argv: Sequence[str] | None = None, backend_factory: BackendFactory = ma
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     with_defaults(args, **DEFAULTS)
     try:
-        settings = load(CollectorSettings, environment(), given(args, OPTIONS))
+        env = environment()
+        check_all(COLLECTOR, env)
+        settings = load(CollectorSettings, env, given(args, OPTIONS))
         return COMMANDS[command](settings, args, backend_factory)
     except SettingError as exc:
-        return fail("collector", exc, 2)
+        return setting_failed("collector", exc, service=command == "run")
     except BackendFailed as exc:
         return fail("collector", exc)
     except BackendUnavailable as exc:

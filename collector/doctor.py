@@ -55,7 +55,15 @@ EXPECTED_MISSING = {
 NO_DRIVER_FIX = (
     "on a host: install the NVIDIA driver (nvidia-smi must work); in Docker: install the NVIDIA "
     "Container Toolkit and keep the collector's GPU device reservation from compose.yaml; on a "
-    "machine without GPUs use the demo (compose.demo.yaml)"
+    "machine without GPUs use the demo (cp .env.demo .env)"
+)
+DEMO = "on a machine without GPUs, use the demo (cp .env.demo .env)"
+# What Docker itself says when the collector's GPU reservation cannot be met, and the fix.
+NO_TOOLKIT = (
+    "Docker's 'could not select device driver \"nvidia\" with capabilities: [[gpu]]' means "
+    "the NVIDIA Container Toolkit is missing or not registered: install it, then run "
+    "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker, "
+    "and check with docker run --rm --gpus all ubuntu nvidia-smi (README: Troubleshooting)"
 )
 
 
@@ -91,7 +99,8 @@ def doctor(
     try:
         backend = backend_factory()
     except BackendUnavailable as exc:
-        checks.append(Check("fail", "NVML", f"{exc}; on a machine without GPUs, use the demo"))
+        checks.append(Check("fail", "NVML", f"{exc}; {DEMO}"))
+        checks.append(Check("note", "Docker", NO_TOOLKIT))
         return report(checks, out)
     try:
         first = backend.sample(wall(), interval)

@@ -17,10 +17,19 @@ from idle.record import open_run_log
 from idle.runner import Clocks, Runner
 from idle.settings import OPTIONS, IdleSettings
 from runtime import logs
-from runtime.cli import OneLineParser, chosen, fail, given, shared_options, subcommands
-from runtime.settings import SettingError, environment, option_type
+from runtime.cli import (
+    OneLineParser,
+    chosen,
+    fail,
+    given,
+    setting_failed,
+    shared_options,
+    subcommands,
+)
+from runtime.settings import SettingError, check_all, environment, option_type
 from runtime.settings import load as load_settings
 from runtime.signals import StopRequest
+from runtime.table import IDLE
 from sampling import factory
 from sampling.backend import Backend, BackendUnavailable
 
@@ -74,11 +83,14 @@ def run(
     command = chosen(p, args, {"check": "check"}, "run")
     if not hasattr(args, "config"):
         p.error("the following arguments are required: --config")
-    env = environment() if env is None else env
     try:
+        env = environment() if env is None else env
+        check_all(IDLE, env)
         config = load(args.config)
         settings = load_settings(IdleSettings, env, given(args, OPTIONS))
-    except (ConfigError, SettingError) as exc:
+    except SettingError as exc:
+        return setting_failed(PROG, exc, service=command == "run")
+    except ConfigError as exc:
         return fail(PROG, exc, 2)
     if command == "check":
         print(f"{args.config}: OK, {len(config.jobs)} job(s)")

@@ -8,10 +8,15 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from runtime.settings import default, option_type
+from runtime.settings import SettingError, default, option_type
+from runtime.signals import StopRequest
 from runtime.table import LOG_LEVELS
 
 USAGE_ERROR = 2
+# A service started with a bad setting waits this long before it exits, so Docker or systemd
+# restarts it a few times an hour instead of in a loop, and Docker's healthcheck (which says
+# the same line) has marked it unhealthy with the reason by then.
+CONFIG_HOLD_S = 120.0
 # The shared options by the setting each stands for (and wins over).
 SHARED_OPTIONS = {"db": "GPUPULSE_DB", "log_level": "GPUPULSE_LOG_LEVEL"}
 
@@ -105,3 +110,18 @@ def forward(options: Mapping[str, Any]) -> list[str]:
     return [
         part for flag, value in options.items() if value is not None for part in (flag, str(value))
     ]
+
+
+def setting_failed(
+    prog: str, problem: SettingError, *, service: bool, hold_s: float = CONFIG_HOLD_S
+) -> int:
+    """A bad setting: one line naming it, exit status 2. A service (not a person at a
+    terminal) waits `hold_s` seconds first, or until it is asked to stop."""
+    if not service or sys.stderr.isatty():
+        return fail(prog, problem, USAGE_ERROR)
+    stop = StopRequest()
+    stop.install()  # before the line, so a stop that follows it is never missed
+    fail(prog, f"{problem} (fix it and restart; exiting in {hold_s:g} s, not in a loop)")
+    sys.stderr.flush()
+    stop.wait(hold_s)
+    return USAGE_ERROR

@@ -13,10 +13,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import field, fields, is_dataclass
 from typing import Any, TypeVar
 
+from runtime import envfile
 from runtime.kinds import Misfit, SettingError
 from runtime.table import SETTINGS, Setting
 
-__all__ = ["SettingError", "default", "derived", "environment", "load", "nested", "read"]
+__all__ = [
+    "SettingError",
+    "check_all",
+    "default",
+    "derived",
+    "environment",
+    "load",
+    "nested",
+    "read",
+]
 
 T = TypeVar("T")
 NAMES = "gpupulse.names"  # metadata: the variables a field is read from
@@ -25,8 +35,9 @@ NESTED = "gpupulse.nested"  # metadata: a settings object of its own
 
 
 def environment() -> Mapping[str, str]:
-    """The process environment, for an entry point to hand to `load`."""
-    return os.environ
+    """The process environment over its settings file (GPUPULSE_ENV_FILE, by default
+    /etc/gpu-pulse/env when it exists), for an entry point to hand to `load`."""
+    return envfile.merged(os.environ)
 
 
 def entry(name: str) -> Setting:
@@ -53,6 +64,14 @@ def parse(name: str, raw: str) -> Any:
 def read(name: str, env: Mapping[str, str]) -> Any:
     """The value of `name` in `env` (empty or absent: its default)."""
     return parse(name, env.get(name, ""))
+
+
+def check_all(reader: str, env: Mapping[str, str]) -> None:
+    """Parse every setting of the table that `reader` reads, so a bad value stops that
+    service when it starts, named, rather than when (or if) a job gets to it."""
+    for name, spec in SETTINGS.items():
+        if reader in spec.readers:
+            read(name, env)
 
 
 def setting(name: str, **options: Any) -> Any:

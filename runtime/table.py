@@ -57,6 +57,16 @@ GROUPS = (
                 EVERY,
             ),
             Setting(
+                "GPUPULSE_ENV_FILE",
+                Path(),
+                "",
+                "Without Docker: a file of `NAME=value` lines every command reads, as the "
+                "systemd units do (a variable set in the command's own environment wins), so "
+                "`sudo -u gpupulse collector --dry-run` sees the services' settings.",
+                EVERY,
+                shown="`/etc/gpu-pulse/env` when it exists",
+            ),
+            Setting(
                 "GPUPULSE_TZ",
                 TimeZone(),
                 "UTC",
@@ -98,6 +108,15 @@ GROUPS = (
                 "8080",
                 "Compose only: the host port the api is published on (the container always "
                 "listens on 8080).",
+                (COMPOSE,),
+            ),
+            Setting(
+                "GPUPULSE_IMAGE_TAG",
+                NAME,
+                "latest",
+                "Compose only: the tag of the images `docker compose` builds and runs "
+                "(`gpu-pulse-collector:TAG`, …); the end-to-end test uses its own, so it never "
+                "replaces a deployment's images.",
                 (COMPOSE,),
             ),
         ),
@@ -385,9 +404,11 @@ GROUPS = (
             Setting(
                 "GPUPULSE_HEARTBEAT",
                 Path(),
-                "/tmp/gpupulse-scheduler.heartbeat",
-                "File the scheduler touches each loop; `scheduler --healthcheck` reads it.",
+                "",
+                "File the scheduler touches each loop; `scheduler --healthcheck` reads it. "
+                "Kept in the state directory, so a check from a shell sees the service's file.",
                 (SCHEDULER,),
+                shown="`scheduler.heartbeat` beside `GPUPULSE_DB`",
             ),
             Setting(
                 "GPUPULSE_HEARTBEAT_MAX_AGE",

@@ -17,12 +17,14 @@ from runtime.cli import (
     fail,
     given,
     optional,
+    setting_failed,
     shared_options,
     subcommands,
     with_defaults,
 )
-from runtime.settings import SettingError, environment
+from runtime.settings import SettingError, check_all, environment
 from runtime.signals import StopRequest
+from runtime.table import SCHEDULER
 from scheduler import (
     heartbeat,
     ledger,
@@ -130,11 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = with_defaults(p.parse_args(argv), **DEFAULTS)
     command = chosen(p, args, ALIASES, "run")
     try:
-        settings = load(environment(), args.config, given(args, SHARED_OPTIONS))
+        env = environment()
+        check_all(SCHEDULER, env)
+        settings = load(env, args.config, given(args, SHARED_OPTIONS))
         settings = with_offline(settings, args.offline)
         logs.setup("DEBUG" if args.verbose else settings.log_level, file=settings.log_file or None)
         return COMMANDS[command](settings, args)
-    except (SettingError, ConfigError, timeparse.TimeError) as exc:
+    except SettingError as exc:
+        return setting_failed("scheduler", exc, service=command == "run")
+    except (ConfigError, timeparse.TimeError) as exc:
         return fail("scheduler", exc, 2)
     except (StoreError, SchemaMismatch) as exc:
         return fail("scheduler", exc)

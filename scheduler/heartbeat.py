@@ -5,6 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Beside the database, in the scheduler's state directory: a `scheduler --healthcheck` run
+# from a shell (or from another container on the volume) sees the file the service touches,
+# which a private /tmp (systemd's PrivateTmp, a container's tmpfs) would hide.
+NAME = "scheduler.heartbeat"
+
+
+def location(configured: str, db: str) -> str:
+    """The heartbeat file: GPUPULSE_HEARTBEAT when set, else `scheduler.heartbeat` beside
+    the database."""
+    return configured or str(Path(db).parent / NAME)
+
 
 def touch(path: str, now: float) -> None:
     """Mark the loop alive at `now` (creates the file)."""

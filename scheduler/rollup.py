@@ -70,7 +70,11 @@ def audit(conn: Connection, settings: Settings, now: float) -> int:
         conn.executemany("INSERT OR IGNORE INTO rollup_dirty (hour) VALUES (?)", dirty)
         set_rollup_state(conn, AUDIT_AT, int(now))
     if dirty:
-        log.info("late data: %d hour(s) to roll up again", len(dirty))
+        log.info(
+            "%d hour(s) have samples newer than their roll-up (imported history, or a "
+            "collector catching up after a pause); rolling them up again, nothing is lost",
+            len(dirty),
+        )
     return len(dirty)
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runtime.settings import derived, setting
+from runtime.settings import default, derived, setting
 from runtime.settings import load as load_settings
+from scheduler import heartbeat
 from store.db import Connection
 from store.samples import recorded_host
 
@@ -66,7 +67,11 @@ class Settings:
         default=TARGOMAN_PER_REQUEST,
     )
     host_id: str = setting("GPUPULSE_HOST_ID")
-    heartbeat: str = setting("GPUPULSE_HEARTBEAT")
+    heartbeat: str = derived(
+        ("GPUPULSE_HEARTBEAT", "GPUPULSE_DB"),
+        heartbeat.location,
+        default=heartbeat.location("", default("GPUPULSE_DB")),
+    )
     heartbeat_max_age_s: int = setting("GPUPULSE_HEARTBEAT_MAX_AGE")
     db_wait_s: float = setting("GPUPULSE_DB_WAIT")
     log_level: str = setting("GPUPULSE_LOG_LEVEL")

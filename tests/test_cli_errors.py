@@ -3,7 +3,6 @@ takes its shared options before or after the subcommand, old spellings included.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from store import open_db
+from tests.support.commands import console
 from tests.support.rows import add_gpu, add_sample
 
 BIN = Path(sys.executable).parent
@@ -19,14 +19,7 @@ GPU_STATS = "Timestamp,User,PID,GPU Number,GPU Usage\n1616584200,alice,456815,0,
 
 def command(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run one of the console scripts without the caller's GPUPULSE_* settings."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
-    return subprocess.run(
-        [str(BIN / argv[0]), *argv[1:]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **(env or {})},
-    )
+    return console(argv, env)
 
 
 def assert_one_line_usage_error(done: subprocess.CompletedProcess) -> None:

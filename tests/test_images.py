@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"collector": "collector", "scheduler": "scheduler", "api": "gpupulse-api"}
 IMAGES = {**SERVICES, "idle": "gpupulse-idle"}  # the idle runner: an optional profile
+# The service each image runs, by stage: its command of that name lives in /opt/commands.
+COMMANDS = {"collector": "collector", "api": "api", "idle": "idle-runner"}
 DOCKERFILE = ROOT / "Dockerfile"
 UID = "10001"
 
@@ -45,14 +47,16 @@ def stages(path: Path) -> dict[str, list[str]]:
 
 def test_every_service_stage_is_the_shared_runtime_and_its_command():
     # One build and one runtime stage serve every image; a service stage adds only its
-    # command (and the api its port), so the builds share every layer but the last.
+    # command, the directory of commands named for its service (and the api its port), so
+    # the builds share every layer but the last.
     by_name = stages(DOCKERFILE)
     assert list(by_name) == ["build", "runtime", *IMAGES]
     for name, command in IMAGES.items():
         body = by_name[name]
         assert body[0] == f"FROM runtime AS {name}"
+        path = [f"ENV PATH=/opt/commands/{COMMANDS[name]}:$PATH"] if name != "scheduler" else []
         extra = ["EXPOSE 8080"] if name == "api" else []
-        assert body[1:] == [*extra, f'ENTRYPOINT ["{command}"]'], name
+        assert body[1:] == [*path, *extra, f'ENTRYPOINT ["{command}"]'], name
 
 
 def test_the_runtime_runs_as_the_shared_non_root_user_without_build_tools():
@@ -80,7 +84,9 @@ def test_dockerignore_keeps_the_context_to_the_package():
         assert f"!{needed}" in lines
 
 
-def compose_config(*files: str, profile: str | None = None) -> dict:
+def compose_config(
+    *files: str, profile: str | None = None, cwd: Path = ROOT, env: dict | None = None
+) -> dict:
     """`docker compose config` as JSON: the files validated and merged by Compose itself."""
     if shutil.which("docker") is None:
         pytest.skip("the docker CLI is not installed, so Compose cannot validate the files")
@@ -89,8 +95,8 @@ def compose_config(*files: str, profile: str | None = None) -> dict:
         ["docker", "compose", *args, "config", "--format", "json"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(ROOT)},
+        cwd=cwd,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(ROOT), **(env or {})},
     )
     if result.returncode != 0 and "is not a docker command" in result.stderr:
         pytest.skip("the Docker Compose v2 plugin is not installed")
@@ -153,6 +159,26 @@ def test_compose_demo_drops_the_gpu_and_simulates_three_weeks():
 def test_compose_idle_profile_runs_the_idle_runner_image():
     services = compose_config("compose.yaml", profile="idle")["services"]
     runner = services["idle-runner"]
-    assert (runner["build"]["target"], runner["image"]) == ("idle", "gpu-pulse-idle")
+    assert (runner["build"]["target"], runner["image"]) == ("idle", "gpu-pulse-idle:latest")
     assert runner["command"] == ["--config", "/etc/gpu-pulse/idle.conf"]
     assert runner["pid"] == "host" and runner["read_only"] is True
+
+
+def test_the_demo_is_remembered_by_copying_env_demo(tmp_path):
+    # `cp .env.demo .env`: then a plain `docker compose ...` (no -f) is the demo, so a later
+    # `run --rm collector ...` never re-creates the collector with a GPU reservation.
+    for name in ("compose.yaml", "compose.demo.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / ".env.demo", tmp_path / ".env")
+    demo = compose_config(cwd=tmp_path)["services"]
+    assert demo["collector"]["environment"]["GPUPULSE_BACKEND"] == "simulated"
+    assert not demo["collector"].get("deploy", {}).get("resources", {}).get("reservations")
+
+
+def test_images_are_tagged_so_a_test_never_replaces_a_deployment(tmp_path):
+    services = compose_config("compose.yaml", profile="idle")["services"]
+    assert {s["image"] for s in services.values()} == {
+        f"gpu-pulse-{name}:latest" for name in ("collector", "scheduler", "api", "idle")
+    }
+    tagged = compose_config("compose.yaml", env={"GPUPULSE_IMAGE_TAG": "e2e"})["services"]
+    assert {s["image"].split(":")[1] for s in tagged.values()} == {"e2e"}

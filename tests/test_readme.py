@@ -107,13 +107,14 @@ def test_quick_start_is_two_commands():
     commands = re.findall(r"```sh\n(.+?)\n```", section("Quick start"), re.S)
     assert commands == [
         "docker compose up -d",
-        "docker compose -f compose.yaml -f compose.demo.yaml up -d",
+        "cp .env.demo .env && docker compose up -d",
     ]
 
 
 def test_readme_shows_both_dry_run_forms():
     text = section("Does the collector see the GPUs?")
     assert "docker compose run --rm collector --dry-run" in text
+    assert "docker compose exec collector --dry-run" in text
     assert "docker compose exec collector collector --dry-run" in text
 
 
@@ -138,3 +139,22 @@ def test_readme_installs_all_three_units():
     text = section("Without Docker")
     assert "docs/systemd/gpu-pulse-*.service" in text
     assert "enable --now gpu-pulse-collector gpu-pulse-scheduler gpu-pulse-api" in text
+
+
+def test_without_docker_says_which_python_and_keeps_the_env_file_private():
+    text = section("Without Docker")
+    assert "Python 3.11 or later" in text
+    assert "python install 3.12" in text
+    assert "sudo install -m 0600 -o gpupulse -g gpupulse .env.example /etc/gpu-pulse/env" in text
+    assert "sudo -u gpupulse /opt/gpu-pulse/bin/collector --dry-run" in text
+    # The heartbeat a shell's healthcheck reads is the one the unit writes.
+    assert "scheduler.heartbeat" in text
+    for unit in UNITS:
+        assert "GPUPULSE_HEARTBEAT" not in unit.read_text()
+
+
+def test_the_units_read_the_file_every_command_reads():
+    from runtime.envfile import SYSTEM_FILE
+
+    for unit in UNITS:
+        assert f"EnvironmentFile=-{SYSTEM_FILE}" in unit.read_text()

@@ -1,4 +1,5 @@
-"""The GitHub workflows: actionlint and zizmor find nothing, pinned actions, the SVG check."""
+"""The GitHub workflows: actionlint and zizmor find nothing, pinned actions, the SVG check
+(inline in the update workflow, so that one file works when copied to another repository)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-CHECK_SVG = ROOT / ".github" / "scripts" / "check_svg.py"
 BIN = Path(sys.executable).parent
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", re.MULTILINE)
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
@@ -80,7 +81,7 @@ def test_update_svg_schedule_tailnet_and_checks():
     assert "tags: ${{ vars.TS_TAGS }}" in text
     assert "ping: ${{ vars.GPUPULSE_API_HOST }}" in text
     assert "curl --fail" in text and "--max-time" in text
-    assert "python3 .github/scripts/check_svg.py" in text
+    assert [step["shell"] for step in update_steps() if "shell" in step] == ["python"]
     assert re.search(r"^    permissions:\n      contents: write", text, re.MULTILINE)
     # The job writes only when something changed.
     assert "git status --porcelain -- gpu-activity.svg gpu-activity-dark.svg" in text
@@ -92,10 +93,41 @@ def test_ci_runs_the_readme_test_command():
     assert f"run: {command}\n" in (WORKFLOWS / "ci.yml").read_text()
 
 
-def run_check(*paths: Path) -> subprocess.CompletedProcess[str]:
-    """Run the workflow's SVG check as the workflow does: a child process."""
-    cmd = [sys.executable, str(CHECK_SVG), *map(str, paths)]
-    return subprocess.run(cmd, capture_output=True, text=True)
+def update_steps() -> list[dict]:
+    """The steps of the update workflow's one job."""
+    workflow = yaml.safe_load((WORKFLOWS / "update-svg.yml").read_text())
+    [job] = workflow["jobs"].values()
+    return job["steps"]
+
+
+def check_script() -> str:
+    """The Python the workflow runs to check the SVGs, exactly as written in it."""
+    [step] = [s for s in update_steps() if s.get("shell") == "python"]
+    return step["run"]
+
+
+def run_check(*paths: Path, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the workflow's SVG check as the runner does (`python {0}`): a child process."""
+    script = paths[0].parent / "check.py" if paths else Path(env["RUNNER_TEMP"]) / "check.py"
+    script.write_text(check_script())
+    cmd = [sys.executable, str(script), *map(str, paths)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def test_the_update_workflow_needs_no_other_file_of_this_repository():
+    text = (WORKFLOWS / "update-svg.yml").read_text()
+    assert ".github/scripts" not in text and "./" not in text
+    assert "Self-contained: copy this one file" in text
+
+
+def test_check_svg_reads_the_fetched_files_from_the_runner_temp(tmp_path):
+    for theme in ("light", "dark"):
+        (tmp_path / f"gpu-activity-{theme}.svg").write_text(graph())
+    result = run_check(env={"RUNNER_TEMP": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok") == 2
+    (tmp_path / "gpu-activity-dark.svg").write_text("<html/>")
+    assert run_check(env={"RUNNER_TEMP": str(tmp_path)}).returncode == 1
 
 
 def graph(cells: int = 200, extra: str = "") -> str:

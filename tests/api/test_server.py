@@ -121,7 +121,8 @@ def test_bad_setting_is_one_line(db_path):
     import os
 
     env = {**os.environ, "GPUPULSE_DB": str(db_path), "GPUPULSE_API_WORKERS": "lots"}
-    done = cli(env=env)
+    # The healthcheck answers at once; serving waits first (tests/test_setting_errors.py).
+    done = cli("healthcheck", env=env)
     assert done.returncode == 2
     assert done.stderr.strip() == "gpupulse-api: GPUPULSE_API_WORKERS='lots' is not a number"
 

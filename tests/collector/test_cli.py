@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,8 +88,9 @@ def test_backend_factory_failure_is_one_line_naming_what_to_check(capsys, tmp_pa
         (["--backend", "fake"], {}, "--backend"),
         (["--dry-run", "--show-db"], {}, "--show-db"),
         (["--show-db", "--format", "xml"], {}, "--format"),
-        ([], {"GPUPULSE_INTERVAL": "fast"}, "GPUPULSE_INTERVAL"),
-        ([], {"GPUPULSE_BACKEND": "cuda"}, "GPUPULSE_BACKEND"),
+        # The sampling loop itself waits before it exits (tests/test_setting_errors.py).
+        (["--dry-run"], {"GPUPULSE_INTERVAL": "fast"}, "GPUPULSE_INTERVAL"),
+        (["--dry-run"], {"GPUPULSE_BACKEND": "cuda"}, "GPUPULSE_BACKEND"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, args, env, needle):
@@ -188,7 +190,9 @@ def test_healthcheck(conn, db_path):
     _store_ticks(conn, [int(time.time()) - 60])
     result = collector("--healthcheck", "--db", str(db_path))
     assert result.returncode == 1
-    assert "60 s old" in result.stderr or "61 s old" in result.stderr
+    # 60 s when stored; the check's own start-up adds a little on a loaded machine.
+    age = re.search(r"newest sample is (\d+) s old", result.stderr)
+    assert age and 60 <= int(age.group(1)) < 75, result.stderr
     _store_ticks(conn, [int(time.time()) - 2])
     result = collector("--healthcheck", "--db", str(db_path))
     assert result.returncode == 0, result.stderr

@@ -228,6 +228,11 @@ def test_doctor_without_a_driver_fails_with_what_to_do(host):
     result = collector("doctor", env=env)
     assert result.returncode == 1
     assert "fail  NVML: NVML could not start" in result.stdout
+    # The same cause seen from Docker's side, with the fix.
+    [docker] = [ln for ln in result.stdout.splitlines() if ln.startswith("note  Docker: ")]
+    assert 'could not select device driver "nvidia" with capabilities: [[gpu]]' in docker
+    assert "nvidia-ctk runtime configure --runtime=docker" in docker
+    assert "cp .env.demo .env" in result.stdout
     assert result.stdout.splitlines()[-1].startswith("doctor: fail")
 
 

@@ -125,7 +125,8 @@ def test_cli_missing_file_and_bad_setting_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     conf = tmp_path / "idle.conf"
     conf.write_text("[process-a]\ncmd = x\n")
-    assert run(["--config", str(conf)], env={"GPUPULSE_IDLE_GRACE": "soon"}) == 2
+    # `--check` answers at once; the runner itself waits first (tests/test_setting_errors.py).
+    assert run(["--config", str(conf), "--check"], env={"GPUPULSE_IDLE_GRACE": "soon"}) == 2
     err = capsys.readouterr().err
     assert "GPUPULSE_IDLE_GRACE='soon' is not a number" in err and err.count("\n") == 1
 

@@ -55,7 +55,7 @@ def test_incremental_runs_equal_a_full_rebuild(conn, settings, tmp_path):
     )
 
 
-def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings):
+def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings, caplog):
     gpus = fleet.add_gpus(conn, 2)
     start = aggregate.day_start(DAY1, settings.tz)
     day3 = aggregate.day_start(date(2026, 3, 30), settings.tz)
@@ -75,8 +75,13 @@ def test_late_history_recomputes_exactly_the_touched_buckets(conn, settings):
     version = data_version(conn)
     rollup.run(conn, settings, now + 60)  # within the audit interval: no change seen yet
     assert tables(conn) == before
-    found = rollup.audit(conn, settings, now + 120)
+    with caplog.at_level("INFO", logger=rollup.log.name):
+        found = rollup.audit(conn, settings, now + 120)
     assert found == 23
+    # Said at INFO in words a new user reads as routine, not as an error.
+    [record] = [r for r in caplog.records if "rolling them up again" in r.getMessage()]
+    assert record.levelname == "INFO"
+    assert record.getMessage().startswith("23 hour(s) have samples newer than their roll-up")
     rollup.run(conn, settings, now + 180)
     after = tables(conn)
     assert data_version(conn) > version

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 
 def python_m(module: str, *args: str) -> list[str]:
@@ -24,3 +27,18 @@ def gpupulse_api(*args: str) -> list[str]:
 def scheduler(*args: str) -> list[str]:
     """`scheduler ARGS...` with the interpreter running the tests."""
     return [sys.executable, "-c", "from scheduler.cli import main; raise SystemExit(main())", *args]
+
+
+def console(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Run one of the console scripts of this environment with none of the caller's
+    GPUPULSE_* settings, only `env`'s."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / argv[0]), *argv[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**clean, **(env or {})},
+    )
