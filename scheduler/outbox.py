@@ -6,6 +6,8 @@ samples: queueing costs no second scan of the hour, and the sums are kept for as
 the hourly roll-ups, so a `--resend` after retention pruned the raw samples sends them too.
 An hour is queued once the roll-up job has run GPUPULSE_PUSH_GRACE seconds after it ended;
 a later recompute that changes the payload queues it again (receivers upsert by key).
+The contract number and host name are applied when a payload is sent (`as_sent`), so a
+backlog follows a changed GPUPULSE_CONTRACT_NUMBER or GPUPULSE_HOST_ID.
 """
 
 from __future__ import annotations
@@ -64,6 +66,17 @@ def build_payload(conn: Connection, settings: Settings, hour: int) -> dict | Non
 def encode(payload: dict) -> str:
     """The exact body sent (stable key order, so the hash is reproducible)."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def as_sent(conn: Connection, settings: Settings, body: str) -> dict:
+    """A queued payload with the sender's current contract number and host name: a backlog
+    queued before either setting changed goes out under the values in force now."""
+    payload = json.loads(body)
+    host = host_id(settings, conn)
+    payload["contract_number"] = settings.contract_number
+    payload["host"] = host
+    payload["idempotency_key"] = f"{host}/{payload['aggregation_time']}"
+    return payload
 
 
 def payload_hash(body: str) -> str:

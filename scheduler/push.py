@@ -17,7 +17,6 @@ gets its own ledger row.
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import random
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from protocol import targoman
+from scheduler import outbox
 from scheduler.settings import Settings
 from store.db import Connection, atomic
 
@@ -205,8 +205,8 @@ def send(
     body, digest, attempts = conn.execute(
         "SELECT payload, payload_hash, attempts FROM push_queue WHERE hour = ?", (hour,)
     ).fetchone()
-    sent = json.loads(body)
-    started, outcome = _attempt(settings, body, sent, sent, judge, transport, clock)
+    sent = outbox.as_sent(conn, settings, body)
+    started, outcome = _attempt(settings, outbox.encode(sent), sent, sent, judge, transport, clock)
     _record(conn, settings, hour, attempts + 1, started, digest, outcome, rand, clock)
     return outcome
 
@@ -256,8 +256,9 @@ def send_many(
         count, size = count + 1, size + len(queued[count][0]) + 1
     if count == 1:
         return [send(conn, settings, hours[0], transport=transport, rand=rand, clock=clock)]
-    body = "[" + ",".join(payload for payload, _, _ in queued[:count]) + "]"
-    started, result = _attempt(settings, body, json.loads(body), None, judge_many, transport, clock)
+    sent = [outbox.as_sent(conn, settings, payload) for payload, _, _ in queued[:count]]
+    body = outbox.encode(sent)
+    started, result = _attempt(settings, body, sent, None, judge_many, transport, clock)
     outcomes = result if isinstance(result, list) else [result] * count
     refused = outcomes[0].status in (400, 413)
     for hour, (_, digest, attempts), outcome in zip(hours, queued, outcomes, strict=False):
