@@ -16,6 +16,7 @@ import secrets
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -57,8 +58,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_host(conn: Connection, name: str, now: float) -> str:
-    """Register a pushing host (or give a polled/revoked one a new token); return the token."""
+def add_host(
+    conn: Connection, name: str, now: float, *, targoman: bool = False, tz: str | None = None
+) -> str:
+    """Register a pushing host (or give a polled/revoked one a new token); return the token.
+    A `targoman` host may present the token as its X-Contract-Number, and its zone-less
+    times are read in `tz` (None: the hub's zone)."""
     with atomic(conn):
         conn.execute(
             "INSERT INTO hub_hosts (name, source, created) VALUES (?, 'push', ?) "
@@ -68,8 +73,9 @@ def add_host(conn: Connection, name: str, now: float) -> str:
         host_id = conn.execute("SELECT id FROM hub_hosts WHERE name = ?", (name,)).fetchone()[0]
         token = f"{TOKEN_PREFIX}_{host_id}_{secrets.token_urlsafe(32)}"
         conn.execute(
-            "UPDATE hub_hosts SET token_hash = ?, revoked = NULL, source = 'push' WHERE id = ?",
-            (hash_token(token), host_id),
+            "UPDATE hub_hosts SET token_hash = ?, revoked = NULL, source = 'push', targoman = ?, "
+            "tz = ? WHERE id = ?",
+            (hash_token(token), int(targoman), tz, host_id),
         )
     return token
 
@@ -90,26 +96,39 @@ def list_hosts(conn: Connection) -> list[dict]:
     """Every host the hub knows, with how it reports and when it last did."""
     return dict_rows(
         conn.execute(
-            "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, "
+            "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, h.targoman, "
             "s.received AS last_status "
             "FROM hub_hosts h LEFT JOIN hub_status s ON s.host = h.id ORDER BY h.name"
         )
     )
 
 
-def token_host(conn: Connection, token: str) -> tuple[int, str] | None:
-    """(host id, name) owning a bearer token, or None; the hash is compared in constant time."""
+class Sender(NamedTuple):
+    """The host a token belongs to: its id, its name, whether it was added --targoman, and
+    the zone of its zone-less times (None: the hub's)."""
+
+    host: int
+    name: str
+    targoman: bool = False
+    tz: str | None = None
+
+
+def token_host(conn: Connection, token: str, *, as_contract: bool = False) -> Sender | None:
+    """The host owning a bearer token, or None; the hash is compared in constant time. With
+    `as_contract` (the token came as X-Contract-Number) only a --targoman host's counts."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
         return None
     row = conn.execute(
-        "SELECT id, name, token_hash FROM hub_hosts WHERE id = ? AND revoked IS NULL",
+        "SELECT id, name, token_hash, targoman, tz FROM hub_hosts WHERE id = ? AND revoked IS NULL",
         (int(parts[1]),),
     ).fetchone()
-    if row is None or row[2] is None:
+    if row is None or row[2] is None or (as_contract and not row[3]):
         hmac.compare_digest(hash_token(token), hash_token(""))  # same work either way
         return None
-    return (row[0], row[1]) if hmac.compare_digest(hash_token(token), row[2]) else None
+    if not hmac.compare_digest(hash_token(token), row[2]):
+        return None
+    return Sender(row[0], row[1], bool(row[3]), row[4])
 
 
 def pull_host(conn: Connection, name: str, now: float) -> int:
@@ -325,7 +344,8 @@ def receive_hours(
         uids.append(uuidlib.uuid4().hex)
         fresh.append(rows)
         conn.execute(
-            "INSERT INTO hub_receipts VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
+            "INSERT INTO hub_receipts (host, hour, uid, payload_hash, received) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
             "SET uid = excluded.uid, payload_hash = excluded.payload_hash, "
             "received = excluded.received",
             (host, rows.hour, uids[-1], digest, int(now)),
