@@ -327,7 +327,8 @@ GROUPS = (
                 "GPUPULSE_PUSH_TIMEOUT",
                 seconds(0.1, 300),
                 "10",
-                "HTTP timeout of one push attempt, seconds.",
+                "Deadline of one push attempt, seconds: connecting, sending and the whole "
+                "answer (a stop signal ends it at once).",
                 (SCHEDULER,),
             ),
             Setting(

@@ -29,7 +29,7 @@ from protocol.fields import Invalid
 from protocol.hourly import entry
 from protocol.ingest import check_hourly
 from protocol.snapshot import RESERVATION_KEYS, check_snapshot, make_snapshot
-from scheduler.push import Transport, TransportError, urllib_transport
+from scheduler.push import Transport, TransportError, http_transport
 from scheduler.settings import Settings
 from store import hub as hubstore
 from store.aggregate import day_of
@@ -188,7 +188,7 @@ def run(
     settings: Settings,
     now: float,
     *,
-    transport: Transport = urllib_transport,
+    transport: Transport = http_transport,
     clock: Callable[[], float] | None = None,
 ) -> dict:
     """The scheduled job: poll every target at once; return what each did."""
