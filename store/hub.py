@@ -147,40 +147,47 @@ def host_ids(conn: Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT name, id FROM hub_hosts ORDER BY name"))
 
 
-# --- rate limit -------------------------------------------------------------------------
+# --- rate limits ------------------------------------------------------------------------
 
 
-def _bucket(
-    conn: Connection, host: int, now: float, rate: float, burst: float
-) -> tuple[float, float]:
-    """(requests available in the host's token bucket at `now`, the bucket's time). A
-    request that read the clock before another's write but waited longer for the lock
-    arrives with an earlier `now`: it refills nothing, and never makes the bucket go back."""
-    tokens, at = conn.execute(
-        "SELECT rate_tokens, rate_at FROM hub_hosts WHERE id = ?", (host,)
-    ).fetchone()
-    if tokens is None:
+# (bucket key, requests per second, burst): one token bucket of the hub's rate limits.
+Limit = tuple[str, float, float]
+
+
+def _bucket(conn: Connection, limit: Limit, now: float) -> tuple[float, float]:
+    """(requests available in a bucket at `now`, the bucket's time); a bucket never seen
+    is full. A request that read the clock before another's write but waited longer for
+    the lock arrives with an earlier `now`: it refills nothing, and never makes the bucket
+    go back."""
+    key, rate, burst = limit
+    row = conn.execute("SELECT tokens, at FROM hub_rate WHERE key = ?", (key,)).fetchone()
+    if row is None:
         return burst, now
+    tokens, at = row
     return min(burst, tokens + max(0.0, now - at) * rate), max(now, at)
 
 
-def rate_wait(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
-    """Seconds until the host may send again (0: now); reads the host's token bucket."""
-    available = _bucket(conn, host, now, rate, burst)[0]
-    return 0.0 if available >= 1 else (1 - available) / rate
-
-
-def take_rate(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
-    """Spend one request from the host's bucket; seconds to wait if there is none."""
+def take_requests(
+    conn: Connection, limits: Sequence[Limit], now: float, refill_s: float
+) -> tuple[float, str]:
+    """Spend one request from each bucket of `limits`; (0, "") when there was one in each,
+    else (seconds to wait, the key of the empty bucket) and nothing is spent. Buckets left
+    alone for `refill_s` (the longest any takes to refill) are full again and forgotten,
+    so keys seen once do not pile up."""
     require_transaction(conn)
-    available, at = _bucket(conn, host, now, rate, burst)
-    if available < 1:
-        return (1 - available) / rate
-    conn.execute(
-        "UPDATE hub_hosts SET rate_tokens = ?, rate_at = ? WHERE id = ?",
-        (available - 1, at, host),
+    spent = []
+    for limit in limits:
+        available, at = _bucket(conn, limit, now)
+        if available < 1:
+            return (1 - available) / limit[1], limit[0]
+        spent.append((limit[0], available - 1, at))
+    conn.executemany(
+        "INSERT INTO hub_rate VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
+        "tokens = excluded.tokens, at = excluded.at",
+        spent,
     )
-    return 0.0
+    conn.execute("DELETE FROM hub_rate WHERE at < ?", (now - refill_s,))
+    return 0.0, ""
 
 
 # --- receiving hours --------------------------------------------------------------------

@@ -21,7 +21,7 @@ from protocol.fields import Invalid, parse_json
 from protocol.ingest import check_ingest
 from protocol.snapshot import check_snapshot
 from store import hub as hubstore
-from store.db import Connection, atomic, require_transaction
+from store.db import Connection, atomic
 
 HUB = "gpupulse_hub"
 receive = Blueprint("gpupulse_hub_receive", __name__)
@@ -97,12 +97,8 @@ def authenticate(conn: Connection) -> tuple[hubstore.Sender, bool]:
     """The host of the request's bearer token, or of its X-Contract-Number for a host added
     with --targoman (whose unmodified client sends no Authorization); whether the token
     came as the contract number. 401 otherwise."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        found, as_contract = hubstore.token_host(conn, token.strip()), False
-    else:
-        contract = request.headers.get(targoman.CONTRACT_HEADER, "").strip()
-        found, as_contract = hubstore.token_host(conn, contract, as_contract=True), True
+    as_contract = request.headers.get("Authorization", "").partition(" ")[0].lower() != "bearer"
+    found = hubstore.token_host(conn, presented_token(), as_contract=as_contract)
     if found is None:
         raise Refused(
             401,
@@ -115,13 +111,41 @@ def authenticate(conn: Connection) -> tuple[hubstore.Sender, bool]:
     return found, as_contract
 
 
-def too_fast(wait: float) -> Refused:
-    """429 telling the host when to come back."""
+def too_fast(wait: float, key: str) -> Refused:
+    """429 telling the client which limit it hit and when to come back."""
+    who, setting = (
+        ("this client address", "GPUPULSE_HUB_ADDRESS_RATE")
+        if key.startswith("addr:")
+        else ("this token", "GPUPULSE_HUB_RATE")
+    )
     return Refused(
         429,
-        f"this host sends faster than GPUPULSE_HUB_RATE; retry in {wait:.1f} s",
+        f"{who} sends faster than {setting}; retry in {wait:.1f} s",
         **{"Retry-After": str(max(1, math.ceil(wait)))},
     )
+
+
+def presented_token() -> str:
+    """What the request offers as a token: its bearer token, else its X-Contract-Number."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    return request.headers.get(targoman.CONTRACT_HEADER, "").strip()
+
+
+def count_request(conn: Connection, now: float) -> None:
+    """Take this request, whatever it holds, from its client address's bucket and from the
+    bucket of the token it presents (if any); 429 when either is empty. It runs before the
+    body is read, so a flood of invalid bodies or bad tokens costs little."""
+    s = hub_state().settings
+    token = presented_token()
+    limits = [(f"token:{hubstore.hash_token(token)}", s.rate, s.burst)] if token else []
+    limits.append((f"addr:{request.remote_addr}", s.address_rate, s.burst))
+    refill_s = s.burst / min(s.rate, s.address_rate)
+    with atomic(conn):
+        wait, key = hubstore.take_requests(conn, limits, now, refill_s)
+    if wait > 0:
+        raise too_fast(wait, key)
 
 
 @dataclass(frozen=True)
@@ -140,18 +164,17 @@ Check = Callable[[dict | list, float, hubstore.Sender], list[dict]]
 
 
 def admit(conn: Connection, check: Check, lists: bool = False, contract: bool = False) -> Admitted:
-    """Size (413), token (401), the hub's contract number when `contract` and the token came
-    as a bearer (400), rate (429, a first look), then the body (400) and its host (403);
+    """Rate (429, counting every request), size (413), token (401), the hub's contract
+    number when `contract` and the token came as a bearer (400), then the body (400) and
+    its host (403);
     `check` validates the parsed body and returns the objects naming the host."""
     hub = hub_state()
+    now = hub.clock()
+    count_request(conn, now)
     raw = read_body(hub.settings.max_body)
     sender, as_contract = authenticate(conn)
     if contract and not as_contract:
         check_contract(hub.settings.contract_number)
-    now = hub.clock()
-    wait = hubstore.rate_wait(conn, sender.host, now, hub.settings.rate, hub.settings.burst)
-    if wait > 0:
-        raise too_fast(wait)
     data = parse_json(raw, lists=lists)
     items = check(data, now, sender)
     for i, item in enumerate(items):
@@ -167,15 +190,6 @@ def check_contract(expected: str) -> None:
     if expected and request.headers.get(targoman.CONTRACT_HEADER, "") != expected:
         message = f"{targoman.CONTRACT_HEADER} does not match this hub's contract number"
         raise Refused(400, message, targoman.CONTRACT_HEADER)
-
-
-def spend(conn: Connection, host: int, now: float) -> None:
-    """Take one request from the host's bucket; 429 if another worker won."""
-    require_transaction(conn)
-    s = hub_state().settings
-    wait = hubstore.take_rate(conn, host, now, s.rate, s.burst)
-    if wait > 0:
-        raise too_fast(wait)
 
 
 def ingest_check(data: dict | list, now: float, sender: hubstore.Sender) -> list[dict]:
@@ -198,7 +212,6 @@ def ingest() -> Response:
     got = admit(conn, ingest_check, lists=True, contract=True)
     rows = [(hubstore.hour_rows(p), hubstore.payload_digest(p)) for p in got.items]
     with atomic(conn):  # only SQL in here: other workers wait for this lock
-        spend(conn, got.host, got.now)
         uids = hubstore.receive_hours(conn, got.host, rows, got.now)
     body = targoman.reply_body(uids, got.raw, batch=isinstance(got.data, list))
     return Response(body, 200, mimetype=JSON)
@@ -210,7 +223,6 @@ def status() -> tuple[Response, int]:
     conn = hub_state().writers.get()
     got = admit(conn, lambda data, now, sender: [check_snapshot(data)])
     with atomic(conn):
-        spend(conn, got.host, got.now)
         hubstore.save_status(conn, got.host, got.data, int(got.data["every_s"]), got.now)
     return jsonify({"host": got.name, "received": int(got.now)}), 200
 
