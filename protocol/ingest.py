@@ -64,6 +64,7 @@ def check_hour(data: dict, now: float, max_skew_s: int) -> None:
         raise Invalid("hour", f"hour {iso(hour)} has not ended yet (check the sender's clock)")
     if "aggregation_time" in data and data["aggregation_time"] != iso(hour):
         raise Invalid("aggregation_time", f"aggregation_time must be {iso(hour)}, as hour says")
+    number(data, "built_at", "", EARLIEST_HOUR, now + max_skew_s)
     if data.get("interval_seconds", HOUR_S) != HOUR_S:
         raise Invalid("interval_seconds", "interval_seconds must be 3600")
 

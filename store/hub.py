@@ -18,9 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import orjson
-
-from protocol.hourly import GPU_DESCRIPTION, STAT_KEYS
+from protocol.hourly import GPU_DESCRIPTION, STAT_KEYS, content_digest
 from store.aggregate import MAX, SUM, USER_OPS, merge_partial, merge_value
 from store.db import Connection, atomic, dict_rows, require_transaction
 from store.rollups import HOST, HOURLY_FIELDS, bump_rollup_state, rollup_state
@@ -328,34 +326,49 @@ def _ids(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def payload_digest(payload: dict) -> str:
-    """sha256 of a payload's content, whatever its key order or spacing."""
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+payload_digest = content_digest
+
+
+@dataclass(frozen=True)
+class Received:
+    """One pushed host-hour: its rows, its content's digest, and when the sender built it
+    (None: the sender does not say)."""
+
+    rows: HourRows
+    digest: str
+    built_at: float | None
+
+
+def _stale(old_built: float | None, built: float | None) -> bool:
+    """True when a version built at `built` is older than the stored one."""
+    return old_built is not None and built is not None and built < old_built
 
 
 def receive_hours(
-    conn: Connection, host: int, received: Iterable[tuple[HourRows, str]], now: float
+    conn: Connection, host: int, received: Iterable[Received], now: float
 ) -> list[str]:
-    """Store pushed host-hours, (rows, payload digest) each, except those stored already
-    as this very payload (a retry or --resend: nothing changes); the uid answered for each."""
+    """Store pushed host-hours except those stored already as this very content (a retry
+    or --resend) and older versions than the one stored (a late replay): those change
+    nothing and answer the stored uid. Returns the uid answered for each."""
     require_transaction(conn)
     uids, fresh = [], []
-    for rows, digest in received:
+    for got in received:
+        hour = got.rows.hour
         old = conn.execute(
-            "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?",
-            (host, rows.hour),
+            "SELECT uid, payload_hash, built_at FROM hub_receipts WHERE host = ? AND hour = ?",
+            (host, hour),
         ).fetchone()
-        if old is not None and old[1] == digest:
+        if old is not None and (old[1] == got.digest or _stale(old[2], got.built_at)):
             uids.append(old[0])
             continue
         uids.append(uuidlib.uuid4().hex)
-        fresh.append(rows)
+        fresh.append(got.rows)
         conn.execute(
-            "INSERT INTO hub_receipts (host, hour, uid, payload_hash, received) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
+            "INSERT INTO hub_receipts (host, hour, uid, payload_hash, received, built_at) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
             "SET uid = excluded.uid, payload_hash = excluded.payload_hash, "
-            "received = excluded.received",
-            (host, rows.hour, uids[-1], digest, int(now)),
+            "received = excluded.received, built_at = excluded.built_at",
+            (host, hour, uids[-1], got.digest, int(now), got.built_at),
         )
     save_hours(conn, host, fresh, now)
     return uids

@@ -210,7 +210,10 @@ def ingest() -> Response:
     hub = hub_state()
     conn = hub.writers.get()
     got = admit(conn, ingest_check, lists=True, contract=True)
-    rows = [(hubstore.hour_rows(p), hubstore.payload_digest(p)) for p in got.items]
+    rows = [
+        hubstore.Received(hubstore.hour_rows(p), hubstore.payload_digest(p), p.get("built_at"))
+        for p in got.items
+    ]
     with atomic(conn):  # only SQL in here: other workers wait for this lock
         uids = hubstore.receive_hours(conn, got.host, rows, got.now)
     body = targoman.reply_body(uids, got.raw, batch=isinstance(got.data, list))
