@@ -38,6 +38,7 @@ from store.rollups import HOST
 
 log = logging.getLogger(__name__)
 ACCEPT = {"Accept": "application/json"}
+PULL_SKEW_S = 300  # how far a polled host's clock may run ahead of the hub's
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def snapshot(polled: Polled, settings: Settings, now: float) -> dict:
 def store(conn: Connection, polled: Polled, settings: Settings, since: int, now: float) -> int:
     """Validate and write one host's answer like an ingest; return the hours stored."""
     hours = payloads(polled, since, now)
-    snap = check_snapshot(snapshot(polled, settings, now))
+    snap = check_snapshot(snapshot(polled, settings, now), now, PULL_SKEW_S)
     for payload in hours:
         check_hourly(payload, now, 0)
     rows = [hubstore.hour_rows(payload) for payload in hours]

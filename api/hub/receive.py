@@ -224,7 +224,8 @@ def ingest() -> Response:
 def status() -> tuple[Response, int]:
     """Keep a host's live snapshot (GPUs, processes, reservations)."""
     conn = hub_state().writers.get()
-    got = admit(conn, lambda data, now, sender: [check_snapshot(data)])
+    skew = hub_state().settings.max_skew_s
+    got = admit(conn, lambda data, now, sender: [check_snapshot(data, now, skew)])
     with atomic(conn):
         hubstore.save_status(conn, got.host, got.data, int(got.data["every_s"]), got.now)
     return jsonify({"host": got.name, "received": int(got.now)}), 200
