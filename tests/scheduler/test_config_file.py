@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from store import open_db
+from tests.support import commands
 
 DATA = Path(__file__).parent.parent / "data" / "targoman"
 # (config file, its database path, its log path), the paths relative to where it runs
@@ -25,17 +25,11 @@ CONFIGS = (
 
 
 def scheduler(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """The real scheduler run in `cwd`, with no GPUPULSE_* variables but its heartbeat."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
     env["GPUPULSE_HEARTBEAT"] = str(cwd / "hb")
     env["PYTHONPATH"] = str(Path(__file__).parents[2])
-    return subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return commands.scheduler(env, *args, cwd=cwd, timeout=60)
 
 
 @pytest.mark.parametrize(("name", "db", "log"), CONFIGS)
