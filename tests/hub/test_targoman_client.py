@@ -40,7 +40,10 @@ def hosts_add(db, *args: str) -> str:
 
 @pytest.fixture
 def hub(hub_db):
-    proc, url = start_gunicorn(hub_db, GPUPULSE_TZ="Europe/Berlin")
+    # The hub's contract number binds bearer-token senders; Targoman hosts send their token.
+    proc, url = start_gunicorn(
+        hub_db, GPUPULSE_TZ="Europe/Berlin", GPUPULSE_HUB_CONTRACT_NUMBER="C-hub"
+    )
     yield url + "/api/v1/ingest"
     assert "Traceback" not in stop(proc)
 
@@ -94,3 +97,23 @@ def test_only_a_targoman_host_may_present_its_token_as_the_contract_number(hub_d
     wrong = targoman[:-4] + "AAAA"
     assert send_data(hub, wrong, dict(body))[:2] == (False, "Server returned non-200 status: 401")
     assert stored(hub_db, "plain-box") == stored(hub_db, "t-box") == []
+
+
+def test_gpu_pulse_fields_a_body_carries_are_used_as_sent(hub_db, hub):
+    token = hosts_add(hub_db, "box3", "--targoman")
+    entry = {**aggregate_entry(*GPUS[0]), "samples": 30, "active_seconds": 100.5}
+    body = {"hour": 1774011600, "gpus": [entry]}  # 2026-03-20 13:00 UTC
+    ok, error, _ = send_data(hub, token, body)
+    assert (ok, error) == (True, None)
+    assert [r[:4] for r in stored(hub_db, "box3")] == [
+        (1774011600, None, 30, 100_500),
+        (1774011600, "GPU-1234", 30, 100_500),
+    ]
+
+
+def test_a_zone_less_time_without_a_host_zone_is_read_in_the_hubs_zone(hub_db, hub):
+    token = hosts_add(hub_db, "berlin-box", "--targoman")
+    row = queued_row(1, "2026-03-20T13:00:00", [aggregate_entry(*GPUS[0])])
+    assert send_data(hub, token, row)[0]
+    hour = int(datetime(2026, 3, 20, 12, tzinfo=UTC).timestamp())  # 13:00 +01:00
+    assert {r[0] for r in stored(hub_db, "berlin-box")} == {hour}
