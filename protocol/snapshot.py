@@ -44,6 +44,16 @@ def gpu_entry(gpu: Mapping) -> dict:
     return {**{k: gpu.get(k) for k in GPU_KEYS}, "processes": processes}
 
 
+def reservation_entry(reservation: Mapping) -> dict:
+    """A reservation as a snapshot sends it; an end past LATEST_TIME (a booking "until
+    9999-12-31") goes as no end, which is what it means, and what a receiver accepts."""
+    out = {k: reservation.get(k) for k in RESERVATION_KEYS}
+    until = out["until"]
+    if isinstance(until, int | float) and until > LATEST_TIME:
+        out["until"] = None
+    return out
+
+
 def make_snapshot(
     host: str, sent_at: float, every_s: int, gpus: Iterable[Mapping], reservations: list[dict]
 ) -> dict:
@@ -53,7 +63,7 @@ def make_snapshot(
         "sent_at": sent_at,
         "every_s": every_s,
         "gpus": [gpu_entry(g) for g in gpus],
-        "reservations": reservations,
+        "reservations": [reservation_entry(r) for r in reservations],
     }
 
 

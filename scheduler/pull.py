@@ -28,7 +28,7 @@ from datetime import UTC, timedelta
 from protocol.fields import Invalid
 from protocol.hourly import entry
 from protocol.ingest import check_hourly
-from protocol.snapshot import RESERVATION_KEYS, check_snapshot, make_snapshot
+from protocol.snapshot import check_snapshot, make_snapshot
 from scheduler.push import Transport, TransportError, http_transport
 from scheduler.settings import Settings
 from store import hub as hubstore
@@ -152,11 +152,7 @@ def payloads(polled: Polled, since: int, now: float) -> list[dict]:
 
 def snapshot(polled: Polled, settings: Settings, now: float) -> dict:
     """The polled state as a status snapshot (the shape a host's status push sends)."""
-    active = [
-        {k: r.get(k) for k in RESERVATION_KEYS}
-        for r in polled.reservations
-        if r.get("active", True)
-    ]
+    active = [r for r in polled.reservations if r.get("active", True)]
     return make_snapshot(polled.target.name, now, settings.pull_every_s, polled.gpus, active)
 
 

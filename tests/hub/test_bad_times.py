@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from protocol.snapshot import make_snapshot
+from protocol.snapshot import check_snapshot, make_snapshot
+from scheduler import status_push
 from store import hub as hubstore
 from store import open_db
 from store.db import atomic
@@ -98,3 +99,15 @@ def test_a_stored_bad_snapshot_shows_its_host_broken_and_the_rest_rendered(hub_d
     lines = {line["host"]: line for line in json.loads(body)["hosts"]}
     assert code == 200 and lines["good-box"]["gpus"] == 1 and "broken" not in lines["good-box"]
     assert lines["bad-box"]["stale"] and "cannot be shown" in lines["bad-box"]["broken"]
+
+
+def test_a_booking_without_a_real_end_goes_as_no_end_and_is_accepted(fleet):
+    with atomic(fleet.conn):
+        fleet.conn.execute(
+            "INSERT INTO reservations (host, gpu, name, comment, created, until) "
+            "VALUES ('', 2, 'dana', 'forever', 0, 253402214400)"  # 9999-12-31
+        )
+    now = time.time()
+    sent = status_push.snapshot(fleet.conn, fleet.settings, now)
+    assert sent["reservations"] == [{"gpu": 2, "name": "dana", "comment": "forever", "until": None}]
+    assert check_snapshot(sent, now, 300) is sent
