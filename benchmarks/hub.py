@@ -12,7 +12,8 @@
    GET /api/v1/hosts (the same summaries as JSON) are timed one request at a time, after the
    hosts' hours are in; target p50 <= 50 ms.
 
-Needs `wrk` (Debian: apt install wrk). The hub's rate limit is lifted (GPUPULSE_HUB_RATE).
+Needs `wrk` (Debian: apt install wrk). The hub's rate limits are lifted (GPUPULSE_HUB_RATE,
+GPUPULSE_HUB_ADDRESS_RATE).
 
     .venv/bin/python benchmarks/hub.py [--hosts 50] [--hours 744] [--rounds 5] [--per-request 50]
 """
@@ -401,7 +402,11 @@ def main() -> None:
         }
         conn.close()
         proc, port = serve(
-            hub_db, workers=4, GPUPULSE_HUB_RATE="100000", GPUPULSE_HUB_BURST="100000"
+            hub_db,
+            workers=4,
+            GPUPULSE_HUB_RATE="100000",
+            GPUPULSE_HUB_ADDRESS_RATE="100000",
+            GPUPULSE_HUB_BURST="100000",
         )
         try:
             print(

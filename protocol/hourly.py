@@ -4,6 +4,7 @@ and stored by a hub (store.hub). This is its one description:
 
     {"contract_number": "...",            # Targoman's client adds this to every body
      "aggregation_time": "2026-03-20T13:00:00Z", "hour": 1774011600,
+     "built_at": 1774015325.5,            # when this version of the hour was built
      "host": "gpu-box-1", "idempotency_key": "gpu-box-1/2026-03-20T13:00:00Z",
      "interval_seconds": 3600, "schema": "gpu-pulse.hourly/1",
      "host_summary": {"samples", "active_seconds", "gpu_active_seconds", "energy_wh",
@@ -30,13 +31,18 @@ What a receiver accepts (protocol.ingest): `host` (at most 128 characters), `hou
 of a UTC hour that is over, `aggregation_time` (when sent) that hour as `iso`,
 `interval_seconds` 3600, at most MAX_GPUS GPUs with distinct `device_id`s, every number in
 its range. A body may also be an array of payloads of one host (a backlog), each hour once.
+`built_at` (optional, not in the future) orders versions of an hour: a receiver keeps the
+newest and answers an older one replayed late with the current uid, storing nothing.
 The answer is `{"uid", "params"}`, or `{"uids", "params"}` for an array (protocol.targoman).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import orjson
 
 from protocol.timeparse import iso
 
@@ -137,12 +143,15 @@ def host_summary(row: Mapping, sums: Mapping) -> dict:
     return {**entry(row), "gpu_active_seconds": rounded(row["gpu_active_s"]), **sums}
 
 
-def payload(host: str, hour: int, contract_number: str, summary: dict, gpus: list) -> dict:
-    """The whole object pushed for one host-hour."""
+def payload(
+    host: str, hour: int, contract_number: str, summary: dict, gpus: list, built_at: float
+) -> dict:
+    """The whole object pushed for one host-hour, built at `built_at` (UTC seconds)."""
     when = iso(hour)
     return {
         "contract_number": contract_number,
         "aggregation_time": when,
+        "built_at": built_at,
         "hour": hour,
         "host": host,
         "idempotency_key": f"{host}/{when}",
@@ -151,3 +160,10 @@ def payload(host: str, hour: int, contract_number: str, summary: dict, gpus: lis
         "host_summary": summary,
         "gpus": gpus,
     }
+
+
+def content_digest(payload: dict) -> str:
+    """sha256 hex of a payload's content: whatever its key order or spacing, and whenever
+    it was built (a rebuild with the same numbers is the same payload)."""
+    content = {k: v for k, v in payload.items() if k != "built_at"}
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from protocol.fields import Invalid, NumberField, items, number, numbers, obj, text
 from protocol.hourly import HOUR_S, STAT_KEYS, SUM_KEYS
-from protocol.limits import MAX_GPU_INDEX, MAX_GPUS
+from protocol.limits import EARLIEST_TIME, MAX_GPU_INDEX, MAX_GPUS
 from protocol.timeparse import iso
 
 MAX_USERS = 10_000
-EARLIEST_HOUR = 946_684_800  # 2000-01-01: older "hours" are a broken clock
+EARLIEST_HOUR = EARLIEST_TIME  # older "hours" are a broken clock
 SAMPLES_MAX = 10**8
 ACTIVE_MAX = 2 * HOUR_S  # a restarted collector's ticks may overlap a little
 
@@ -57,13 +57,14 @@ def check_entry(entry: dict, path: str, gpus: int = 1) -> None:
 def check_hour(data: dict, now: float, max_skew_s: int) -> None:
     """`hour` the start of a UTC hour that is over (allowing `max_skew_s` of clock skew),
     and the fields that restate it."""
-    hour = number(data, "hour", "", EARLIEST_HOUR, 10**11, whole=True, required=True)
+    hour = number(data, "hour", "", EARLIEST_HOUR, now + max_skew_s, whole=True, required=True)
     if hour % HOUR_S:
         raise Invalid("hour", "hour must be the start of a UTC hour (a multiple of 3600)")
     if hour + HOUR_S > now + max_skew_s:
         raise Invalid("hour", f"hour {iso(hour)} has not ended yet (check the sender's clock)")
     if "aggregation_time" in data and data["aggregation_time"] != iso(hour):
         raise Invalid("aggregation_time", f"aggregation_time must be {iso(hour)}, as hour says")
+    number(data, "built_at", "", EARLIEST_HOUR, now + max_skew_s)
     if data.get("interval_seconds", HOUR_S) != HOUR_S:
         raise Invalid("interval_seconds", "interval_seconds must be 3600")
 

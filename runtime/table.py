@@ -354,7 +354,8 @@ GROUPS = (
                 "GPUPULSE_PUSH_TIMEOUT",
                 seconds(0.1, 300),
                 "10",
-                "HTTP timeout of one push attempt, seconds.",
+                "Deadline of one push attempt, seconds: connecting, sending and the whole "
+                "answer (a stop signal ends it at once).",
                 (SCHEDULER,),
             ),
             Setting(
@@ -538,14 +539,25 @@ GROUPS = (
                 "GPUPULSE_HUB_RATE",
                 Number(0.001),
                 "5",
-                "Hub: average requests/s allowed per host (429 with `Retry-After` above).",
+                "Hub: average requests/s allowed per token, every request counted, invalid "
+                "ones too (429 with `Retry-After` above).",
+                (API,),
+            ),
+            Setting(
+                "GPUPULSE_HUB_ADDRESS_RATE",
+                Number(0.001),
+                "20",
+                "Hub: average requests/s allowed per client address, every request counted, "
+                "invalid ones too (429 with `Retry-After` above); raise it when many hosts "
+                "reach the hub through one proxy or NAT address.",
                 (API,),
             ),
             Setting(
                 "GPUPULSE_HUB_BURST",
                 Number(1),
                 "600",
-                "Hub: requests a host may send at once (a backlog after days offline).",
+                "Hub: requests a token or an address may send at once (a backlog after days "
+                "offline).",
                 (API,),
             ),
             Setting(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from store import atomic, open_db
 from store.db import StoreError
 from store.schema import SchemaMismatch
 
+log = logging.getLogger("scheduler")
 RUN_ONCE = {
     "rollup": rollup.run,
     "prune": retention.run,
@@ -134,9 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env = environment()
         check_all(SCHEDULER, env)
-        settings = load(env, args.config, given(args, SHARED_OPTIONS))
+        warnings: list[str] = []
+        settings = load(env, args.config, given(args, SHARED_OPTIONS), warnings.append)
         settings = with_offline(settings, args.offline)
-        logs.setup("DEBUG" if args.verbose else settings.log_level, file=settings.log_file or None)
+        start_logging(settings, args.verbose)
+        for line in warnings:
+            log.warning("%s", line)
         return COMMANDS[command](settings, args)
     except SettingError as exc:
         return setting_failed("scheduler", exc, service=command == "run")
@@ -144,6 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("scheduler", exc, 2)
     except (StoreError, SchemaMismatch) as exc:
         return fail("scheduler", exc)
+
+
+def start_logging(settings: Settings, verbose: bool) -> None:
+    """Log to stderr and GPUPULSE_LOG_FILE; ConfigError when that file cannot be opened."""
+    level = "DEBUG" if verbose else settings.log_level
+    try:
+        logs.setup(level, file=settings.log_file or None)
+    except OSError as exc:
+        raise ConfigError(f"log file {settings.log_file}: {exc.strerror or exc}") from None
 
 
 def _healthcheck(settings: Settings, _args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -63,14 +64,17 @@ def guarded(name: str, job: Job, conn: Connection, settings: Settings, clock) ->
         log.exception("job %s failed; the loop goes on", name)
 
 
-def jobs(settings: Settings) -> list[tuple[str, Job, int]]:
-    """(name, job, every seconds) for the loop."""
+def jobs(settings: Settings, stop: threading.Event | None = None) -> list[tuple[str, Job, int]]:
+    """(name, job, every seconds) for the loop; the jobs that send end their attempt at
+    once when `stop` is set, so a slow server never holds SIGTERM up."""
+    transport = push.http_transport if stop is None else push.stoppable(stop)
+    sending = lambda job: functools.partial(job, transport=transport)  # noqa: E731
     return [
         ("rollup", rollup.run, settings.rollup_every_s),
-        ("push", push.run, settings.push_every_s),
+        ("push", sending(push.run), settings.push_every_s),
         ("prune", retention.run, settings.prune_every_s),
-        ("status", status_push.run, settings.status_every_s),  # a hub's live page
-        ("pull", pull.run, settings.pull_every_s),  # a hub polling hosts
+        ("status", sending(status_push.run), settings.status_every_s),  # a hub's live page
+        ("pull", sending(pull.run), settings.pull_every_s),  # a hub polling hosts
     ]
 
 
@@ -90,8 +94,9 @@ def run_loop(
     if conn is None:
         return 0
     sched = schedule.Scheduler()
-    for name, job, every in job_list or jobs(settings):
-        guarded(name, job, conn, settings, clock)  # once at start, then on schedule
+    for name, job, every in job_list or jobs(settings, stop):
+        if not stop.is_set():
+            guarded(name, job, conn, settings, clock)  # once at start, then on schedule
         sched.every(every).seconds.do(guarded, name, job, conn, settings, clock)
     while not stop.is_set():
         heartbeat.touch(settings.heartbeat, clock())

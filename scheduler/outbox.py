@@ -6,11 +6,12 @@ samples: queueing costs no second scan of the hour, and the sums are kept for as
 the hourly roll-ups, so a `--resend` after retention pruned the raw samples sends them too.
 An hour is queued once the roll-up job has run GPUPULSE_PUSH_GRACE seconds after it ended;
 a later recompute that changes the payload queues it again (receivers upsert by key).
+The contract number and host name are applied when a payload is sent (`as_sent`), so a
+backlog follows a changed GPUPULSE_CONTRACT_NUMBER or GPUPULSE_HOST_ID.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from protocol import hourly
@@ -49,8 +50,9 @@ def gpu_entries(conn: Connection, hour: int, sums: dict[int, dict] | None = None
     return hourly.gpu_entries(rows, gpu_descriptions(conn), sums)
 
 
-def build_payload(conn: Connection, settings: Settings, hour: int) -> dict | None:
-    """The JSON object pushed for one hour, or None when the hour has no roll-up."""
+def build_payload(conn: Connection, settings: Settings, hour: int, built_at: float) -> dict | None:
+    """The JSON object pushed for one hour, built at `built_at`, or None when the hour has
+    no roll-up."""
     host_rows = hourly_rows(conn, hour, hour + 3600, HOST)
     if not host_rows:
         return None
@@ -58,7 +60,7 @@ def build_payload(conn: Connection, settings: Settings, hour: int) -> dict | Non
     summary = hourly.host_summary(host_rows[0], sums.get(HOST, {}))
     host = host_id(settings, conn)
     gpus = gpu_entries(conn, hour, sums)
-    return hourly.payload(host, hour, settings.contract_number, summary, gpus)
+    return hourly.payload(host, hour, settings.contract_number, summary, gpus, built_at)
 
 
 def encode(payload: dict) -> str:
@@ -66,9 +68,18 @@ def encode(payload: dict) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
-def payload_hash(body: str) -> str:
-    """sha256 hex of a body."""
-    return hashlib.sha256(body.encode()).hexdigest()
+def as_sent(conn: Connection, settings: Settings, body: str) -> dict:
+    """A queued payload with the sender's current contract number and host name: a backlog
+    queued before either setting changed goes out under the values in force now."""
+    payload = json.loads(body)
+    host = host_id(settings, conn)
+    payload["contract_number"] = settings.contract_number
+    payload["host"] = host
+    payload["idempotency_key"] = f"{host}/{payload['aggregation_time']}"
+    return payload
+
+
+payload_hash = hourly.content_digest
 
 
 def enqueue(conn: Connection, settings: Settings, now: float, recomputed: set[int]) -> int:
@@ -88,31 +99,36 @@ def enqueue(conn: Connection, settings: Settings, now: float, recomputed: set[in
 
 def _queue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
     """Upsert one hour as pending unless the same payload is already queued or sent."""
-    payload = build_payload(conn, settings, hour)
+    payload = build_payload(conn, settings, hour, now)
     if payload is None:
         return False
-    body = encode(payload)
     old = conn.execute("SELECT payload_hash FROM push_queue WHERE hour = ?", (hour,)).fetchone()
-    if old is not None and old[0] == payload_hash(body):
+    if old is not None and old[0] == payload_hash(payload):
         return False
-    _store(conn, hour, body, now)
+    _store(conn, hour, payload, now)
     return True
 
 
 def requeue(conn: Connection, settings: Settings, hour: int, now: float) -> bool:
-    """Make one hour pending again from its current roll-up (for --resend); False if none."""
-    payload = build_payload(conn, settings, hour)
+    """Make one hour pending again from its current roll-up (for --resend); False if none.
+    Unchanged numbers keep the queued version (and when it was built)."""
+    payload = build_payload(conn, settings, hour, now)
     if payload is None:
         return False
-    _store(conn, hour, encode(payload), now)
+    old = conn.execute("SELECT payload FROM push_queue WHERE hour = ?", (hour,)).fetchone()
+    if old is not None and payload_hash(json.loads(old[0])) == payload_hash(payload):
+        payload = json.loads(old[0])
+    _store(conn, hour, payload, now)
     return True
 
 
-def _store(conn: Connection, hour: int, body: str, now: float) -> None:
+def _store(conn: Connection, hour: int, payload: dict, now: float) -> None:
+    """Queue one hour's payload as pending, its attempts starting over."""
+    body = encode(payload)
     conn.execute(
         "INSERT INTO push_queue (hour, state, attempts, next_at, payload, payload_hash, updated) "
         "VALUES (?, 'pending', 0, 0, ?, ?, ?) ON CONFLICT (hour) DO UPDATE SET "
         "state = 'pending', attempts = 0, next_at = 0, payload = excluded.payload, "
         "payload_hash = excluded.payload_hash, last_error = NULL, updated = excluded.updated",
-        (hour, body, payload_hash(body), int(now)),
+        (hour, body, payload_hash(payload), int(now)),
     )

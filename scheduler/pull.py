@@ -28,8 +28,8 @@ from datetime import UTC, timedelta
 from protocol.fields import Invalid
 from protocol.hourly import entry
 from protocol.ingest import check_hourly
-from protocol.snapshot import RESERVATION_KEYS, check_snapshot, make_snapshot
-from scheduler.push import Transport, TransportError, urllib_transport
+from protocol.snapshot import check_snapshot, make_snapshot
+from scheduler.push import Transport, TransportError, http_transport
 from scheduler.settings import Settings
 from store import hub as hubstore
 from store.aggregate import day_of
@@ -38,6 +38,7 @@ from store.rollups import HOST
 
 log = logging.getLogger(__name__)
 ACCEPT = {"Accept": "application/json"}
+PULL_SKEW_S = 300  # how far a polled host's clock may run ahead of the hub's
 
 
 @dataclass(frozen=True)
@@ -151,18 +152,14 @@ def payloads(polled: Polled, since: int, now: float) -> list[dict]:
 
 def snapshot(polled: Polled, settings: Settings, now: float) -> dict:
     """The polled state as a status snapshot (the shape a host's status push sends)."""
-    active = [
-        {k: r.get(k) for k in RESERVATION_KEYS}
-        for r in polled.reservations
-        if r.get("active", True)
-    ]
+    active = [r for r in polled.reservations if r.get("active", True)]
     return make_snapshot(polled.target.name, now, settings.pull_every_s, polled.gpus, active)
 
 
 def store(conn: Connection, polled: Polled, settings: Settings, since: int, now: float) -> int:
     """Validate and write one host's answer like an ingest; return the hours stored."""
     hours = payloads(polled, since, now)
-    snap = check_snapshot(snapshot(polled, settings, now))
+    snap = check_snapshot(snapshot(polled, settings, now), now, PULL_SKEW_S)
     for payload in hours:
         check_hourly(payload, now, 0)
     rows = [hubstore.hour_rows(payload) for payload in hours]
@@ -188,7 +185,7 @@ def run(
     settings: Settings,
     now: float,
     *,
-    transport: Transport = urllib_transport,
+    transport: Transport = http_transport,
     clock: Callable[[], float] | None = None,
 ) -> dict:
     """The scheduled job: poll every target at once; return what each did."""

@@ -8,7 +8,9 @@ db.py, config.py) does, and what we keep:
 - CLI: -ls/--list-sends, -ss/--search-send, -sc/--show-collection, -f json|csv, --offline.
 Additions here: retries only on connection errors, timeouts, 429 and 5xx with exponential
 backoff and full jitter (GPUPULSE_PUSH_BACKOFF_MIN..MAX) honouring `Retry-After`, and
-immediate failure on other non-200 replies. The oldest pending hour goes first; while it
+immediate failure on other non-200 replies. Each attempt has one deadline
+(GPUPULSE_PUSH_TIMEOUT) for connecting, sending and the whole answer, and the loop's stop
+signal ends an attempt at once. The oldest pending hour goes first; while it
 waits for its backoff, nothing newer is sent. With GPUPULSE_PUSH_PER_REQUEST above 1, due
 hours go as a JSON array (a GPU Pulse hub answers `uids`, one per payload); each hour still
 gets its own ledger row.
@@ -16,18 +18,21 @@ gets its own ledger row.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
-import json
 import logging
 import random
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from protocol import targoman
+from scheduler import outbox
 from scheduler.settings import Settings
 from store.db import Connection, atomic
 
@@ -52,25 +57,67 @@ class TransportError(Exception):
 Transport = Callable[[str, bytes | None, Mapping[str, str], float], Reply]
 
 
-def urllib_transport(
-    url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
+class Watchdog:
+    """Cuts a connection when its attempt's deadline passes or a stop is requested, so no
+    server, however slowly it drips its answer, holds an attempt past its deadline."""
+
+    POLL_S = 0.05
+
+    def __init__(self, conn: http.client.HTTPConnection, timeout: float, stop) -> None:
+        self.conn, self.stop, self.reason = conn, stop, None
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self.done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(self.POLL_S):
+            if self.reason is None and self.stop is not None and self.stop.is_set():
+                self.reason = "stopped: the scheduler is shutting down"
+            elif self.reason is None and time.monotonic() >= self.deadline:
+                self.reason = f"timeout: no whole answer within {self.timeout:g} s"
+            if self.reason is not None and self.conn.sock is not None:
+                with contextlib.suppress(OSError):  # already closed: the attempt is over
+                    self.conn.sock.shutdown(socket.SHUT_RDWR)
+                return
+
+
+def http_transport(
+    url: str,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    timeout: float,
+    stop: threading.Event | None = None,
 ) -> Reply:
-    """POST `body` (GET when it is None, as pull mode does) with the standard library;
-    raise TransportError when no answer comes."""
-    method = "GET" if body is None else "POST"
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
+    """POST `body` (GET when it is None, as pull mode does); the whole attempt (connect,
+    send, the reply's headers and body) ends within `timeout` seconds, or as soon as `stop`
+    is set. TransportError when no whole answer came."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname or "", parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    watchdog = Watchdog(conn, timeout, stop)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return Reply(answer.status, _lower(answer.headers), answer.read())
-    except urllib.error.HTTPError as exc:
-        return Reply(exc.code, _lower(exc.headers), exc.read() if exc.fp else b"")
-    except urllib.error.URLError as exc:
-        kind = "timeout" if isinstance(exc.reason, TimeoutError) else "connection error"
-        raise TransportError(f"{kind}: {exc.reason}") from None
-    except TimeoutError as exc:
-        raise TransportError(f"timeout after {timeout:g} s: {exc}") from None
+        conn.request("GET" if body is None else "POST", path, body=body, headers=dict(headers))
+        answer = conn.getresponse()
+        reply = Reply(answer.status, _lower(answer.headers), answer.read())
+        if watchdog.reason is None:
+            return reply  # else the cut connection's EOF may look like an answer's end
+        raise TransportError(watchdog.reason)
     except (OSError, http.client.HTTPException) as exc:
+        if watchdog.reason is not None:
+            raise TransportError(watchdog.reason) from None
+        if isinstance(exc, TimeoutError):
+            raise TransportError(f"timeout after {timeout:g} s: {exc}") from None
         raise TransportError(f"connection error: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        watchdog.done.set()
+        conn.close()
+
+
+def stoppable(stop: threading.Event) -> Transport:
+    """http_transport that also ends its attempt when `stop` is set (the loop's SIGTERM)."""
+    return functools.partial(http_transport, stop=stop)
 
 
 def _lower(headers) -> dict[str, str]:
@@ -158,7 +205,7 @@ def run(
     settings: Settings,
     now: float,
     *,
-    transport: Transport = urllib_transport,
+    transport: Transport = http_transport,
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.time,
 ) -> dict:
@@ -197,7 +244,7 @@ def send(
     settings: Settings,
     hour: int,
     *,
-    transport: Transport = urllib_transport,
+    transport: Transport = http_transport,
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.time,
 ) -> Outcome:
@@ -205,8 +252,8 @@ def send(
     body, digest, attempts = conn.execute(
         "SELECT payload, payload_hash, attempts FROM push_queue WHERE hour = ?", (hour,)
     ).fetchone()
-    sent = json.loads(body)
-    started, outcome = _attempt(settings, body, sent, sent, judge, transport, clock)
+    sent = outbox.as_sent(conn, settings, body)
+    started, outcome = _attempt(settings, outbox.encode(sent), sent, sent, judge, transport, clock)
     _record(conn, settings, hour, attempts + 1, started, digest, outcome, rand, clock)
     return outcome
 
@@ -237,7 +284,7 @@ def send_many(
     settings: Settings,
     hours: list[int],
     *,
-    transport: Transport = urllib_transport,
+    transport: Transport = http_transport,
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.time,
 ) -> list[Outcome]:
@@ -256,8 +303,9 @@ def send_many(
         count, size = count + 1, size + len(queued[count][0]) + 1
     if count == 1:
         return [send(conn, settings, hours[0], transport=transport, rand=rand, clock=clock)]
-    body = "[" + ",".join(payload for payload, _, _ in queued[:count]) + "]"
-    started, result = _attempt(settings, body, json.loads(body), None, judge_many, transport, clock)
+    sent = [outbox.as_sent(conn, settings, payload) for payload, _, _ in queued[:count]]
+    body = outbox.encode(sent)
+    started, result = _attempt(settings, body, sent, None, judge_many, transport, clock)
     outcomes = result if isinstance(result, list) else [result] * count
     refused = outcomes[0].status in (400, 413)
     for hour, (_, digest, attempts), outcome in zip(hours, queued, outcomes, strict=False):

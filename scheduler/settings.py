@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -101,28 +101,70 @@ class ConfigError(ValueError):
 
 
 def load(
-    env: Mapping[str, str], config_file: str | None = None, given: Mapping[str, Any] | None = None
+    env: Mapping[str, str],
+    config_file: str | None = None,
+    given: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
     """Settings from the config file (if any), GPUPULSE_* variables over it, and command-line
-    values (`given`, by variable) over both."""
-    merged = {**(_from_file(config_file) if config_file else {}), **env}
-    return load_settings(Settings, merged, given)
+    values (`given`, by variable) over both; `warn` hears of keys the file holds that GPU
+    Pulse does not use, in one line."""
+    from_file: dict[str, str] = {}
+    if config_file:
+        from_file, unknown = read_config(config_file)
+        if unknown and warn is not None:
+            warn(f"--config {config_file}: ignoring unknown keys: {', '.join(unknown)}")
+    return load_settings(Settings, {**from_file, **env}, given)
 
 
-# Targoman config keys -> our variables; `collection.*` belongs to the collector.
+# Config keys of Targoman gpu_monitor's config.json (its README's shape, the shipped
+# config.json.sample's `files`, and the `paths` its code reads) -> our variables.
 FILE_KEYS = {
     ("server", "url"): "GPUPULSE_PUSH_URL",
     ("server", "contract_number"): "GPUPULSE_CONTRACT_NUMBER",
     ("server", "token"): "GPUPULSE_PUSH_TOKEN",
     ("server", "offline"): "GPUPULSE_OFFLINE",
     ("database", "file"): "GPUPULSE_DB",
+    ("paths", "database"): "GPUPULSE_DB",
+    ("files", "database"): "GPUPULSE_DB",
     ("logging", "level"): "GPUPULSE_LOG_LEVEL",
     ("logging", "file"): "GPUPULSE_LOG_FILE",
+    ("paths", "log"): "GPUPULSE_LOG_FILE",
+    ("files", "log"): "GPUPULSE_LOG_FILE",
+    ("intervals", "retry"): "GPUPULSE_PUSH_BACKOFF_MIN",
+}
+# Keys Targoman's configs hold that need no setting here: the collector's sampling interval,
+# and the aggregation interval (GPU Pulse always aggregates and sends whole UTC hours).
+KNOWN_KEYS = {
+    ("intervals", "collection"),
+    ("intervals", "aggregation"),
+    ("collection", "interval_seconds"),
+    ("collection", "aggregation_interval_hours"),
 }
 
 
-def _from_file(path: str) -> dict[str, str]:
-    """Read a Targoman-style config.json (// comments allowed) into GPUPULSE_* values."""
+def read_config(path: str) -> tuple[dict[str, str], list[str]]:
+    """A Targoman-style config.json (// comments allowed) as GPUPULSE_* values, and the
+    dotted names of the keys it holds that mean nothing here."""
+    data = _parse_config(path)
+    out: dict[str, str] = {}
+    unknown: list[str] = []
+    for section, body in data.items():
+        if not isinstance(body, dict):
+            unknown.append(section)
+            continue
+        for key, value in body.items():
+            name = FILE_KEYS.get((section, key))
+            if name is None:
+                if (section, key) not in KNOWN_KEYS:
+                    unknown.append(f"{section}.{key}")
+            elif value is not None and value != "":
+                out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out, unknown
+
+
+def _parse_config(path: str) -> dict:
+    """The config file's top-level object; ConfigError naming the file and the problem."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -133,12 +175,7 @@ def _from_file(path: str) -> dict[str, str]:
         raise ConfigError(f"--config {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: the top level must be a JSON object")
-    out: dict[str, str] = {}
-    for (section, key), name in FILE_KEYS.items():
-        value = (data.get(section) or {}).get(key) if isinstance(data.get(section), dict) else None
-        if value is not None and value != "":
-            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    return out
+    return data
 
 
 def _strip_comments(text: str) -> str:

@@ -11,7 +11,7 @@ import json
 import logging
 
 from protocol.snapshot import RESERVATION_KEYS, make_snapshot
-from scheduler.push import Transport, TransportError, urllib_transport
+from scheduler.push import Transport, TransportError, http_transport
 from scheduler.settings import Settings, host_id
 from store.db import Connection
 from store.reservations import LOCAL, reservations_in_force
@@ -36,7 +36,7 @@ def snapshot(conn: Connection, settings: Settings, now: float) -> dict:
 
 
 def run(
-    conn: Connection, settings: Settings, now: float, *, transport: Transport = urllib_transport
+    conn: Connection, settings: Settings, now: float, *, transport: Transport = http_transport
 ) -> dict:
     """The scheduled job: send one snapshot; return what happened."""
     if not settings.status_url or settings.offline:

@@ -16,10 +16,9 @@ import secrets
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-import orjson
-
-from protocol.hourly import GPU_DESCRIPTION, STAT_KEYS
+from protocol.hourly import GPU_DESCRIPTION, STAT_KEYS, content_digest
 from store.aggregate import MAX, SUM, USER_OPS, merge_partial, merge_value
 from store.db import Connection, atomic, dict_rows, require_transaction
 from store.rollups import HOST, HOURLY_FIELDS, bump_rollup_state, rollup_state
@@ -57,8 +56,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_host(conn: Connection, name: str, now: float) -> str:
-    """Register a pushing host (or give a polled/revoked one a new token); return the token."""
+def add_host(
+    conn: Connection, name: str, now: float, *, targoman: bool = False, tz: str | None = None
+) -> str:
+    """Register a pushing host (or give a polled/revoked one a new token); return the token.
+    A `targoman` host may present the token as its X-Contract-Number, and its zone-less
+    times are read in `tz` (None: the hub's zone)."""
     with atomic(conn):
         conn.execute(
             "INSERT INTO hub_hosts (name, source, created) VALUES (?, 'push', ?) "
@@ -68,8 +71,9 @@ def add_host(conn: Connection, name: str, now: float) -> str:
         host_id = conn.execute("SELECT id FROM hub_hosts WHERE name = ?", (name,)).fetchone()[0]
         token = f"{TOKEN_PREFIX}_{host_id}_{secrets.token_urlsafe(32)}"
         conn.execute(
-            "UPDATE hub_hosts SET token_hash = ?, revoked = NULL, source = 'push' WHERE id = ?",
-            (hash_token(token), host_id),
+            "UPDATE hub_hosts SET token_hash = ?, revoked = NULL, source = 'push', targoman = ?, "
+            "tz = ? WHERE id = ?",
+            (hash_token(token), int(targoman), tz, host_id),
         )
     return token
 
@@ -90,26 +94,39 @@ def list_hosts(conn: Connection) -> list[dict]:
     """Every host the hub knows, with how it reports and when it last did."""
     return dict_rows(
         conn.execute(
-            "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, "
+            "SELECT h.id, h.name, h.source, h.created, h.revoked, h.last_ingest, h.targoman, "
             "s.received AS last_status "
             "FROM hub_hosts h LEFT JOIN hub_status s ON s.host = h.id ORDER BY h.name"
         )
     )
 
 
-def token_host(conn: Connection, token: str) -> tuple[int, str] | None:
-    """(host id, name) owning a bearer token, or None; the hash is compared in constant time."""
+class Sender(NamedTuple):
+    """The host a token belongs to: its id, its name, whether it was added --targoman, and
+    the zone of its zone-less times (None: the hub's)."""
+
+    host: int
+    name: str
+    targoman: bool = False
+    tz: str | None = None
+
+
+def token_host(conn: Connection, token: str, *, as_contract: bool = False) -> Sender | None:
+    """The host owning a bearer token, or None; the hash is compared in constant time. With
+    `as_contract` (the token came as X-Contract-Number) only a --targoman host's counts."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
         return None
     row = conn.execute(
-        "SELECT id, name, token_hash FROM hub_hosts WHERE id = ? AND revoked IS NULL",
+        "SELECT id, name, token_hash, targoman, tz FROM hub_hosts WHERE id = ? AND revoked IS NULL",
         (int(parts[1]),),
     ).fetchone()
-    if row is None or row[2] is None:
+    if row is None or row[2] is None or (as_contract and not row[3]):
         hmac.compare_digest(hash_token(token), hash_token(""))  # same work either way
         return None
-    return (row[0], row[1]) if hmac.compare_digest(hash_token(token), row[2]) else None
+    if not hmac.compare_digest(hash_token(token), row[2]):
+        return None
+    return Sender(row[0], row[1], bool(row[3]), row[4])
 
 
 def pull_host(conn: Connection, name: str, now: float) -> int:
@@ -128,40 +145,47 @@ def host_ids(conn: Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT name, id FROM hub_hosts ORDER BY name"))
 
 
-# --- rate limit -------------------------------------------------------------------------
+# --- rate limits ------------------------------------------------------------------------
 
 
-def _bucket(
-    conn: Connection, host: int, now: float, rate: float, burst: float
-) -> tuple[float, float]:
-    """(requests available in the host's token bucket at `now`, the bucket's time). A
-    request that read the clock before another's write but waited longer for the lock
-    arrives with an earlier `now`: it refills nothing, and never makes the bucket go back."""
-    tokens, at = conn.execute(
-        "SELECT rate_tokens, rate_at FROM hub_hosts WHERE id = ?", (host,)
-    ).fetchone()
-    if tokens is None:
+# (bucket key, requests per second, burst): one token bucket of the hub's rate limits.
+Limit = tuple[str, float, float]
+
+
+def _bucket(conn: Connection, limit: Limit, now: float) -> tuple[float, float]:
+    """(requests available in a bucket at `now`, the bucket's time); a bucket never seen
+    is full. A request that read the clock before another's write but waited longer for
+    the lock arrives with an earlier `now`: it refills nothing, and never makes the bucket
+    go back."""
+    key, rate, burst = limit
+    row = conn.execute("SELECT tokens, at FROM hub_rate WHERE key = ?", (key,)).fetchone()
+    if row is None:
         return burst, now
+    tokens, at = row
     return min(burst, tokens + max(0.0, now - at) * rate), max(now, at)
 
 
-def rate_wait(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
-    """Seconds until the host may send again (0: now); reads the host's token bucket."""
-    available = _bucket(conn, host, now, rate, burst)[0]
-    return 0.0 if available >= 1 else (1 - available) / rate
-
-
-def take_rate(conn: Connection, host: int, now: float, rate: float, burst: float) -> float:
-    """Spend one request from the host's bucket; seconds to wait if there is none."""
+def take_requests(
+    conn: Connection, limits: Sequence[Limit], now: float, refill_s: float
+) -> tuple[float, str]:
+    """Spend one request from each bucket of `limits`; (0, "") when there was one in each,
+    else (seconds to wait, the key of the empty bucket) and nothing is spent. Buckets left
+    alone for `refill_s` (the longest any takes to refill) are full again and forgotten,
+    so keys seen once do not pile up."""
     require_transaction(conn)
-    available, at = _bucket(conn, host, now, rate, burst)
-    if available < 1:
-        return (1 - available) / rate
-    conn.execute(
-        "UPDATE hub_hosts SET rate_tokens = ?, rate_at = ? WHERE id = ?",
-        (available - 1, at, host),
+    spent = []
+    for limit in limits:
+        available, at = _bucket(conn, limit, now)
+        if available < 1:
+            return (1 - available) / limit[1], limit[0]
+        spent.append((limit[0], available - 1, at))
+    conn.executemany(
+        "INSERT INTO hub_rate VALUES (?,?,?) ON CONFLICT (key) DO UPDATE SET "
+        "tokens = excluded.tokens, at = excluded.at",
+        spent,
     )
-    return 0.0
+    conn.execute("DELETE FROM hub_rate WHERE at < ?", (now - refill_s,))
+    return 0.0, ""
 
 
 # --- receiving hours --------------------------------------------------------------------
@@ -302,33 +326,49 @@ def _ids(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def payload_digest(payload: dict) -> str:
-    """sha256 of a payload's content, whatever its key order or spacing."""
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+payload_digest = content_digest
+
+
+@dataclass(frozen=True)
+class Received:
+    """One pushed host-hour: its rows, its content's digest, and when the sender built it
+    (None: the sender does not say)."""
+
+    rows: HourRows
+    digest: str
+    built_at: float | None
+
+
+def _stale(old_built: float | None, built: float | None) -> bool:
+    """True when a version built at `built` is older than the stored one."""
+    return old_built is not None and built is not None and built < old_built
 
 
 def receive_hours(
-    conn: Connection, host: int, received: Iterable[tuple[HourRows, str]], now: float
+    conn: Connection, host: int, received: Iterable[Received], now: float
 ) -> list[str]:
-    """Store pushed host-hours, (rows, payload digest) each, except those stored already
-    as this very payload (a retry or --resend: nothing changes); the uid answered for each."""
+    """Store pushed host-hours except those stored already as this very content (a retry
+    or --resend) and older versions than the one stored (a late replay): those change
+    nothing and answer the stored uid. Returns the uid answered for each."""
     require_transaction(conn)
     uids, fresh = [], []
-    for rows, digest in received:
+    for got in received:
+        hour = got.rows.hour
         old = conn.execute(
-            "SELECT uid, payload_hash FROM hub_receipts WHERE host = ? AND hour = ?",
-            (host, rows.hour),
+            "SELECT uid, payload_hash, built_at FROM hub_receipts WHERE host = ? AND hour = ?",
+            (host, hour),
         ).fetchone()
-        if old is not None and old[1] == digest:
+        if old is not None and (old[1] == got.digest or _stale(old[2], got.built_at)):
             uids.append(old[0])
             continue
         uids.append(uuidlib.uuid4().hex)
-        fresh.append(rows)
+        fresh.append(got.rows)
         conn.execute(
-            "INSERT INTO hub_receipts VALUES (?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
+            "INSERT INTO hub_receipts (host, hour, uid, payload_hash, received, built_at) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (host, hour) DO UPDATE "
             "SET uid = excluded.uid, payload_hash = excluded.payload_hash, "
-            "received = excluded.received",
-            (host, rows.hour, uids[-1], digest, int(now)),
+            "received = excluded.received, built_at = excluded.built_at",
+            (host, hour, uids[-1], got.digest, int(now), got.built_at),
         )
     save_hours(conn, host, fresh, now)
     return uids

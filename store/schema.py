@@ -353,6 +353,24 @@ V8_GPU_INSTANCE = """
 ALTER TABLE gpus ADD COLUMN gpu_instance INTEGER;  -- a MIG device's GPU instance id
 """
 
+# Version 9: who may send to a hub, and which of a host-hour's versions is the newest. A
+# host added with --targoman presents its token as Targoman's X-Contract-Number, and its
+# zone-less times are read in its zone; a receipt keeps when its payload was built, so an
+# older version replayed late cannot replace a newer one; every request, accepted or not,
+# takes from the buckets of its client address and of the token it presented.
+V9_HUB_SENDERS = """
+ALTER TABLE hub_hosts ADD COLUMN targoman INTEGER NOT NULL DEFAULT 0;  -- token as contract no.
+ALTER TABLE hub_hosts ADD COLUMN tz TEXT;            -- zone of its zone-less times; NULL: hub's
+ALTER TABLE hub_receipts ADD COLUMN built_at REAL;   -- when the sender built it; NULL: unknown
+
+CREATE TABLE hub_rate (
+    key TEXT PRIMARY KEY,        -- addr:<client address> or token:<sha256 of what was presented>
+    tokens REAL NOT NULL,        -- requests left in the bucket at `at`
+    at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX hub_rate_at ON hub_rate (at);
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -362,6 +380,7 @@ MIGRATIONS: list[str] = [
     V6_DRIVER_READINGS,
     V7_WORKLOADS,
     V8_GPU_INSTANCE,
+    V9_HUB_SENDERS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

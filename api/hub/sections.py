@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import request
 
 from api.hub.hosts import ALL_HOSTS, HOST_PARAM
-from api.hub.views import active_reservations
+from api.hub.views import BROKEN, active_reservations, unshowable
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
 from api.lab.settings import lab_settings
 from api.lab.status import OtherHosts
@@ -80,10 +80,26 @@ def host_sections(
 ) -> list[dict]:
     """A section per host that reports to this hub (all, or `only` that one), by name."""
     return [
-        section(conn, snap, settings, now)
+        shown(conn, snap, settings, now)
         for snap in hubstore.snapshots(conn, now)
         if snap["host"] != here and only in (None, "all", snap["host"])
     ]
+
+
+def shown(conn: Connection, snapshot: dict, settings: ApiSettings, now: float) -> dict:
+    """A host's section, or, when its snapshot cannot be drawn, a section saying so."""
+    try:
+        return section(conn, snapshot, settings, now)
+    except BROKEN as problem:  # one host's bad snapshot must not take the page down
+        return {
+            "host": snapshot["host"],
+            "source": snapshot["source"],
+            "stale": True,
+            "age": "broken",
+            "error": unshowable(problem),
+            "gpus": [],
+            "summary": gpu_counts([], set(), lab_settings(settings).threshold),
+        }
 
 
 def other_hosts(conn: Connection, settings: ApiSettings, now: float, here: str) -> OtherHosts:

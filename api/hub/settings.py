@@ -16,6 +16,7 @@ class HubSettings:
     max_batch: int = setting("GPUPULSE_HUB_MAX_BATCH")
     rate: float = setting("GPUPULSE_HUB_RATE")
     burst: float = setting("GPUPULSE_HUB_BURST")
+    address_rate: float = setting("GPUPULSE_HUB_ADDRESS_RATE")
     contract_number: str = setting("GPUPULSE_HUB_CONTRACT_NUMBER")
     max_skew_s: int = setting("GPUPULSE_HUB_MAX_SKEW")
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")

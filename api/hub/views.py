@@ -20,6 +20,16 @@ ENDPOINTS = (
 )
 
 
+# What a stored snapshot that no view can use raises (one kept from before its fields were
+# checked as they are now): the host is shown as broken, the others as usual.
+BROKEN = (ValueError, OverflowError, TypeError, KeyError, AttributeError)
+
+
+def unshowable(problem: Exception) -> str:
+    """Why a host's snapshot is not shown, in one line."""
+    return f"its last snapshot cannot be shown ({type(problem).__name__}: {problem})"[:300]
+
+
 def active_reservations(snapshot: dict, now: float) -> set:
     """GPU indices with a reservation in force in a snapshot."""
     sent = snapshot.get("reservations", ())
@@ -50,16 +60,13 @@ def host_summaries(conn: Connection, now: float, threshold: float) -> list[dict]
     for snap in hubstore.snapshots(conn, now):
         if snap["host"] in seen:
             continue
-        counts = gpu_counts(snap["gpus"], active_reservations(snap, now), threshold)
-        lines.append(
-            {
-                "host": snap["host"],
-                "source": snap["source"],
-                "stale": snap["stale"],
-                "age_s": snap["age_s"],
-                **counts,
-            }
-        )
+        line = {"host": snap["host"], "source": snap["source"], "age_s": snap["age_s"]}
+        try:
+            counts = gpu_counts(snap["gpus"], active_reservations(snap, now), threshold)
+            lines.append({**line, "stale": snap["stale"], **counts})
+        except BROKEN as problem:  # one host's bad snapshot must not hide the others
+            lines.append({**line, "stale": True, **gpu_counts([], set(), threshold)})
+            lines[-1]["broken"] = unshowable(problem)
     return lines
 
 

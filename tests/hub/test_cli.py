@@ -79,3 +79,13 @@ def test_mistakes_are_one_line_and_non_zero(hub_db, tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     bad = hosts(hub_db, "rename")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_targoman_hosts_are_listed_and_a_bad_zone_is_one_line(hub_db):
+    assert hosts(hub_db, "add", "t-box", "--targoman", "--tz", "Asia/Tehran").returncode == 0
+    listed = json.loads(hosts(hub_db, "list", "--format", "json").stdout)
+    assert [(h["name"], h["targoman"]) for h in listed] == [("t-box", 1)]
+    assert "targoman" in hosts(hub_db, "list").stdout
+    for args in (("--tz", "Asia/Tehran"), ("--targoman", "--tz", "Mars/Olympus")):
+        bad = hosts(hub_db, "add", "other", *args)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

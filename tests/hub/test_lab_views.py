@@ -84,7 +84,7 @@ def test_charts_of_a_host_equal_its_own(fleet, hub_db):
     assert hub.get("/charts/users.svg?host=elsewhere").status_code == 400
 
 
-def snapshot(host: str, busy: int, reserved: bool) -> dict:
+def snapshot(host: str, busy: int, reserved: bool, at: float = NOW) -> dict:
     gpus = [
         {
             "uuid": f"{host}-{i}",
@@ -93,7 +93,7 @@ def snapshot(host: str, busy: int, reserved: bool) -> dict:
             "util": 90 if i < busy else 0,
             "memory_total_mib": 40960,
             "mem_used_mib": 100,
-            "ts": NOW,
+            "ts": at,
             "processes": [
                 {"pid": 40 + i, "user": "<script>x</script>", "command": "train", "mem_mib": 900}
             ]
@@ -103,14 +103,14 @@ def snapshot(host: str, busy: int, reserved: bool) -> dict:
         for i in range(4)
     ]
     booked = [{"gpu": 3, "name": "dana", "comment": "thesis", "until": None}] if reserved else []
-    return {"host": host, "sent_at": NOW, "every_s": 60, "gpus": gpus, "reservations": booked}
+    return {"host": host, "sent_at": at, "every_s": 60, "gpus": gpus, "reservations": booked}
 
 
 def test_status_page_shows_each_host_with_its_summary(hub_db):
     post(
         make_hub(hub_db, now=NOW - 600).test_client(),
         "/api/v1/status",
-        snapshot("box2", 1, False),
+        snapshot("box2", 1, False, at=NOW - 600),
         new_token(hub_db, "box2"),
     )
     client = make_hub(hub_db).test_client()

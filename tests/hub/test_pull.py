@@ -126,4 +126,4 @@ def test_an_unreadable_consul_gives_no_targets_and_no_error(
     conn = open_db(hub_db, write=True)
     assert pull.run(conn, load(env), time.time()) == {}
     conn.close()
-    assert json.loads(json.dumps(pull.consul_targets(load(env), pull.urllib_transport))) == []
+    assert json.loads(json.dumps(pull.consul_targets(load(env), pull.http_transport))) == []

@@ -155,13 +155,12 @@ def test_a_host_sending_too_fast_gets_429_with_retry_after(fleet, hub_db):
 def test_a_request_that_waited_for_the_lock_is_not_refused_for_its_older_clock(hub_db):
     # Under load a request reads the clock, then waits for the write lock while a later one
     # stores its time; the bucket must neither refuse it nor move back to its clock.
-    token = new_token(hub_db)
     conn = open_db(hub_db, write=True)
-    host = hubstore.token_host(conn, token)[0]
+    limit = [("token:x", 100.0, 50.0)]
     with atomic(conn):
-        assert hubstore.take_rate(conn, host, NOW, 100.0, 50.0) == 0.0
-        assert hubstore.take_rate(conn, host, NOW - 0.6, 100.0, 50.0) == 0.0
-    at = conn.execute("SELECT rate_at FROM hub_hosts WHERE id = ?", (host,)).fetchone()[0]
+        assert hubstore.take_requests(conn, limit, NOW, 1.0) == (0.0, "")
+        assert hubstore.take_requests(conn, limit, NOW - 0.6, 1.0) == (0.0, "")
+    at = conn.execute("SELECT at FROM hub_rate WHERE key = 'token:x'").fetchone()[0]
     conn.close()
     assert at == NOW
 

@@ -16,7 +16,7 @@ import pytest
 
 from api.activity import EMPTY_NOTE
 from scheduler import push, status_push
-from scheduler.push import Reply, TransportError, urllib_transport
+from scheduler.push import Reply, TransportError, http_transport
 from scheduler.settings import load
 from store import open_db
 from store.db import atomic
@@ -60,11 +60,11 @@ class Faults:
             return Reply(503, {}, b"injected")
         if action == "slow_429":
             return Reply(429, {"retry-after": "30"}, b"injected")
-        reply = urllib_transport(url, body, headers, timeout)
+        reply = http_transport(url, body, headers, timeout)
         self.delivered.append(body)
         if action == "duplicate":
             self.delivered.append(body)
-            urllib_transport(url, body, headers, timeout)
+            http_transport(url, body, headers, timeout)
         if action == "drop_after":  # stored by the hub; the answer never reached the host
             raise TransportError("connection error: reset after sending (injected)")
         if action == "5xx_after":
@@ -115,7 +115,7 @@ def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, ser
     for body in reversed(faults.delivered[:20]):  # old deliveries replayed late
         sent = json.loads(body)
         one = None if isinstance(sent, list) else sent
-        urllib_transport(settings.push_url, body, push.headers(settings, one), 5)
+        http_transport(settings.push_url, body, push.headers(settings, one), 5)
 
     states = fleet.conn.execute("SELECT state, count(*) FROM push_queue GROUP BY 1").fetchall()
     assert states == [("sent", len(fleet.hours()))]

@@ -16,17 +16,9 @@ import pytest
 
 from scheduler import rollup
 from store import SCHEMA_VERSION, aggregate
-from tests.support import fleet
+from tests.support import commands, fleet
 
-
-def cli(env, *args, timeout=30):
-    return subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+cli = commands.scheduler
 
 
 @pytest.fixture

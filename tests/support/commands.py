@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from os import PathLike
 from pathlib import Path
 
 
@@ -24,8 +25,8 @@ def gpupulse_api(*args: str) -> list[str]:
     return [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())", *args]
 
 
-def scheduler(*args: str) -> list[str]:
-    """`scheduler ARGS...` with the interpreter running the tests."""
+def scheduler_command(*args: str) -> list[str]:
+    """`scheduler ARGS...` as a command line, with the interpreter running the tests."""
     return [sys.executable, "-c", "from scheduler.cli import main; raise SystemExit(main())", *args]
 
 
@@ -41,4 +42,18 @@ def console(
         text=True,
         timeout=timeout,
         env={**clean, **(env or {})},
+    )
+
+
+def scheduler(
+    env: dict[str, str], *args: str, cwd: str | PathLike[str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess:
+    """Run the real `scheduler` command to its end, its output captured as text."""
+    return subprocess.run(
+        python_m("scheduler.cli", *args),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -69,7 +69,7 @@ def make_hub(db: Path, now: float = NOW, lab: LabSettings | None = None, **hub) 
             db=str(db), tz=ZoneInfo(TZ), clock=lambda: now, features={"lab": lab or LabSettings()}
         )
     )
-    app.extensions[HUB].settings = HubSettings(**{"rate": 1000.0, **hub})
+    app.extensions[HUB].settings = HubSettings(**{"rate": 1000.0, "address_rate": 1000.0, **hub})
     return app
 
 

@@ -22,7 +22,7 @@ from collector.backfill import backfill
 from sampling.simulated import SimulatedBackend
 from store import open_db
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, set_meta
-from tests.support.commands import gpupulse_api, python_m, scheduler
+from tests.support.commands import gpupulse_api, python_m, scheduler_command
 from tests.support.lab import DAY_START, HOSTILE, fill_day, lab_app
 from tests.support.servers import start_gunicorn, stop
 
@@ -175,7 +175,7 @@ def run(argv: list[str], db: Path, tmp: Path) -> subprocess.CompletedProcess:
 
 def gpu_hours_by_user(db: Path, day: str, tmp: Path) -> dict[str, float]:
     """Roll `db` up with the scheduler, then ask `gpupulse-api usage` who used the GPUs."""
-    run(scheduler("run-once", "rollup"), db, tmp)
+    run(scheduler_command("run-once", "rollup"), db, tmp)
     done = run(gpupulse_api("usage", "--by", "user", "--json", "--from", day, "--to", day), db, tmp)
     return {row["user"]: row["gpu_hours"] for row in json.loads(done.stdout)["rows"]}
 
