@@ -17,7 +17,7 @@ from api.names import AS_RECORDED, Names
 from api.params import BadParam, Choice, IntRange, Param
 from api.source import Source
 from api.svg.calendar import Calendar, Cell, render_calendar, window
-from api.svg.text import clean_label, duration, long_date, number, plural, short_date
+from api.svg.text import DASH, clean_label, duration, long_date, number, plural, short_date
 from api.svg.theme import THEMES
 from store.rollups import HOST
 
@@ -283,12 +283,12 @@ def legend_titles(metric: Metric, scale: str, values: list[float], level) -> lis
 
 def legend_labels(metric: Metric, scale: str, values: list[float], level) -> list[str]:
     """The text beside each legend square, in the graph's own unit: '0 h', '≤2 h', … '>6 h'
-    (fixed bands) or each quarter's largest day (quartiles; '–' for a level no day has)."""
+    (fixed bands) or each quarter's largest day (quartiles; a dash for a level no day has)."""
     labels = [metric.zero]
     tops = level_tops(scale, metric.bands, values, level)
     for k, top in enumerate(tops):
         if top is None:
-            labels.append("–" if scale != "fixed" else f">{metric.short(tops[k - 1])}")
+            labels.append(DASH if scale != "fixed" else f">{metric.short(tops[k - 1])}")
         else:
             labels.append(f"≤{metric.short(top)}")
     return labels
