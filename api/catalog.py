@@ -13,6 +13,7 @@ from api.params import Day, Param
 
 JSON, SVG, TEXT = "application/json", "image/svg+xml", "text/plain"
 CSV, CSS, JS = "text/csv", "text/css", "text/javascript"
+ICO = "image/x-icon"
 GPU_FILTER = Param("gpu", "all (every row), a GPU index, or a GPU UUID", "all")
 DAYS_PARAMS = (
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: 29 days before `to`)"),
@@ -201,6 +202,7 @@ BODY_SCHEMAS = {
     CSV: {"type": "string"},
     CSS: {"type": "string"},
     JS: {"type": "string"},
+    ICO: {"type": "string", "format": "binary"},
 }
 STATUS_TEXT = {
     304: "Not modified (If-None-Match matched the ETag)",
