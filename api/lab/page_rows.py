@@ -74,6 +74,9 @@ def gpu_view(
                 "user": names.user(p["user"] or "unknown"),
                 "login": p["user"] or "unknown",
                 "command": p["command"] or "",
+                # Each word its own box: a line may break between words, never inside one
+                # (browsers would split "--config" after its hyphens).
+                "words": (p["command"] or "").split(),
                 "memory": gib(p["mem_mib"]),
             }
             for p in gpu["processes"]

@@ -25,6 +25,7 @@ LINE = 16
 MIN_WIDTH = 360
 WIDE = 600  # narrower than this, footer items go one per line
 CHAR_W = 5.4  # average advance of a 9 px sans-serif character, digits and units
+HEADER_CHAR_W = 7.0  # the same at the header's 13 px
 LEGEND_GAP = 8
 DAY_LABELS = {1: "Mon", 3: "Wed", 5: "Fri"}  # row index, Sunday = 0
 
@@ -79,7 +80,9 @@ def render_calendar(cal: Calendar) -> str:
     width = max(MIN_WIDTH, PAD + LABEL_W + weeks * PITCH - GAP + PAD)
     footer = [" · ".join(cal.footer)] if width >= WIDE else list(cal.footer)
     legend_y = GRID_Y + 7 * PITCH - GAP + 8
-    height = legend_y + CELL + 6 + LINE * len(footer) + PAD
+    header = header_lines(cal.header, width)
+    shift = LINE * (len(header) - 1)  # a wrapped header pushes the grid down
+    height = legend_y + CELL + 6 + LINE * len(footer) + PAD + shift
     dwg = svgwrite.Drawing(size=(width, height), profile="full", debug=False)
     dwg.viewbox(0, 0, width, height)
     dwg.attribs.update({"role": "img", "aria-label": cal.header})
@@ -89,8 +92,10 @@ def render_calendar(cal: Calendar) -> str:
         dwg.defs.add(dwg.style(css))
     colours = palette(cal.theme)
     dwg.add(dwg.rect((0, 0), (width, height), rx=6, class_="bg", fill=colours.background))
-    root = dwg.add(dwg.g(font_family=FONT_FAMILY, font_size=9))
-    _text(dwg, root, cal.header, (PAD, HEADER_Y), "fg", colours.text, font_size=13)
+    top = dwg.add(dwg.g(font_family=FONT_FAMILY, font_size=9))
+    for i, line in enumerate(header):
+        _text(dwg, top, line, (PAD, HEADER_Y + LINE * i), "fg", colours.text, font_size=13)
+    root = top.add(dwg.g(transform=f"translate(0,{shift})")) if shift else top
     _labels(dwg, root, cal.cells, colours.muted)
     _cells(dwg, root, cal.cells, cal.theme)
     _legend(dwg, root, cal, (width - PAD, legend_y))
@@ -136,6 +141,18 @@ def _cells(dwg, root, cells: Sequence[Cell], theme: str) -> None:
 
 def _outline(colours) -> dict:
     return {"stroke": colours.outline, "stroke_opacity": colours.outline_opacity, "stroke_width": 1}
+
+
+def header_lines(header: str, width: float) -> list[str]:
+    """The header in lines that fit the graph's width (split between words, at most two:
+    a narrow graph keeps its whole headline instead of cutting it off at the edge)."""
+    fits = int((width - 2 * PAD) / HEADER_CHAR_W)
+    if len(header) <= fits:
+        return [header]
+    cut = header.rfind(" ", 0, fits + 1)
+    if cut <= 0:
+        return [header]
+    return [header[:cut], header[cut + 1 :]]
 
 
 def label_width(text: str) -> float:

@@ -11,7 +11,7 @@ import pytest
 from store import open_db
 from tests.support.app import make_app
 from tests.support.rows import add_days, add_gpu, add_user_days, set_meta_value
-from tests.support.svg_parse import day_cells, legend_cells, parse, texts, title_of
+from tests.support.svg_parse import NS, day_cells, legend_cells, parse, texts, title_of
 
 TODAY = date(2026, 3, 4)  # a Wednesday; conftest's NOW
 # The palettes exactly as GitHub's contribution graph draws them (not imported from the code
@@ -318,7 +318,8 @@ def test_hostile_names_are_escaped_and_stripped(conn, db_path):
     assert "<script" not in body and "&lt;script&gt;" in body
     assert not any(ch in body for ch in "\x00\x07\x1b\u202e")
     assert not list(root.iter("{http://www.w3.org/2000/svg}script"))
-    header = texts(root)[0].text
+    header = root.get("aria-label")
+    assert header == " ".join(t.text for t in texts(root) if t.get("class") == "fg")
     assert header.count('<script>alert("x")</script> &') == 3  # user, GPU and host name
     assert "…" in header  # each capped with an ellipsis
     assert len(header) < 200 and "x" * 40 not in header  # names are length-capped
@@ -371,7 +372,12 @@ def test_headline_states_the_squares_measure_and_the_period_covered(conn, db_pat
     squares = [c for c in day_cells(root) if c.get("data-level") != "0"]
     assert len(squares) == 21 and texts(root)[-1].text.startswith("21 active days")
     full = get_svg(db_path, "weeks=2")  # data before the view: the view is covered
-    assert texts(full)[0].text.endswith("on vm in the last 2 weeks")
+    assert full.get("aria-label").endswith("on vm in the last 2 weeks")
+    # A narrow graph wraps its headline between words rather than cutting it off.
+    lines = [t.text for t in texts(full) if t.get("class") == "fg"]
+    assert lines == ["12.1 h with a GPU busy (22 GPU-hours) on vm in", "the last 2 weeks"]
+    moved = [g for g in full.iter(f"{NS}g") if g.get("transform") == "translate(0,16)"]
+    assert len(moved) == 1 and len(day_cells(moved[0])) == len(day_cells(full))  # a line down
     assert texts(get_svg(db_path, "metric=gpu_hours"))[0].text.startswith("42 GPU-hours on vm")
 
 
