@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from api.activity_stats import SCALES, level_function, stats
+from api.activity_stats import SCALES, level_function, level_tops, stats
 from api.gpus import GpuRef, resolve_gpu
 from api.names import AS_RECORDED, Names
 from api.params import BadParam, Choice, IntRange, Param
@@ -253,14 +253,6 @@ def footer(metric: Metric, days: list[date], values: list[float], hours: list[fl
         f"{number(sum(hours))} GPU-hours",
         busiest if ties == 1 else f"busiest: {ties:,} days at {top}",
     ]
-
-
-def level_tops(scale: str, bands: tuple, values: list[float], level) -> list[float | None]:
-    """The upper edge of levels 1-4: the fixed bands (level 4: None, open), or with
-    quartiles the largest value in view at that level (None for a level no day has)."""
-    if scale == "fixed":
-        return [*bands, None]
-    return [max((v for v in values if v > 0 and level(v) == k), default=None) for k in range(1, 5)]
 
 
 def legend_titles(metric: Metric, scale: str, values: list[float], level) -> list[str]:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response
 
-from api.activity_stats import level_function
+from api.activity_stats import level_function, level_tops
 from api.catalog import SVG, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
@@ -121,9 +121,9 @@ def hours_svg(source: Source, first: date, last: date, tz: ZoneInfo, theme: str)
 
 
 def heat_legend(flat: list[float], level) -> list[str]:
-    """What each of the five shades means: '0', then each quarter's largest hour-slot in
+    """What each of the five shades means: none, then each quarter's largest hour-slot in
     GPU-hours (a dash for a level no slot has)."""
-    tops = [max((v for v in flat if v > 0 and level(v) == k), default=None) for k in range(1, 5)]
+    tops = level_tops("quartiles", (0, 0, 0), flat, level)
     return ["0 GPU-h", *(DASH if t is None else f"≤{number(t)} GPU-h" for t in tops)]
 
 
