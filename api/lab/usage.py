@@ -25,9 +25,42 @@ from store.rollups import HOST
 from store.usage import Span, month_of, seconds_by
 
 bp = Blueprint("lab_usage", __name__)
+HOURS_FIELD = {"type": "number", "description": "GPU-hours"}
+USAGE_REPLY = {
+    "type": "object",
+    "required": ["by", "from", "to", "rows", "total_gpu_hours", "no_process_gpu_hours"],
+    "properties": {
+        "by": {"type": "string", "enum": ["user", "day", "month", "gpu"]},
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "timezone": {"type": "string"},
+        "total_gpu_hours": {**HOURS_FIELD, "description": "people's GPU-hours (the rows)"},
+        "no_process_gpu_hours": {
+            **HOURS_FIELD,
+            "description": "GPU time no person's process accounts for (a GPU busy with no "
+            "process seen, or an idle-runner job's share); by=day and by=month rows carry it too",
+        },
+        "host_gpu_hours": {
+            **HOURS_FIELD,
+            "description": "the activity graph's GPU-hours for the same days: "
+            "total_gpu_hours + no_process_gpu_hours",
+        },
+        "idle_harvested_gpu_hours": {
+            **HOURS_FIELD,
+            "description": "idle-runner jobs' run time x GPUs, not in the total",
+        },
+        "display_names": {"type": "object", "additionalProperties": {"type": "string"}},
+        "rows": {"type": "array", "items": {"type": "object"}},
+    },
+}
 ENDPOINTS = (
     Endpoint(
-        "/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, USAGE_PARAMS, (400, 503)
+        "/api/v1/usage",
+        "GPU-hours by user, day, month or GPU",
+        JSON,
+        USAGE_PARAMS,
+        (400, 503),
+        reply=USAGE_REPLY,
     ),
 )
 HOUR = 3600.0

@@ -109,3 +109,10 @@ def test_no_process_time_closes_the_gap_to_the_graph(lab_client, conn):
     assert alone["rows"] == [
         {"day": "2026-03-05", "gpu_hours": 0.0, "no_process_gpu_hours": 1.0, "users": {}}
     ]
+
+
+def test_usage_fields_are_documented(lab_client):
+    doc = lab_client.get("/openapi.json").get_json()["paths"]["/api/v1/usage"]["get"]
+    schema = doc["responses"]["200"]["content"]["application/json"]["schema"]
+    body = lab_client.get("/api/v1/usage").get_json()
+    assert set(body) == set(schema["properties"]) and set(schema["required"]) <= set(body)
