@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from api.activity_stats import SCALES, level_function, stats
+from api.activity_stats import SCALES, level_function, level_tops, stats
 from api.gpus import GpuRef, resolve_gpu
 from api.names import AS_RECORDED, Names
 from api.params import BadParam, Choice, IntRange, Param
 from api.source import Source
 from api.svg.calendar import Calendar, Cell, render_calendar, window
-from api.svg.text import clean_label, duration, long_date, number, plural, short_date
+from api.svg.text import DASH, clean_label, duration, long_date, number, plural, short_date
 from api.svg.theme import THEMES
 from store.rollups import HOST
 
@@ -34,14 +34,30 @@ class Metric:
     bands: tuple[float, float, float]  # scale=fixed upper edges of levels 1-3
     fmt: Callable[[float], str]
     phrase: str  # "{v} of GPU activity"
+    short: Callable[[float], str]  # a legend label: "1.5 h"
+    zero: str  # the legend label of a day without GPU activity
 
 
 METRICS = {
     "active_minutes": Metric(
-        "active_minutes", 1, 60, (60, 180, 360), duration, "{v} of GPU activity"
+        "active_minutes",
+        1,
+        60,
+        (60, 180, 360),
+        duration,
+        "{v} of GPU activity",
+        lambda v: f"{number(v / 60)} h",
+        "0 h",
     ),
     "gpu_hours": Metric(
-        "gpu_minutes", 60, 3600, (1, 3, 6), lambda v: f"{number(v)} GPU-hours", "{v}"
+        "gpu_minutes",
+        60,
+        3600,
+        (1, 3, 6),
+        lambda v: f"{number(v)} GPU-hours",
+        "{v}",
+        lambda v: f"{number(v)} GPU-h",
+        "0 GPU-h",
     ),
     "utilization": Metric(
         "avg_utilization",
@@ -50,9 +66,18 @@ METRICS = {
         (25, 50, 75),
         lambda v: f"{number(v, 0)} %",
         "{v} average GPU utilization",
+        lambda v: f"{number(v, 0)} %",
+        "idle",
     ),
     "energy": Metric(
-        "energy_kwh", 1, None, (1, 3, 6), lambda v: f"{number(v, 2)} kWh", "{v} of GPU energy"
+        "energy_kwh",
+        1,
+        None,
+        (1, 3, 6),
+        lambda v: f"{number(v, 2)} kWh",
+        "{v} of GPU energy",
+        lambda v: f"{number(v, 1)} kWh",
+        "idle",
     ),
 }
 
@@ -77,21 +102,46 @@ def check_combination(query: dict) -> None:
         raise BadParam("metric", f"metric {query['metric']} is not recorded per user", allowed)
 
 
-def day_values(source: Source, query: dict, gpu: GpuRef, days: list[date]) -> tuple:
-    """(shown values, GPU-hours) per day in `days`, zero where no roll-up exists."""
+@dataclass(frozen=True)
+class Series:
+    """The days in view: the metric's values, GPU-hours, whether a GPU was active, and the
+    first day any roll-up covers (None: no data in view)."""
+
+    values: list[float]
+    hours: list[float]
+    active: list[bool]
+    first: date | None
+
+    def shown(self) -> list[float]:
+        """Values that colour a square: a day without GPU activity is level 0 whatever the
+        metric, so idle power alone (metric=energy) makes no active or streak day."""
+        return [v if a else 0.0 for v, a in zip(self.values, self.active, strict=True)]
+
+
+def day_values(source: Source, query: dict, gpu: GpuRef, days: list[date]) -> Series:
+    """The metric, GPU-hours and activity per day in `days`, zero where no roll-up exists."""
     metric, first, last = METRICS[query["metric"]], days[0].isoformat(), days[-1].isoformat()
     values: dict[str, float] = {}
     hours: dict[str, float] = {}
+    active: dict[str, bool] = {}
     if query["user"] is None:
         for row in source.daily(first, last, gpu.id):
             values[row["day"]] = (row[metric.column] or 0) / metric.divisor
             hours[row["day"]] = (row["gpu_minutes"] or 0) / 60
+            active[row["day"]] = (row["active_minutes"] or 0) > 0
     else:
         seconds = user_seconds(source, first, last, query["user"], gpu.id)
         values = {day: s / metric.user_divisor for day, s in seconds.items()}
         hours = {day: s / 3600 for day, s in seconds.items()}
+        active = {day: s > 0 for day, s in seconds.items()}
     keys = [d.isoformat() for d in days]
-    return [values.get(k, 0.0) for k in keys], [hours.get(k, 0.0) for k in keys]
+    covered = min(values, default=None)
+    return Series(
+        [values.get(k, 0.0) for k in keys],
+        [hours.get(k, 0.0) for k in keys],
+        [active.get(k, False) for k in keys],
+        None if covered is None else date.fromisoformat(covered),
+    )
 
 
 def user_seconds(source: Source, first: str, last: str, user: str, gpu: int) -> dict:
@@ -126,42 +176,82 @@ def activity_calendar(
     gpu = resolve_gpu(query["gpu"], source.gpus)
     metric = METRICS[query["metric"]]
     days = window(today, query["weeks"])
-    values, hours = day_values(source, query, gpu, days)
-    level = level_function(values, query["scale"], metric.bands)
+    series = day_values(source, query, gpu, days)
+    shown = series.shown()
+    level = level_function(shown, query["scale"], metric.bands)
     who = None if query["user"] is None else clean_label(names.user(query["user"]), 32)
-    pairs = zip(days, values, strict=True)
-    cells = [Cell(d, level(v), cell_title(metric, v, d, who)) for d, v in pairs]
-    period = "year" if query["weeks"] == 53 else plural(query["weeks"], "week")
-    who_where = subject(source, query, gpu, names)
-    header = f"{number(sum(hours))} GPU-hours {who_where} in the last {period}"
-    legend = legend_titles(metric, query["scale"], values, level)
-    return Calendar(cells, header, footer(metric, days, values, hours), legend, query["theme"])
+    cells = [
+        Cell(d, level(v), cell_title(metric, raw, v, d, who))
+        for d, raw, v in zip(days, series.values, shown, strict=True)
+    ]
+    header = headline(query, gpu, series, subject(source, query, gpu, names), days)
+    legend = legend_titles(metric, query["scale"], shown, level)
+    labels = legend_labels(metric, query["scale"], shown, level)
+    return Calendar(
+        cells, header, footer(metric, days, shown, series.hours), legend, query["theme"], labels
+    )
 
 
-def cell_title(metric: Metric, value: float, day: date, user: str | None) -> str:
-    """'3 h 20 min of GPU activity on Tuesday, March 4, 2026'."""
+def headline(query: dict, gpu: GpuRef, series: Series, who_where: str, days: list[date]) -> str:
+    """What the squares add up to, in their own measure, and the period the data covers:
+    '303.5 h with a GPU busy (568.3 GPU-hours) on lab1 since Nov 11, 2026'."""
+    if series.first is None:
+        return f"No GPU activity recorded {who_where} yet"
+    gpu_hours = f"{number(sum(series.hours))} GPU-hours"
+    shown = series.shown()
+    name = query["metric"]
+    if query["user"] is not None or name == "gpu_hours":
+        measure = gpu_hours
+    elif name == "active_minutes":
+        busy = "with a GPU busy" if gpu.id == HOST else "busy"
+        measure = f"{number(sum(shown) / 60)} h {busy} ({gpu_hours})"
+    elif name == "utilization":
+        active = [v for v in shown if v > 0]
+        mean = sum(active) / len(active) if active else 0.0
+        measure = f"{number(mean, 0)} % average GPU utilization on active days"
+    else:
+        measure = f"{METRICS[name].fmt(sum(series.values))} of GPU energy"
+    return f"{measure} {who_where} {period_text(series.first, days, query['weeks'])}"
+
+
+def period_text(first: date, days: list[date], weeks: int) -> str:
+    """'in the last year' when the data covers the whole view, else 'since Nov 11, 2026',
+    so three weeks of data never read as a year."""
+    if first > days[0]:
+        return f"since {short_date(first)}"
+    return "in the last year" if weeks == 53 else f"in the last {plural(weeks, 'week')}"
+
+
+def cell_title(metric: Metric, raw: float, value: float, day: date, user: str | None) -> str:
+    """'3 h 20 min of GPU activity on Tuesday, March 4, 2026' (`raw`: the day's figure even
+    when no GPU was active, such as idle power)."""
     when = long_date(day)
     if user is not None:
         if value <= 0:
             return f"No GPU time for {user} on {when}"
         return f"{metric.fmt(value)} of GPU time for {user} on {when}"
     if value <= 0:
-        return f"No GPU activity on {when}"
+        idle = f" ({metric.fmt(raw)} while idle)" if raw > 0 else ""
+        return f"No GPU activity on {when}{idle}"
     return f"{metric.phrase.format(v=metric.fmt(value))} on {when}"
 
 
 def footer(metric: Metric, days: list[date], values: list[float], hours: list[float]) -> list:
-    """Footer items: active days, streaks, GPU-hours, busiest day (or the empty note)."""
+    """Footer items: active days, streaks, GPU-hours, busiest day (or the empty note);
+    days tied for busiest (as shown) are counted, not one of them picked."""
     s = stats(days, values)
     if s.busiest is None:
         return [EMPTY_NOTE]
     busiest_day, busiest_value = s.busiest
+    top = metric.fmt(busiest_value)
+    ties = sum(1 for v in values if v > 0 and metric.fmt(v) == top)
+    busiest = f"busiest day {short_date(busiest_day)} ({top})"
     return [
         plural(s.active_days, "active day"),
         f"current streak {plural(s.current_streak, 'day')}",
         f"longest streak {plural(s.longest_streak, 'day')}",
         f"{number(sum(hours))} GPU-hours",
-        f"busiest day {short_date(busiest_day)} ({metric.fmt(busiest_value)})",
+        busiest if ties == 1 else f"busiest: {ties:,} days at {top}",
     ]
 
 
@@ -177,11 +267,23 @@ def legend_titles(metric: Metric, scale: str, values: list[float], level) -> lis
             f"more than {b}, up to {c}",
             f"more than {c}",
         ]
-    for k in range(1, 5):
-        top = max((v for v in values if v > 0 and level(v) == k), default=None)
+    for k, top in enumerate(level_tops(scale, metric.bands, values, level), start=1):
         note = "" if top is None else f", up to {metric.fmt(top)}"
         titles.append(f"quarter {k} of the active days{note}")
     return titles
+
+
+def legend_labels(metric: Metric, scale: str, values: list[float], level) -> list[str]:
+    """The text beside each legend square, in the graph's own unit: '0 h', '≤2 h', … '>6 h'
+    (fixed bands) or each quarter's largest day (quartiles; a dash for a level no day has)."""
+    labels = [metric.zero]
+    tops = level_tops(scale, metric.bands, values, level)
+    for k, top in enumerate(tops):
+        if top is None:
+            labels.append(DASH if scale != "fixed" else f">{metric.short(tops[k - 1])}")
+        else:
+            labels.append(f"≤{metric.short(top)}")
+    return labels
 
 
 def activity_svg(source: Source, query: dict, today: date, names: Names = AS_RECORDED) -> str:

@@ -27,6 +27,16 @@ def level_function(
     return lambda v: 0 if v <= 0 else max(1, -(-4 * bisect_right(active, v) // n))
 
 
+def level_tops(
+    scale: str, bands: tuple[float, float, float], values: Sequence[float], level
+) -> list[float | None]:
+    """The upper edge of levels 1-4, for a legend: the fixed bands (level 4: None, open), or
+    with quartiles the largest value in view at that level (None for a level none reaches)."""
+    if scale == "fixed":
+        return [*bands, None]
+    return [max((v for v in values if v > 0 and level(v) == k), default=None) for k in range(1, 5)]
+
+
 def bisect_left_bands(bands: tuple[float, float, float], value: float) -> int:
     """How many band edges lie strictly below `value` (each band includes its upper edge)."""
     return sum(1 for edge in bands if value > edge)

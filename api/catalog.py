@@ -13,11 +13,72 @@ from api.params import Day, Param
 
 JSON, SVG, TEXT = "application/json", "image/svg+xml", "text/plain"
 CSV, CSS, JS = "text/csv", "text/css", "text/javascript"
+ICO = "image/x-icon"
 GPU_FILTER = Param("gpu", "all (every row), a GPU index, or a GPU UUID", "all")
 DAYS_PARAMS = (
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: 29 days before `to`)"),
     Day("to", "last day, inclusive (default: today in GPUPULSE_TZ)"),
     GPU_FILTER,
+)
+# Which GPU a /api/v1/days or /api/v1/hours row is about: the whole host, or one GPU by its
+# index and UUID (never the store's internal id, which a reader would take for an index).
+ROW_SCOPE = {
+    "scope": {
+        "type": "string",
+        "enum": ["host", "gpu"],
+        "description": "host: the whole host (every GPU together); gpu: one GPU",
+    },
+    "gpu_index": {
+        "type": "integer",
+        "nullable": True,
+        "description": "the GPU's index as nvidia-smi shows it; null for the host row",
+    },
+    "uuid": {
+        "type": "string",
+        "nullable": True,
+        "description": "the GPU's UUID (GPU-… or MIG-…); null for the host row",
+    },
+}
+
+
+def rows_reply(key: str, row_fields: dict) -> dict:
+    """The schema of a days or hours reply: the range, the zone and the rows under `key`."""
+    row = {
+        "type": "object",
+        "required": list(ROW_SCOPE),
+        "properties": {**ROW_SCOPE, **row_fields},
+    }
+    return {
+        "type": "object",
+        "required": ["from", "to", "timezone", key],
+        "properties": {
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "timezone": {"type": "string"},
+            key: {"type": "array", "items": row},
+        },
+    }
+
+
+DAYS_REPLY = rows_reply(
+    "days",
+    {
+        "day": {"type": "string", "format": "date", "description": "local day in GPUPULSE_TZ"},
+        "active_minutes": {
+            "type": "number",
+            "description": "minutes with the GPU (host: at least one GPU) busy",
+        },
+        "gpu_minutes": {"type": "number", "description": "busy minutes summed over GPUs"},
+        "energy_kwh": {"type": "number", "nullable": True},
+    },
+)
+HOURS_REPLY = rows_reply(
+    "hours",
+    {
+        "hour": {"type": "integer", "description": "the hour's start, UTC seconds"},
+        "active_s": {"type": "number"},
+        "gpu_active_s": {"type": "number", "description": "busy seconds summed over GPUs"},
+    },
 )
 HOURS_PARAMS = (
     Day("from", "first day whose hours are listed (default: `to`)"),
@@ -38,6 +99,7 @@ class Endpoint:
     method: str = "GET"
     body: dict | None = None  # JSON request body schema
     ok: int = 200  # the success status
+    reply: dict | None = None  # the success body's schema, when more than "an object"
 
 
 ENDPOINTS = (
@@ -55,14 +117,20 @@ ENDPOINTS = (
     Endpoint("/health", "ok, or 503 stale/error with the newest sample's age"),
     Endpoint("/api/v1/gpus", "Current state of each GPU with its processes"),
     Endpoint(
-        "/api/v1/days", "Daily roll-ups (gpu 0 is the whole host)", JSON, DAYS_PARAMS, (400, 503)
+        "/api/v1/days",
+        "Daily roll-ups: a row per GPU (scope gpu) and one for the whole host (scope host)",
+        JSON,
+        DAYS_PARAMS,
+        (400, 503),
+        reply=DAYS_REPLY,
     ),
     Endpoint(
         "/api/v1/hours",
-        "Hourly roll-ups per GPU (hour = UTC seconds)",
+        "Hourly roll-ups per GPU and for the whole host (hour = UTC seconds)",
         JSON,
         HOURS_PARAMS,
         (400, 503),
+        reply=HOURS_REPLY,
     ),
     Endpoint("/metrics", "Prometheus text exposition of the newest state", TEXT),
     Endpoint("/openapi.json", "This API as an OpenAPI 3 document", errors=()),
@@ -134,6 +202,7 @@ BODY_SCHEMAS = {
     CSV: {"type": "string"},
     CSS: {"type": "string"},
     JS: {"type": "string"},
+    ICO: {"type": "string", "format": "binary"},
 }
 STATUS_TEXT = {
     304: "Not modified (If-None-Match matched the ETag)",
@@ -150,7 +219,7 @@ STATUS_TEXT = {
 
 def operation(e: Endpoint) -> dict:
     """The OpenAPI operation object for one endpoint."""
-    body = {e.media_type: {"schema": BODY_SCHEMAS[e.media_type]}}
+    body = {e.media_type: {"schema": e.reply or BODY_SCHEMAS[e.media_type]}}
     ok = str(e.ok)
     responses: dict[str, dict] = {ok: {"description": "OK", "content": body}}
     error = {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}

@@ -19,6 +19,7 @@ from api.state import state
 from api.svg_cache import Rendered
 from store.aggregate import day_span
 from store.db import Error, StoreError
+from store.rollups import HOST
 from store.samples import host_facts, latest_state, newest_sample_ts
 from store.schema import SchemaMismatch
 
@@ -135,10 +136,17 @@ def selected_gpus(source: Source, ref: str, with_host: bool) -> list:
 
 
 def labelled(rows: list[dict], gpus: list) -> list[dict]:
-    """Rows with the GPU's index and UUID next to its id (None for the host row)."""
+    """Rows as the public JSON names them: `scope` "host" (the whole host, `gpu_index` and
+    `uuid` null) or "gpu" with the GPU's index and UUID; the store's internal GPU id (0 for
+    the host) stays out, so an index is never mistaken for it."""
     by_id = {g.id: g for g in gpus}
     return [
-        {**r, "gpu_index": by_id[r["gpu"]].index, "gpu_uuid": by_id[r["gpu"]].uuid}
+        {
+            "scope": "host" if r["gpu"] == HOST else "gpu",
+            "gpu_index": by_id[r["gpu"]].index,
+            "uuid": by_id[r["gpu"]].uuid,
+            **{k: v for k, v in r.items() if k != "gpu"},
+        }
         for r in rows
         if r["gpu"] in by_id
     ]

@@ -124,6 +124,11 @@ def poll(target: Target, since: int, now: float, timeout: float, transport: Tran
     return Polled(target, gpus, reservations, hours)
 
 
+def host_row(row: dict) -> bool:
+    """The whole host's hour: `scope` "host" (a host on an older version: its gpu 0)."""
+    return row["scope"] == "host" if "scope" in row else row.get("gpu") == HOST
+
+
 def payloads(polled: Polled, since: int, now: float) -> list[dict]:
     """The polled hours as ingest payloads (the same shape the scheduler pushes)."""
     names = {g.get("uuid"): g for g in polled.gpus}
@@ -134,13 +139,14 @@ def payloads(polled: Polled, since: int, now: float) -> list[dict]:
         hour = by_hour.setdefault(
             row["hour"], {"host": polled.target.name, "hour": row["hour"], "gpus": []}
         )
-        if row["gpu"] == HOST:
+        if host_row(row):
             hour["host_summary"] = {**entry(row), "gpu_active_seconds": row["gpu_active_s"]}
         else:
-            gpu = names.get(row.get("gpu_uuid"), {})
+            uuid = row.get("uuid", row.get("gpu_uuid"))
+            gpu = names.get(uuid, {})
             hour["gpus"].append(
                 {
-                    "device_id": row.get("gpu_uuid") or f"gpu-{row['gpu']}",
+                    "device_id": uuid or f"gpu-{row.get('gpu_index', row.get('gpu'))}",
                     "index": row.get("gpu_index"),
                     "name": gpu.get("name"),
                     "memory_total_mb": gpu.get("memory_total_mib"),

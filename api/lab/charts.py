@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response
 
-from api.activity_stats import level_function
+from api.activity_stats import level_function, level_tops
 from api.catalog import SVG, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
 from api.lab.quotas import month_span, this_month
 from api.lab.settings import lab_settings
-from api.lab.usage import user_totals
+from api.lab.usage import no_process_by, user_totals
 from api.params import BadParam
 from api.routes import svg_reply
 from api.source import Source
@@ -26,14 +26,15 @@ from api.state import state
 from api.svg.bars import Bar, render_bars
 from api.svg.chart import OTHERS
 from api.svg.heatmap import render_heatmap
-from api.svg.stacked import Column, render_stacked
-from api.svg.text import MONTHS, WEEKDAYS, clean_label, number, short_date
+from api.svg.stacked import Column, amount, render_stacked
+from api.svg.text import DASH, MONTHS, WEEKDAYS, clean_label, number, short_date
 from store.aggregate import day_span
 from store.rollups import HOST
 from store.usage import Span, month_of, seconds_by
 
 bp = Blueprint("lab_charts", __name__)
 LABEL = 24
+NO_PROCESS = "no process"  # GPU time no person's process accounts for
 ERRORS = (304, 400, 503)
 ENDPOINTS = (
     Endpoint(
@@ -56,6 +57,11 @@ ENDPOINTS = (
 )
 
 
+def gpu_hours_text(hours: float, digits: int = 1) -> str:
+    """'1 GPU-hour', '2.5 GPU-hours' (singular only for exactly one as shown)."""
+    return amount(hours, "GPU-hours", digits)
+
+
 def month_name(year: int, month: int) -> str:
     """'March 2026'."""
     return f"{MONTHS[month - 1]} {year}"
@@ -64,15 +70,28 @@ def month_name(year: int, month: int) -> str:
 def users_svg(source: Source, names: DisplayNames, year: int, month: int, theme: str) -> str:
     """GPU-hours per user in a month, as horizontal bars, busiest first."""
     when = month_name(year, month)
+    span = month_span(year, month)
     bars = []
-    for user, seconds in user_totals(source, month_span(year, month)).items():
+    unbooked = sum(no_process_by(source, span, source.user_days(span), str).values()) / 3600
+    if unbooked > 0:
+        bars.append(
+            Bar(
+                NO_PROCESS,
+                unbooked,
+                gpu_hours_text(unbooked),
+                f"{NO_PROCESS}: {gpu_hours_text(unbooked, 2)} in {when}, a GPU busy and "
+                "no person's process on it",
+                hollow=True,
+            )
+        )
+    for user, seconds in user_totals(source, span).items():
         who, hours = clean_label(names.user(user), LABEL), seconds / 3600
         bars.append(
             Bar(
                 who,
                 hours,
-                f"{number(hours)} GPU-hours",
-                f"{who}: {number(hours, 2)} GPU-hours in {when}",
+                gpu_hours_text(hours),
+                f"{who}: {gpu_hours_text(hours, 2)} in {when}",
             )
         )
     title = f"GPU-hours per user in {when} on {clean_label(source.host_name(), 32)}"
@@ -91,13 +110,21 @@ def hours_svg(source: Source, first: date, last: date, tz: ZoneInfo, theme: str)
 
     def cell_title(day: int, hour: int, value: float) -> str:
         slot = f"{WEEKDAYS[day]}s {hour:02d}:00 to {(hour + 1) % 24:02d}:00"
-        return f"{number(value, 2)} GPU-hours on {slot}" if value > 0 else f"No GPU use on {slot}"
+        return f"{gpu_hours_text(value, 2)} on {slot}" if value > 0 else f"No GPU use on {slot}"
 
     period = f"{short_date(first)} to {short_date(last)}"
     title = f"GPU activity by hour of the week on {clean_label(source.host_name(), 32)}"
     note = None if any(flat) else f"no GPU activity from {period}"
-    footer = f"{number(sum(flat))} GPU-hours from {period} ({tz.key} time)"
-    return render_heatmap(title, values, level, cell_title, theme, note, footer)
+    footer = f"{gpu_hours_text(sum(flat))} from {period} ({tz.key} time)"
+    legend = heat_legend(flat, level)
+    return render_heatmap(title, values, level, cell_title, theme, note, footer, legend)
+
+
+def heat_legend(flat: list[float], level) -> list[str]:
+    """What each of the five shades means: none, then each quarter's largest hour-slot in
+    GPU-hours (a dash for a level no slot has)."""
+    tops = level_tops("quartiles", (0, 0, 0), flat, level)
+    return ["0 GPU-h", *(DASH if t is None else f"≤{number(t)} GPU-h" for t in tops)]
 
 
 def month_starts(year: int, month: int, count: int) -> list[tuple[int, int]]:
@@ -112,7 +139,9 @@ def months_svg(
     """GPU-hours per month stacked by user: the top users by name, the rest as "others"."""
     months = [(y, m + 1) for y, m in month_starts(year, month, count)]
     span = Span(date(months[0][0], months[0][1], 1), month_span(year, month).last)
-    per_month = seconds_by(source.user_days(span), month_of)
+    days = source.user_days(span)
+    per_month = seconds_by(days, month_of)
+    unbooked = no_process_by(source, span, days, month_of)
     totals: dict[str, float] = {}
     for users in per_month.values():
         for user, seconds in users.items():
@@ -120,14 +149,20 @@ def months_svg(
     ranked = sorted(totals, key=lambda u: (-totals[u], u))
     top = ranked if len(ranked) <= OTHERS else ranked[: OTHERS - 1]
     series = [(clean_label(names.user(u), LABEL), k) for k, u in enumerate(top)]
-    if len(ranked) > len(top):
+    others = len(ranked) > len(top)
+    if others:
         series.append(("others", OTHERS))
+    nobody = any(v > 0 for v in unbooked.values())
+    if nobody:
+        series.append((NO_PROCESS, None))  # on top of each bar, drawn hollow
     columns = []
     for y, m in months:
         users = per_month.get(f"{y:04d}-{m:02d}", {})
         values = [users.get(u, 0.0) / 3600 for u in top]
-        if len(series) > len(top):
+        if others:
             values.append(sum(s for u, s in users.items() if u not in top) / 3600)
+        if nobody:
+            values.append(unbooked.get(f"{y:04d}-{m:02d}", 0.0) / 3600)
         label = MONTHS[m - 1][:3]
         if m == 1 or (y, m) == months[0]:  # the year where it changes, and at the start
             label = f"{label} {y % 100:02d}"

@@ -100,6 +100,8 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
             key = f"{row['gpu_index']} {row['display_name']}"
         print(f"{key!s:<32} {row['gpu_hours']:>12,.2f}")
     print(f"{'total':<32} {report['total_gpu_hours']:>12,.2f}")
+    print(f"{'no process (not in the total)':<32} {report['no_process_gpu_hours']:>12,.2f}")
+    print(f"{'all GPU time (the graph)':<32} {report['host_gpu_hours']:>12,.2f}")
     print(f"{'idle jobs (not in the total)':<32} {report['idle_harvested_gpu_hours']:>12,.2f}")
     return 0
 

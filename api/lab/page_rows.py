@@ -3,7 +3,7 @@ hosts' GPUs with the same (api.hub.sections)."""
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from api.lab.names import DisplayNames
 from api.lab.until import iso
@@ -18,19 +18,30 @@ def gib(mib: float | None) -> str:
     return f"{number(mib / 1024)} GiB" if mib >= 1024 else f"{mib:,.0f} MiB"
 
 
+def until_text(until: int | None, tz: tzinfo) -> str:
+    """'until 2026-12-02 18:00', or 'until the end of 2026-12-02' for a reservation that ends
+    at local midnight (what booking 'until 2026-12-02' means), so the page says the day that
+    was entered rather than the midnight after it."""
+    if until is None:
+        return "until removed"
+    moment = datetime.fromtimestamp(until, tz)
+    if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
+        return f"until the end of {(moment - timedelta(days=1)).date().isoformat()}"
+    return f"until {iso(until, tz)[:16].replace('T', ' ')}"
+
+
 def reservation_view(
     r: Reservation | None, names: DisplayNames, tz: tzinfo, now: float
 ) -> dict | None:
     """What the page shows of a reservation."""
     if r is None:
         return None
-    until = "until removed" if r.until is None else f"until {iso(r.until, tz)[:16]}"
     left = "" if r.until is None or r.until <= now else f" ({duration((r.until - now) / 60)} left)"
     return {
         "gpu": r.gpu,
         "name": names.user(r.name),
         "comment": r.comment,
-        "until": until.replace("T", " ") + left,
+        "until": until_text(r.until, tz) + left,
         "active": r.active(now),
     }
 
@@ -63,6 +74,9 @@ def gpu_view(
                 "user": names.user(p["user"] or "unknown"),
                 "login": p["user"] or "unknown",
                 "command": p["command"] or "",
+                # Each word its own box: a line may break between words, never inside one
+                # (browsers would split "--config" after its hyphens).
+                "words": (p["command"] or "").split(),
                 "memory": gib(p["mem_mib"]),
             }
             for p in gpu["processes"]

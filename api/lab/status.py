@@ -23,7 +23,7 @@ from flask import (
     send_from_directory,
 )
 
-from api.catalog import CSS, JS, Endpoint
+from api.catalog import CSS, ICO, JS, Endpoint
 from api.gpus import host_name
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
 from api.lab.quotas import month_span, quota_rows, this_month
@@ -33,7 +33,7 @@ from api.lab.usage import days_back, harvested_seconds, user_totals
 from api.settings import ApiSettings
 from api.source import LocalSource, Source
 from api.state import state
-from api.svg.text import number
+from api.svg.text import MONTHS, number
 from store.db import Connection
 from store.reservations import active_by_gpu, list_reservations
 from store.samples import STALE_AFTER_TICKS, collector_interval, host_facts, latest_state
@@ -44,6 +44,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ENDPOINTS = (
     Endpoint("/static/status.css", "The status page's stylesheet", CSS, errors=()),
     Endpoint("/static/status.js", "The status page's refresh script", JS, errors=()),
+    Endpoint("/favicon.ico", "The status page's icon (a tiny activity grid)", ICO, errors=()),
 )
 REFRESH_S = 30
 LAB_EXTENSION = "gpupulse_lab"
@@ -51,7 +52,7 @@ HTML_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}
+STATIC_TYPES = {"status.css": CSS, "status.js": JS, "favicon.ico": ICO}
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,15 @@ def status_context(
         "reservations": [reservation_view(r, names, tz, now) for r in reservations],
         "idle_week": number(harvested),
         "idle_month": number(harvested_seconds(local, month, tz) / 3600),
-        "month": month.first.strftime("%Y-%m"),
+        "month": month_heading(month.first),
         "quotas": bool(lab_settings(settings).quotas),
         "driver": driver_text(host_facts(conn)),
     }
+
+
+def month_heading(first: date) -> str:
+    """'Dec 2026': the month whose hours (to date) the users table and idle line show."""
+    return f"{MONTHS[first.month - 1][:3]} {first.year}"
 
 
 def driver_text(facts: dict) -> str | None:
@@ -203,7 +209,8 @@ def status_page() -> Response:
 
 @bp.get("/static/status.css")
 @bp.get("/static/status.js")
+@bp.get("/favicon.ico")
 def static_file() -> Response:
-    """The page's stylesheet and refresh script."""
+    """The page's stylesheet, refresh script and icon."""
     name = request.path.rsplit("/", 1)[1]
     return send_from_directory(STATIC_DIR, name, mimetype=STATIC_TYPES[name], max_age=300)

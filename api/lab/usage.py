@@ -1,7 +1,10 @@
 """GET /api/v1/usage: GPU-hours per user, day, month or GPU, from the per-user roll-ups.
 
 Hours that idle-runner jobs harvested are never in these rows (the roll-ups leave those
-processes out); they are reported apart as `idle_harvested_gpu_hours`.
+processes out); they are reported apart as `idle_harvested_gpu_hours`. GPU time no person's
+process accounts for (a GPU busy with no process the collector could see, or an idle-runner
+job's share) is `no_process_gpu_hours`: people's total plus it is the activity graph's
+GPU-hours (`host_gpu_hours`), so the two views add up.
 """
 
 from __future__ import annotations
@@ -22,9 +25,42 @@ from store.rollups import HOST
 from store.usage import Span, month_of, seconds_by
 
 bp = Blueprint("lab_usage", __name__)
+HOURS_FIELD = {"type": "number", "description": "GPU-hours"}
+USAGE_REPLY = {
+    "type": "object",
+    "required": ["by", "from", "to", "rows", "total_gpu_hours", "no_process_gpu_hours"],
+    "properties": {
+        "by": {"type": "string", "enum": ["user", "day", "month", "gpu"]},
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "timezone": {"type": "string"},
+        "total_gpu_hours": {**HOURS_FIELD, "description": "people's GPU-hours (the rows)"},
+        "no_process_gpu_hours": {
+            **HOURS_FIELD,
+            "description": "GPU time no person's process accounts for (a GPU busy with no "
+            "process seen, or an idle-runner job's share); by=day and by=month rows carry it too",
+        },
+        "host_gpu_hours": {
+            **HOURS_FIELD,
+            "description": "the activity graph's GPU-hours for the same days: "
+            "total_gpu_hours + no_process_gpu_hours",
+        },
+        "idle_harvested_gpu_hours": {
+            **HOURS_FIELD,
+            "description": "idle-runner jobs' run time x GPUs, not in the total",
+        },
+        "display_names": {"type": "object", "additionalProperties": {"type": "string"}},
+        "rows": {"type": "array", "items": {"type": "object"}},
+    },
+}
 ENDPOINTS = (
     Endpoint(
-        "/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, USAGE_PARAMS, (400, 503)
+        "/api/v1/usage",
+        "GPU-hours by user, day, month or GPU",
+        JSON,
+        USAGE_PARAMS,
+        (400, 503),
+        reply=USAGE_REPLY,
     ),
 )
 HOUR = 3600.0
@@ -63,15 +99,44 @@ def user_totals(source: Source, span: Span) -> dict[str, float]:
     return seconds_by(source.user_days(span), lambda _day: "all").get("all", {})
 
 
-def grouped(rows: dict[str, dict[str, float]], key: str) -> list[dict]:
-    """[{key: k, gpu_hours, users: {login: hours}}] sorted by key."""
+def host_seconds_by(source: Source, span: Span, key) -> dict[str, float]:
+    """The whole host's GPU-seconds per key(day), from the daily roll-ups the activity graph
+    draws (its GPU-hours)."""
+    out: dict[str, float] = {}
+    for row in source.daily(span.first.isoformat(), span.last.isoformat(), HOST):
+        k = key(row["day"])
+        out[k] = out.get(k, 0.0) + (row["gpu_minutes"] or 0) * 60
+    return out
+
+
+def no_process(host: float, people: float) -> float:
+    """GPU-seconds of the host that no person's process accounts for (never below zero:
+    rounding in the roll-ups may leave people a hair above the host)."""
+    return max(0.0, host - people)
+
+
+def no_process_by(source: Source, span: Span, days: list, key) -> dict[str, float]:
+    """GPU-seconds no person's process accounts for per key(day), summed day by day from
+    the span's (day, user, seconds) rows `days` and the host's daily roll-ups."""
+    people = {day: sum(users.values()) for day, users in seconds_by(iter(days), str).items()}
+    out: dict[str, float] = {}
+    for day, host in host_seconds_by(source, span, str).items():
+        k = key(day)
+        out[k] = out.get(k, 0.0) + no_process(host, people.get(day, 0.0))
+    return out
+
+
+def grouped(rows: dict[str, dict[str, float]], key: str, unbooked: dict[str, float]) -> list:
+    """[{key: k, gpu_hours, no_process_gpu_hours, users: {login: hours}}] sorted by key
+    (`unbooked`: the GPU-seconds no process accounts for per key)."""
     return [
         {
             key: k,
             "gpu_hours": hours(sum(users.values())),
+            "no_process_gpu_hours": hours(unbooked.get(k, 0.0)),
             "users": {u: hours(s) for u, s in sorted(users.items())},
         }
-        for k, users in sorted(rows.items())
+        for k, users in sorted({**{k: {} for k, v in unbooked.items() if v > 0}, **rows}.items())
     ]
 
 
@@ -122,7 +187,7 @@ def usage_rows(
     if by == "gpu":
         return by_gpu(source, span, names)
     key = (lambda day: day) if by == "day" else month_of
-    return grouped(seconds_by(iter(days), key), by)
+    return grouped(seconds_by(iter(days), key), by, no_process_by(source, span, days, key))
 
 
 def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo) -> dict:
@@ -131,12 +196,16 @@ def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: Z
     rows = usage_rows(source, by, span, names, days)
     users = {u for _d, u, _s in days}
     total = sum(s for _d, _u, s in days)
+    host = sum(host_seconds_by(source, span, str).values())
+    unbooked = sum(no_process_by(source, span, days, str).values())
     return {
         "by": by,
         "from": span.first.isoformat(),
         "to": span.last.isoformat(),
         "timezone": tz.key,
         "total_gpu_hours": hours(total),
+        "no_process_gpu_hours": hours(unbooked),
+        "host_gpu_hours": hours(max(host, total)),
         "idle_harvested_gpu_hours": hours(harvested_seconds(source, span, tz)),
         "display_names": {u: names.user(u) for u in sorted(users)},
         "rows": rows,

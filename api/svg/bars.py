@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api.svg.chart import PAD, TOP, Chart
+from api.svg.chart import PAD, TOP, Chart, swatch
 
 BAR_H, BAR_GAP = 16, 6
 LABEL_W, VALUE_W, WIDTH = 140, 110, 600
@@ -21,6 +21,7 @@ class Bar:
     value: float
     shown: str
     title: str
+    hollow: bool = False  # nobody's time (no process): a dashed outline, not a filled bar
 
 
 def render_bars(title: str, bars: Sequence[Bar], theme: str, empty_note: str) -> str:
@@ -38,14 +39,17 @@ def render_bars(title: str, bars: Sequence[Bar], theme: str, empty_note: str) ->
         y = TOP + i * (BAR_H + BAR_GAP)
         length = max(1.0, span * bar.value / top)
         chart.text(bar.label, (PAD + LABEL_W - 6, y + BAR_H - 4), text_anchor="end")
-        chart.rect(
-            (PAD + LABEL_W, y),
-            (length, BAR_H),
-            "l3",
-            chart.colours.levels[3],
-            bar.title,
-            parent=group,
-            rx=2,
-        )
+        if bar.hollow:
+            swatch(chart, (PAD + LABEL_W, y), (length, BAR_H), None, bar.title, parent=group, rx=2)
+        else:
+            chart.rect(
+                (PAD + LABEL_W, y),
+                (length, BAR_H),
+                "l3",
+                chart.colours.levels[3],
+                bar.title,
+                parent=group,
+                rx=2,
+            )
         chart.text(bar.shown, (PAD + LABEL_W + length + 6, y + BAR_H - 4), muted=True)
     return chart.tostring()

@@ -2,7 +2,7 @@
 
 Geometry follows GitHub's calendar: 10 px cells on a 13 px pitch with 2 px corners, one
 column per week (Sunday at the top), Mon/Wed/Fri labels, a three-letter month label over
-the week where a month starts, and a "Less ... More" legend.
+the week where a month starts, and a legend whose five squares each say what they mean.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ HEADER_Y, MONTH_Y, GRID_Y = 18, 36, 42
 LINE = 16
 MIN_WIDTH = 360
 WIDE = 600  # narrower than this, footer items go one per line
+CHAR_W = 5.4  # average advance of a 9 px sans-serif character, digits and units
+HEADER_CHAR_W = 7.0  # the same at the header's 13 px
+LEGEND_GAP = 8
 DAY_LABELS = {1: "Mon", 3: "Wed", 5: "Fri"}  # row index, Sunday = 0
 
 
@@ -45,6 +48,7 @@ class Calendar:
     footer: Sequence[str]
     legend: Sequence[str]  # five tooltips, level 0 to 4
     theme: str = "light"
+    labels: Sequence[str] = ()  # five texts beside the legend squares, in the graph's unit
 
 
 def window(today: date, weeks: int) -> list[date]:
@@ -76,7 +80,9 @@ def render_calendar(cal: Calendar) -> str:
     width = max(MIN_WIDTH, PAD + LABEL_W + weeks * PITCH - GAP + PAD)
     footer = [" · ".join(cal.footer)] if width >= WIDE else list(cal.footer)
     legend_y = GRID_Y + 7 * PITCH - GAP + 8
-    height = legend_y + CELL + 6 + LINE * len(footer) + PAD
+    header = header_lines(cal.header, width)
+    shift = LINE * (len(header) - 1)  # a wrapped header pushes the grid down
+    height = legend_y + CELL + 6 + LINE * len(footer) + PAD + shift
     dwg = svgwrite.Drawing(size=(width, height), profile="full", debug=False)
     dwg.viewbox(0, 0, width, height)
     dwg.attribs.update({"role": "img", "aria-label": cal.header})
@@ -86,11 +92,13 @@ def render_calendar(cal: Calendar) -> str:
         dwg.defs.add(dwg.style(css))
     colours = palette(cal.theme)
     dwg.add(dwg.rect((0, 0), (width, height), rx=6, class_="bg", fill=colours.background))
-    root = dwg.add(dwg.g(font_family=FONT_FAMILY, font_size=9))
-    _text(dwg, root, cal.header, (PAD, HEADER_Y), "fg", colours.text, font_size=13)
+    top = dwg.add(dwg.g(font_family=FONT_FAMILY, font_size=9))
+    for i, line in enumerate(header):
+        _text(dwg, top, line, (PAD, HEADER_Y + LINE * i), "fg", colours.text, font_size=13)
+    root = top.add(dwg.g(transform=f"translate(0,{shift})")) if shift else top
     _labels(dwg, root, cal.cells, colours.muted)
     _cells(dwg, root, cal.cells, cal.theme)
-    _legend(dwg, root, cal.legend, (width - PAD, legend_y), cal.theme)
+    _legend(dwg, root, cal, (width - PAD, legend_y))
     for i, line in enumerate(footer):
         y = legend_y + CELL + 6 + LINE * (i + 1) - 4
         _text(dwg, root, line, (PAD, y), "muted", colours.muted, font_size=11)
@@ -135,19 +143,43 @@ def _outline(colours) -> dict:
     return {"stroke": colours.outline, "stroke_opacity": colours.outline_opacity, "stroke_width": 1}
 
 
-def _legend(dwg, root, titles: Sequence[str], right_baseline, theme: str) -> None:
-    colours = palette(theme)
+def header_lines(header: str, width: float) -> list[str]:
+    """The header in lines that fit the graph's width (split between words, at most two:
+    a narrow graph keeps its whole headline instead of cutting it off at the edge)."""
+    fits = int((width - 2 * PAD) / HEADER_CHAR_W)
+    if len(header) <= fits:
+        return [header]
+    cut = header.rfind(" ", 0, fits + 1)
+    if cut <= 0:
+        return [header]
+    return [header[:cut], header[cut + 1 :]]
+
+
+def label_width(text: str) -> float:
+    """About how wide a legend label draws at 9 px (no font metrics in an SVG we send)."""
+    return CHAR_W * len(text)
+
+
+def _legend(dwg, root, cal: Calendar, right_baseline) -> None:
+    """The five level squares, right-aligned, each followed by what it means (readable
+    where the SVG is an <img> and tooltips never show)."""
+    colours = palette(cal.theme)
     right, top = right_baseline
-    more_w = 24
-    x0 = right - more_w - 5 * PITCH
-    _text(dwg, root, "Less", (x0 - 4, top + 9), "muted", colours.muted, text_anchor="end")
+    labels = list(cal.labels) or [""] * len(cal.legend)
+    widths = [CELL + 3 + label_width(text) + LEGEND_GAP for text in labels]
+    x = right - sum(widths) + LEGEND_GAP
     squares = root.add(dwg.g(class_="cell legend", **_outline(colours)))
-    for level, title in enumerate(titles):
-        at = (x0 + level * PITCH, top)
-        fill = colours.levels[level]
+    for level, (title, text, w) in enumerate(zip(cal.legend, labels, widths, strict=True)):
         rect = dwg.rect(
-            at, (CELL, CELL), rx=RADIUS, fill=fill, class_=f"l{level}", data_level=level
+            (x, top),
+            (CELL, CELL),
+            rx=RADIUS,
+            fill=colours.levels[level],
+            class_=f"l{level}",
+            data_level=level,
         )
         rect.set_desc(title=title)
         squares.add(rect)
-    _text(dwg, root, "More", (right - more_w + 1, top + 9), "muted", colours.muted)
+        if text:
+            _text(dwg, root, text, (x + CELL + 3, top + 9), "muted", colours.muted)
+        x += w

@@ -120,3 +120,12 @@ class Chart:
     def tostring(self) -> str:
         """The finished SVG document."""
         return self.dwg.tostring()
+
+
+def swatch(chart: Chart, at, size, colour: int | None, title: str | None = None, **extra) -> None:
+    """A series' shape: filled in its colour, or hollow with a dashed outline (None)."""
+    if colour is None:
+        extra.update(stroke=chart.colours.muted, stroke_width=1, stroke_dasharray="3 2")
+        chart.rect(at, size, "bg hollow", chart.colours.background, title, **extra)
+    else:
+        chart.rect(at, size, f"s{colour}", series_colour(chart.theme, colour), title, **extra)

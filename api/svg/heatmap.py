@@ -12,6 +12,16 @@ CELL, GAP = 18, 3
 PITCH = CELL + GAP
 LABEL_W = 34
 HOUR_LABELS = (0, 3, 6, 9, 12, 15, 18, 21)
+LEGEND_H, SWATCH, ITEM_W = 16, 10, 86
+
+
+def draw_legend(chart: Chart, labels: Sequence[str], top: float) -> None:
+    """The five shades in a row under the grid, each followed by what it stands for."""
+    group = chart.root.add(chart.dwg.g(class_="cell legend"))
+    for k, label in enumerate(labels):
+        x = PAD + LABEL_W + k * ITEM_W
+        chart.rect((x, top), (SWATCH, SWATCH), f"l{k}", chart.colours.levels[k], parent=group, rx=2)
+        chart.text(label, (x + SWATCH + 4, top + 9), muted=True)
 
 
 def render_heatmap(
@@ -22,11 +32,14 @@ def render_heatmap(
     theme: str,
     empty_note: str | None,
     footer: str,
+    legend: Sequence[str] = (),
 ) -> str:
-    """`values[weekday][hour]` (Monday = 0) as a grid; `level` maps a value to 0..4."""
+    """`values[weekday][hour]` (Monday = 0) as a grid; `level` maps a value to 0..4;
+    `legend` says what each level means, drawn under the grid."""
     width = PAD + LABEL_W + 24 * PITCH + PAD
     grid_top = TOP + 14
-    height = grid_top + 7 * PITCH + 30
+    legend_y = grid_top + 7 * PITCH + 4
+    height = legend_y + (LEGEND_H if legend else 0) + 30
     chart = Chart(width, height, title, theme)
     for hour in HOUR_LABELS:
         chart.text(f"{hour:02d}:00", (PAD + LABEL_W + hour * PITCH, grid_top - 4), muted=True)
@@ -55,6 +68,8 @@ def render_heatmap(
                 data_hour=hour,
                 data_level=k,
             )
+    if legend:
+        draw_legend(chart, legend, legend_y)
     chart.text(footer, (PAD, height - 10), muted=True, size=11)
     if empty_note:
         chart.note(empty_note)

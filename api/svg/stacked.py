@@ -1,12 +1,16 @@
 """Vertical bars stacked by series, one bar per period, with a legend (GPU-hours per month
-by user, the top users and the rest as "others")."""
+by user, the top users and the rest as "others", and the time no process accounts for).
+
+The first series sits at the bottom of each bar and the legend lists them top down as they
+stack, so the legend's first line is the bar's top; a series with colour None is drawn
+hollow (dashed outline), for time that is nobody's."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api.svg.chart import PAD, TOP, Chart, series_colour
+from api.svg.chart import PAD, TOP, Chart, swatch
 from api.svg.text import number
 
 PLOT_H, BAR_W, BAR_GAP, AXIS_W = 160, 26, 12, 44
@@ -30,8 +34,9 @@ def render_stacked(
     unit: str,
     empty_note: str,
 ) -> str:
-    """The chart as an SVG document; `series` are (name, colour index) pairs (the last colour
-    is the grey for "others") and each column's values line up with them."""
+    """The chart as an SVG document; `series` are (name, colour index or None: hollow) pairs
+    (the last colour is the grey for "others") and each column's values line up with them;
+    the axis says `unit`."""
     width = max(360, PAD + AXIS_W + len(columns) * (BAR_W + BAR_GAP) + 150)
     legend_rows = max(len(series), 1)
     height = max(TOP + PLOT_H + 30, TOP + legend_rows * LEGEND_LINE + 10) + PAD
@@ -48,6 +53,7 @@ def render_stacked(
         chart.note(empty_note)
         top = 1.0
     chart.text(number(top), (PAD + AXIS_W - 6, TOP + 4), muted=True, text_anchor="end")
+    chart.text(short_unit(unit), (PAD + AXIS_W - 6, TOP + 16), muted=True, text_anchor="end")
     chart.text("0", (PAD + AXIS_W - 6, base), muted=True, text_anchor="end")
     bars = chart.root.add(chart.dwg.g(class_="stacks"))
     for i, column in enumerate(columns):
@@ -58,19 +64,30 @@ def render_stacked(
             h = PLOT_H * value / top
             y -= h
             name, colour = series[k]
-            chart.rect(
+            swatch(
+                chart,
                 (x, y),
                 (BAR_W, h),
-                f"s{colour}",
-                series_colour(theme, colour),
-                f"{name}: {number(value)} {unit} in {column.title}",
+                colour,
+                f"{name}: {amount(value, unit)} in {column.title}",
                 parent=bars,
-                data_series=colour,
+                data_series="none" if colour is None else colour,
             )
         chart.text(column.label, (x + BAR_W / 2, base + 14), muted=True, text_anchor="middle")
     legend_x = PAD + AXIS_W + len(columns) * (BAR_W + BAR_GAP) + 10
-    for k, (name, colour) in enumerate(series):
+    for k, (name, colour) in enumerate(reversed(series)):  # top of the stack first
         y = TOP + k * LEGEND_LINE
-        chart.rect((legend_x, y), (10, 10), f"s{colour}", series_colour(theme, colour), rx=2)
+        swatch(chart, (legend_x, y), (10, 10), colour, rx=2)
         chart.text(name, (legend_x + 16, y + 9))
     return chart.tostring()
+
+
+def amount(value: float, unit: str, digits: int = 1) -> str:
+    """'2.5 GPU-hours', '1 GPU-hour' (singular when the shown number is exactly 1)."""
+    shown = number(value, digits)
+    return f"{shown} {unit.removesuffix('s') if shown == '1' else unit}"
+
+
+def short_unit(unit: str) -> str:
+    """The axis's unit under its top value: 'GPU-hours' -> 'GPU-h'."""
+    return unit.replace("hours", "h")

@@ -14,6 +14,7 @@ MAX_LABEL = 48
 # Control characters, surrogates and the two non-characters XML 1.0 forbids, plus bidi
 # overrides that could make a name display as something else.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
+DASH = "\u2013"  # an en dash: what a legend shows for a level no day reaches
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
     "January",

@@ -11,7 +11,7 @@ import pytest
 from store import open_db
 from tests.support.app import make_app
 from tests.support.rows import add_days, add_gpu, add_user_days, set_meta_value
-from tests.support.svg_parse import day_cells, legend_cells, parse, texts, title_of
+from tests.support.svg_parse import NS, day_cells, legend_cells, parse, texts, title_of
 
 TODAY = date(2026, 3, 4)  # a Wednesday; conftest's NOW
 # The palettes exactly as GitHub's contribution graph draws them (not imported from the code
@@ -160,9 +160,38 @@ def test_legend(db_path):
     root = get_svg(db_path, "theme=dark")
     legend = legend_cells(root)
     assert [r.get("fill") for r in legend] == PALETTES["dark"]
-    words = [t.text for t in texts(root)]
-    assert "Less" in words and "More" in words
     assert title_of(legend[0]) == "No GPU activity"
+
+
+def legend_words(root) -> list[str]:
+    """The texts drawn right of the first legend square, left to right."""
+    first = float(legend_cells(root)[0].get("x"))
+    y = float(legend_cells(root)[0].get("y"))
+    beside = [t for t in texts(root) if float(t.get("x")) > first and float(t.get("y")) == y + 9]
+    return [t.text for t in sorted(beside, key=lambda t: float(t.get("x")))]
+
+
+def test_legend_says_each_level_in_the_graphs_unit(conn, db_path):
+    """No hover needed: beside each square, the range it stands for (fixed bands)."""
+    add_days(conn, {days_back(1): 30})
+    assert legend_words(get_svg(db_path, "scale=fixed")) == ["0 h", "≤1 h", "≤3 h", "≤6 h", ">6 h"]
+    assert legend_words(get_svg(db_path, "scale=fixed&metric=gpu_hours")) == [
+        "0 GPU-h",
+        "≤1 GPU-h",
+        "≤3 GPU-h",
+        "≤6 GPU-h",
+        ">6 GPU-h",
+    ]
+
+
+def test_quartile_legend_gives_each_quarters_largest_day(conn, db_path):
+    add_days(conn, {days_back(i): 60 * i for i in range(1, 9)})  # 1 h ... 8 h
+    root = get_svg(db_path)
+    assert legend_words(root) == ["0 h", "≤2 h", "≤4 h", "≤6 h", "≤8 h"]
+    # The labels sit left of the right edge, clear of each other.
+    xs = [float(r.get("x")) for r in legend_cells(root)]
+    assert xs == sorted(xs) and all(b - a > 30 for a, b in itertools.pairwise(xs))
+    assert xs[-1] + 30 < float(root.get("width"))
 
 
 def test_cell_titles(conn, db_path):
@@ -202,11 +231,16 @@ def expected_footer(values: dict[date, float], first: date) -> str:
     minutes = round(values[busiest])
     h, m = divmod(minutes, 60)
     busy = f"{h} h {m} min" if h and m else (f"{h} h" if h else f"{m} min")
+    ties = sum(1 for d in span if values.get(d, 0) == values[busiest])
     total = f"{sum(values.get(d, 0) for d in span) / 60:,.1f}".removesuffix(".0")
+    top = (
+        f"busiest day {busiest.strftime('%b')} {busiest.day}, {busiest.year} ({busy})"
+        if ties == 1
+        else f"busiest: {ties} days at {busy}"
+    )
     return (
         f"{sum(active)} active days · current streak {current} days · longest streak "
-        f"{longest} days · {total} GPU-hours · busiest day "
-        f"{busiest.strftime('%b')} {busiest.day}, {busiest.year} ({busy})"
+        f"{longest} days · {total} GPU-hours · {top}"
     )
 
 
@@ -284,7 +318,8 @@ def test_hostile_names_are_escaped_and_stripped(conn, db_path):
     assert "<script" not in body and "&lt;script&gt;" in body
     assert not any(ch in body for ch in "\x00\x07\x1b\u202e")
     assert not list(root.iter("{http://www.w3.org/2000/svg}script"))
-    header = texts(root)[0].text
+    header = root.get("aria-label")
+    assert header == " ".join(t.text for t in texts(root) if t.get("class") == "fg")
     assert header.count('<script>alert("x")</script> &') == 3  # user, GPU and host name
     assert "…" in header  # each capped with an ellipsis
     assert len(header) < 200 and "x" * 40 not in header  # names are length-capped
@@ -297,3 +332,54 @@ def test_render_is_deterministic_for_one_database(conn, db_path):
     a = make_app(db_path).test_client().get("/gpu-activity.svg").data
     b = make_app(db_path).test_client().get("/gpu-activity.svg").data
     assert a == b
+
+
+def test_footer_names_the_one_busiest_day(conn, db_path):
+    add_days(conn, {days_back(1): 300, days_back(2): 200})
+    assert texts(get_svg(db_path))[-1].text.endswith("busiest day Mar 3, 2026 (5 h)")
+
+
+def test_tied_busiest_days_are_counted_not_picked(conn, db_path):
+    add_days(conn, {days_back(i): 1440 for i in (1, 2, 5)} | {days_back(3): 600})
+    assert texts(get_svg(db_path))[-1].text.endswith("busiest: 3 days at 24 h")
+
+
+def test_idle_power_alone_makes_no_active_or_streak_day(conn, db_path):
+    """metric=energy: a day counts when a GPU was active at all; kWh drawn idle only shows in
+    the square's title."""
+    add_days(conn, {days_back(1): 0, days_back(2): 0}, gpu_minutes=0, energy_kwh=0.8)
+    add_days(conn, {days_back(3): 120}, energy_kwh=4.2)
+    root = get_svg(db_path, "metric=energy")
+    cells = {c.get("data-date"): c for c in day_cells(root)}
+    assert cells[days_back(1)].get("data-level") == "0"
+    assert title_of(cells[days_back(1)]) == (
+        "No GPU activity on Tuesday, March 3, 2026 (0.8 kWh while idle)"
+    )
+    assert cells[days_back(3)].get("data-level") == "4"
+    footer = texts(root)[-1].text
+    assert footer.startswith("1 active day · current streak 0 days · longest streak 1 day")
+    assert footer.endswith("busiest day Mar 1, 2026 (4.2 kWh)")
+    assert texts(root)[0].text.startswith("5.8 kWh of GPU energy on ")  # every kWh drawn
+
+
+def test_headline_states_the_squares_measure_and_the_period_covered(conn, db_path):
+    """Three weeks of data read 'since', not 'in the last year'; the hours with a GPU busy
+    (what the squares show) add up to the headline, next to the GPU-hours."""
+    values = {days_back(i): 31 + 7 * i for i in range(0, 21)}  # 2,121 min in all
+    add_days(conn, values, gpu_minutes=120)
+    root = get_svg(db_path)
+    assert texts(root)[0].text == "35.4 h with a GPU busy (42 GPU-hours) on vm since Feb 12, 2026"
+    squares = [c for c in day_cells(root) if c.get("data-level") != "0"]
+    assert len(squares) == 21 and texts(root)[-1].text.startswith("21 active days")
+    full = get_svg(db_path, "weeks=2")  # data before the view: the view is covered
+    assert full.get("aria-label").endswith("on vm in the last 2 weeks")
+    # A narrow graph wraps its headline between words rather than cutting it off.
+    lines = [t.text for t in texts(full) if t.get("class") == "fg"]
+    assert lines == ["12.1 h with a GPU busy (22 GPU-hours) on vm in", "the last 2 weeks"]
+    moved = [g for g in full.iter(f"{NS}g") if g.get("transform") == "translate(0,16)"]
+    assert len(moved) == 1 and len(day_cells(moved[0])) == len(day_cells(full))  # a line down
+    assert texts(get_svg(db_path, "metric=gpu_hours"))[0].text.startswith("42 GPU-hours on vm")
+
+
+def test_empty_headline_says_nothing_is_recorded(db_path):
+    assert texts(get_svg(db_path))[0].text == "No GPU activity recorded on vm yet"

@@ -206,13 +206,15 @@ def test_days(conn, db_path):
     add_days(conn, {"2026-03-03": 30}, gpu=1)
     client = make_app(db_path).test_client()
     body = client.get("/api/v1/days?from=2026-03-02&to=2026-03-04").get_json()
-    assert [(r["day"], r["gpu"], r["gpu_index"]) for r in body["days"]] == [
-        ("2026-03-03", 0, None),
-        ("2026-03-03", 1, 0),
+    assert [(r["day"], r["scope"], r["gpu_index"], r["uuid"]) for r in body["days"]] == [
+        ("2026-03-03", "host", None, None),
+        ("2026-03-03", "gpu", 0, "GPU-aaaa"),
     ]
     assert set(body["days"][0]) >= {"active_minutes", "gpu_minutes", "energy_kwh", "samples"}
-    one = client.get("/api/v1/days?gpu=GPU-aaaa").get_json()
-    assert [r["gpu"] for r in one["days"]] == [1]
+    assert not any("gpu" in r or "gpu_uuid" in r for r in body["days"])  # no internal id
+    for ref in ("GPU-aaaa", "0"):  # the GPU with index 0: its own row, never the host's
+        one = client.get(f"/api/v1/days?gpu={ref}").get_json()
+        assert [(r["scope"], r["gpu_index"]) for r in one["days"]] == [("gpu", 0)]
     default = client.get("/api/v1/days").get_json()
     assert (default["from"], default["to"]) == ("2026-02-03", "2026-03-04")
 
@@ -226,7 +228,7 @@ def test_hours(conn, db_path):
     add_hour(conn, day_start + 3600, 2, 300)
     client = make_app(db_path).test_client()
     body = client.get("/api/v1/hours").get_json()
-    assert [(h["hour"], h["gpu_uuid"]) for h in body["hours"]] == [
+    assert [(h["hour"], h["uuid"]) for h in body["hours"]] == [
         (day_start, "GPU-aaaa"),
         (day_start + 3600, "GPU-bbbb"),
     ]
@@ -313,3 +315,25 @@ def test_parsed_svg_queries_are_reused_but_bad_ones_never_remembered(db_path):
     assert first.data == again.data
     other = client.get("/gpu-activity.svg?theme=light&weeks=4")
     assert other.headers["ETag"] != first.headers["ETag"]
+
+
+def test_days_and_hours_rows_match_their_documented_schema(conn, db_path):
+    """Every row names its scope as /openapi.json says: the host row with null index and
+    UUID, a GPU's row with both; no other key the document does not list as a figure."""
+    add_gpu(conn, 1, 0, "GPU-aaaa", "A100")
+    add_days(conn, {"2026-03-03": 30})
+    add_days(conn, {"2026-03-03": 30}, gpu=1)
+    add_hour(conn, int(NOW) - 3600, 0, 100)
+    add_hour(conn, int(NOW) - 3600, 1, 100)
+    client = make_app(db_path).test_client()
+    doc = client.get("/openapi.json").get_json()["paths"]
+    for path, key in (("/api/v1/days?from=2026-03-01", "days"), ("/api/v1/hours", "hours")):
+        ok = doc[path.split("?")[0]]["get"]["responses"]["200"]["content"]["application/json"]
+        row_schema = ok["schema"]["properties"][key]["items"]
+        rows = client.get(path).get_json()[key]
+        assert {r["scope"] for r in rows} == set(row_schema["properties"]["scope"]["enum"])
+        for row in rows:
+            assert set(row_schema["required"]) <= set(row)
+            assert set(row_schema["properties"]) <= set(row)
+            host = row["scope"] == "host"
+            assert (row["gpu_index"] is None, row["uuid"] is None) == (host, host)

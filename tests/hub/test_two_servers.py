@@ -25,7 +25,7 @@ from tests.support.hub import HOST, TZ, new_token, scheduler_env
 from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
-NAMES = ("day", "gpu_uuid", "gpu_index")
+NAMES = ("day", "scope", "uuid", "gpu_index")
 PLAN = (
     "ok",
     "drop_before",
@@ -139,7 +139,7 @@ def test_every_hour_arrives_exactly_once_and_the_graphs_match(fleet, hub_db, ser
     for a, b in zip(mine, theirs, strict=True):
         assert [a[k] for k in NAMES] == [b[k] for k in NAMES]
         for key in DAILY_FIELDS[2:]:  # every figure after (day, gpu)
-            assert b[key] == pytest.approx(a[key], rel=1e-12), (a["day"], a["gpu"], key)
+            assert b[key] == pytest.approx(a[key], rel=1e-12), (a["day"], a["uuid"], key)
 
     for query in (
         "",

@@ -9,8 +9,10 @@ import pytest
 
 from api.svg.text import clean_label
 from tests.support.lab import HOSTILE
-from tests.support.rows import add_hour, add_user_days
+from tests.support.rows import add_days, add_hour, add_user_days
 from tests.support.svg_parse import NS, parse, texts, title_of
+
+HOSTILE_LABEL = clean_label(HOSTILE, 24)
 
 
 def rects(root, cls: str) -> list:
@@ -69,8 +71,8 @@ def test_months_stacked_by_user_with_others(lab_client, conn):
     root = parse(lab_client.get("/charts/months.svg?months=3&theme=auto").data)
     style = root.find(f"{NS}defs/{NS}style").text
     assert "prefers-color-scheme: dark" in style and ".s7{fill:#9198a1}" in style
-    legend = [t.text for t in texts(root)][-7:]  # six named users, then the rest
-    assert legend == ["Alice Liddell", "user8", "user7", "bob", "user6", "user5", "others"]
+    legend = [t.text for t in texts(root)][-7:]  # top of the stack first: the rest, then users
+    assert legend == ["others", "user5", "user6", "bob", "user7", "user8", "Alice Liddell"]
     stacks = [r for r in root.iter(f"{NS}rect") if "data-series" in r.attrib]
     titles = {title_of(r) for r in stacks}
     assert "Alice Liddell: 12 GPU-hours in March 2026" in titles
@@ -118,3 +120,51 @@ def test_charts_share_the_activity_graphs_headers_and_gzip(lab_client):
     assert packed.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(packed.data) == plain.data
     assert packed.headers["ETag"] != plain.headers["ETag"]  # each encoding its own strong tag
+
+
+def test_months_legend_runs_as_the_stack_and_the_axis_has_a_unit(lab_client, conn):
+    """The legend's first line is the top of each bar; the time no process accounts for
+    sits hollow on top; the axis's top value says GPU-h."""
+    add_days(conn, {"2026-03-03": 9 * 60}, gpu_minutes=10 * 60)  # alice's 9 h + 1 h no one's
+    root = parse(lab_client.get("/charts/months.svg?months=2").data)
+    words = [t.text for t in texts(root)]
+    assert words[-4:] == ["no process", HOSTILE_LABEL, "bob", "Alice Liddell"]
+    assert "GPU-h" in words and "17.5" not in words  # 18.5 h in March, the top of the axis
+    stacks = [r for r in root.iter(f"{NS}rect") if "data-series" in r.attrib]
+    march = [r for r in stacks if title_of(r).endswith("in March 2026")]
+    assert [title_of(r).split(":")[0] for r in march] == [
+        "Alice Liddell",
+        "bob",
+        HOSTILE_LABEL,
+        "no process",
+    ]
+    heights = [float(r.get("y")) for r in march]
+    assert heights == sorted(heights, reverse=True)  # each later series drawn higher up
+    assert march[-1].get("stroke-dasharray") == "3 2"
+    assert title_of(march[-1]) == "no process: 1 GPU-hour in March 2026"
+
+
+def test_users_chart_shows_time_no_process_accounts_for(lab_client, conn):
+    add_days(conn, {"2026-03-03": 9 * 60}, gpu_minutes=9 * 60 + 90)
+    root = parse(lab_client.get("/charts/users.svg?month=2026-03").data)
+    words = [t.text for t in texts(root)]
+    assert "no process" in words and "1.5 GPU-hours" in words
+    hollow = [r for r in root.iter(f"{NS}rect") if "hollow" in r.get("class", "")]
+    assert len(hollow) == 1 and title_of(hollow[0]).startswith("no process: 1.5 GPU-hours")
+
+
+def test_heat_map_legend_and_singular_hour(lab_client, conn):
+    add_hour(conn, int(datetime(2026, 3, 4, 9, tzinfo=UTC).timestamp()), 0, 3600)
+    add_hour(conn, int(datetime(2026, 3, 3, 9, tzinfo=UTC).timestamp()), 0, 1800)
+    root = parse(lab_client.get("/charts/hours.svg").data)
+    words = [t.text for t in texts(root)]
+    assert "1.5 GPU-hours from Feb 5, 2026 to Mar 4, 2026 (UTC time)" in words
+    cells = {
+        (c.get("data-weekday"), c.get("data-hour")): c
+        for c in root.iter(f"{NS}rect")
+        if "data-hour" in c.attrib
+    }
+    assert title_of(cells[("2", "9")]) == "1 GPU-hour on Wednesdays 09:00 to 10:00"
+    legend = [w for w in words if "GPU-h" in w and "from" not in w]
+    assert legend[0] == "0 GPU-h" and legend[-1] == "≤1 GPU-h"
+    assert len(legend) + words.count("\u2013") == 5

@@ -14,6 +14,7 @@ import pytest
 
 from store import atomic
 from tests.support.lab import HOSTILE, fill_day, seed
+from tests.support.rows import add_days
 
 
 def ahead(days: int) -> str:
@@ -45,6 +46,9 @@ def cli(*args: str, db, stdin: str | None = None, **env) -> subprocess.Completed
 
 def test_usage_table_and_json(conn, db_path):
     seed(conn)
+    # The graph's days: what people used, and 1.5 h on March 3 with no process.
+    add_days(conn, {"2026-02-10": 120, "2026-03-01": 180, "2026-03-02": 300, "2026-03-04": 30})
+    add_days(conn, {"2026-03-03": 9 * 60 + 90})
     done = cli(
         "usage", "--from", "2026-02-01", "--to", "2026-03-31", db=db_path, GPUPULSE_USER_ALIASES=""
     )
@@ -52,7 +56,9 @@ def test_usage_table_and_json(conn, db_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "GPU-hours by user, 2026-02-01 to 2026-03-31 (UTC)"
     assert lines[1].split() == ["alice", "12.00"] and lines[2].split() == ["bob", "7.00"]
-    assert lines[-2].split() == ["total", "19.50"]
+    assert lines[-4].split() == ["total", "19.50"]
+    assert lines[-3].split() == ["no", "process", "(not", "in", "the", "total)", "1.50"]
+    assert lines[-2].split() == ["all", "GPU", "time", "(the", "graph)", "21.00"]
     done = cli(
         "usage", "--by", "month", "--from", "2026-02-01", "--to", "2026-03-31", "--json", db=db_path
     )

@@ -4,8 +4,10 @@ escaped, stale GPUs and users over quota flagged."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
+from api.lab.until import parse_until
 from store import atomic, open_db
 from tests.support.app import NOW
 from tests.support.lab import HOSTILE, lab_app
@@ -87,9 +89,10 @@ def test_users_recent_hours_and_quota_flag(seeded, conn):
     add_process(conn, int(NOW) - 7200, 1, 55, "bob", 100)
     _html, parsed = page(lab_app(seeded).test_client())
     text = " ".join(parsed.text)
-    assert "bob #1 1 h 5 h" in text  # GPUs now, last 24 h, last 7 days (roll-ups)
+    assert "bob #1 1 GPU-h 5 GPU-h" in text  # GPUs now, last 24 h, last 7 days (roll-ups)
     # alice: 12 h this month against a 10 h quota -> over, flagged.
-    assert "12 h / 10 h" in text and "120 %" in text and "over quota" in text
+    assert "12 GPU-h / 10 GPU-h" in text and "120 %" in text and "over quota" in text
+    assert "Mar 2026 (to date) / quota" in text  # the month column says which month
     assert "over" in parsed.classes
     assert "Idle jobs harvested" in text
 
@@ -98,7 +101,7 @@ def test_idle_hours_shown_apart(seeded, conn):
     add_idle_run(conn, int(NOW) - 7200, int(NOW) - 3600, 5400)  # 1.5 GPU-hours today
     _, parsed = page(lab_app(seeded).test_client())
     text = " ".join(parsed.text)
-    assert "Idle jobs harvested 1.5 GPU-hours in the last 7 days (1.5 in 2026-03)" in text
+    assert "Idle jobs harvested 1.5 GPU-hours in the last 7 days (1.5 in Mar 2026 to date)" in text
 
 
 def test_stale_gpus_are_flagged(seeded):
@@ -135,3 +138,27 @@ def test_info_lists_the_lab_endpoints(lab_client):
     } <= methods
     doc = lab_client.get("/openapi.json").get_json()
     assert set(doc["paths"]["/api/v1/reservations"]) == {"get", "post", "delete"}
+
+
+def test_a_reservation_until_a_date_reads_as_that_day(seeded):
+    """Booked 'until 2026-03-06' ends at the midnight after it: the page says the day entered."""
+    end = int(datetime(2026, 3, 7, tzinfo=UTC).timestamp())  # what parse_until stores
+    assert parse_until("2026-03-06", NOW, UTC) == end
+    book(seeded, 0, "carol", "", end)
+    book(seeded, 1, "dave", "", end - 1800)  # 23:30: a time of day, shown as one
+    text = " ".join(page(lab_app(seeded).test_client())[1].text)
+    assert "until the end of 2026-03-06 (57 h left)" in text  # now is Mar 4, 15:00
+    assert "until 2026-03-06 23:30 (56 h 30 min left)" in text
+    assert "2026-03-07" not in text
+
+
+def test_favicon_is_an_icon(lab_client):
+    reply = lab_client.get("/favicon.ico")
+    assert reply.status_code == 200 and reply.mimetype == "image/x-icon"
+    assert reply.data[:4] == b"\x00\x00\x01\x00"  # an ICO header: reserved 0, type 1 (icon)
+    count = int.from_bytes(reply.data[4:6], "little")
+    size, offset = (int.from_bytes(reply.data[14 + k : 18 + k], "little") for k in (0, 4))
+    assert count == 1 and offset + size == len(reply.data)
+    assert reply.data[offset : offset + 8] == b"\x89PNG\r\n\x1a\n"
+    html = lab_client.get("/", headers=BROWSER).get_data(as_text=True)
+    assert '<link rel="icon" href="/favicon.ico" type="image/x-icon">' in html

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.lab import HOSTILE
-from tests.support.rows import add_idle_run, add_user_days
+from tests.support.rows import add_days, add_idle_run, add_user_days
+from tests.support.svg_parse import parse, texts
 
 
 def test_by_user_defaults_to_this_month_busiest_first(lab_client):
@@ -84,3 +85,34 @@ def test_span_is_capped(lab_client):
     reply = lab_client.get("/api/v1/usage?from=1970-01-02&to=9000-12-31")
     assert reply.status_code == 400 and reply.get_json()["parameter"] == "from"
     assert "3,660 days" in reply.get_json()["error"]
+
+
+def test_no_process_time_closes_the_gap_to_the_graph(lab_client, conn):
+    """People's total plus the time no process accounts for is the graph's GPU-hours, per
+    day and in all; a day with GPU time and no process at all still has its row."""
+    add_days(conn, {"2026-03-02": 300}, gpu_minutes=5 * 60 + 30)  # bob's 5 h + 30 min
+    add_days(conn, {"2026-03-03": 600}, gpu_minutes=9 * 60)  # alice's 9 h exactly
+    add_days(conn, {"2026-03-04": 90}, gpu_minutes=120)  # 30 min hostile + 1.5 h none
+    add_days(conn, {"2026-03-01": 180}, gpu_minutes=180)  # alice's 3 h
+    body = lab_client.get("/api/v1/usage?by=day").get_json()
+    rows = {r["day"]: r for r in body["rows"]}
+    assert rows["2026-03-02"]["no_process_gpu_hours"] == 0.5
+    assert rows["2026-03-03"]["no_process_gpu_hours"] == 0.0
+    assert rows["2026-03-04"]["no_process_gpu_hours"] == 1.5
+    assert body["no_process_gpu_hours"] == 2.0 and body["host_gpu_hours"] == 19.5
+    assert body["total_gpu_hours"] + body["no_process_gpu_hours"] == body["host_gpu_hours"]
+    graph = texts(parse(lab_client.get("/gpu-activity.svg").data))
+    assert f"({body['host_gpu_hours']:g} GPU-hours)" in graph[0].text
+    assert f" · {body['host_gpu_hours']:g} GPU-hours · " in graph[-1].text
+    add_days(conn, {"2026-03-05": 60}, gpu_minutes=60)
+    alone = lab_client.get("/api/v1/usage?by=day&from=2026-03-05&to=2026-03-05").get_json()
+    assert alone["rows"] == [
+        {"day": "2026-03-05", "gpu_hours": 0.0, "no_process_gpu_hours": 1.0, "users": {}}
+    ]
+
+
+def test_usage_fields_are_documented(lab_client):
+    doc = lab_client.get("/openapi.json").get_json()["paths"]["/api/v1/usage"]["get"]
+    schema = doc["responses"]["200"]["content"]["application/json"]["schema"]
+    body = lab_client.get("/api/v1/usage").get_json()
+    assert set(body) == set(schema["properties"]) and set(schema["required"]) <= set(body)
