@@ -50,6 +50,10 @@ class Source(Protocol):
         """GPU-seconds idle-runner jobs harvested per day (store.aggregate.idle_harvest)."""
         ...
 
+    def user_day_extras(self, span: Span) -> list[dict]:
+        """Per-user rows (day, gpu, user, store.usage.EXTRA_FIGURES: held idle, ...)."""
+        ...
+
 
 # Which source answers a query: (this host's connection, the parsed query, whether the view
 # counts across hosts, as quotas do) -> the source.
@@ -93,6 +97,10 @@ class LocalSource:
     def idle_harvest(self, span: Span, tz: ZoneInfo) -> list[dict]:
         """From the idle runner's runs on this host."""
         return aggregate.idle_harvest(self.conn, span.first.isoformat(), span.last.isoformat(), tz)
+
+    def user_day_extras(self, span: Span) -> list[dict]:
+        """From this host's user_daily."""
+        return usage.user_day_extras(self.conn, span)
 
 
 def local_source(conn: Connection, query: Mapping[str, Any], fleet: bool) -> Source:

@@ -92,16 +92,35 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
         print(json.dumps(report, indent=1))
         return 0
     print(f"GPU-hours by {report['by']}, {report['from']} to {report['to']} ({report['timezone']})")
+    print(f"{'':<32}" + "".join(f" {title:>12}" for title, _ in TABLE_COLUMNS))
+    names = lab_settings(settings).names
     for row in report["rows"]:
-        key = row.get(report["by"]) if report["by"] != "gpu" else row["gpu_index"]
-        if report["by"] == "user":
-            key = lab_settings(settings).names.user(row["user"])
-        elif report["by"] == "gpu":
-            key = f"{row['gpu_index']} {row['display_name']}"
-        print(f"{key!s:<32} {row['gpu_hours']:>12,.2f}")
-    print(f"{'total':<32} {report['total_gpu_hours']:>12,.2f}")
+        print(f"{row_label(row, report['by'], names)!s:<32}{table_cells(row)}")
+    print(f"{'total':<32}{table_cells(report, 'total_')}")
     print(f"{'idle jobs (not in the total)':<32} {report['idle_harvested_gpu_hours']:>12,.2f}")
     return 0
+
+
+# The usage table's columns: title and the row's JSON field.
+TABLE_COLUMNS = (("GPU-hours", "gpu_hours"), ("held idle h", "held_idle_gpu_hours"))
+
+
+def table_cells(row: dict, prefix: str = "") -> str:
+    """One usage table line's numbers (`prefix`: the report's total_ fields)."""
+    cells = []
+    for _title, field in TABLE_COLUMNS:
+        value = row.get(prefix + field, row.get(field))
+        cells.append(f" {'-':>12}" if value is None else f" {value:>12,.2f}")
+    return "".join(cells)
+
+
+def row_label(row: dict, by: str, names) -> str:
+    """The first column of a usage table line: the user's display name, the GPU, the day."""
+    if by == "user":
+        return names.user(row["user"])
+    if by == "gpu":
+        return f"{row['gpu_index']} {row['display_name']}"
+    return row[by]
 
 
 def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:

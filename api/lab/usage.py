@@ -19,7 +19,7 @@ from api.params import BadParam
 from api.source import Source
 from api.state import state
 from store.rollups import HOST
-from store.usage import Span, month_of, seconds_by
+from store.usage import Span, extras_by, extras_on_host, month_of, seconds_by
 
 bp = Blueprint("lab_usage", __name__)
 ENDPOINTS = (
@@ -125,10 +125,35 @@ def usage_rows(
     return grouped(seconds_by(iter(days), key), by)
 
 
+# The group a user_daily row's figures beside GPU time count in: groups past GPUs read the
+# rows by the host-level rule (store.usage.extras_on_host), by=gpu the GPUs' own rows.
+EXTRA_KEYS = {
+    "user": lambda r: r["user"],
+    "day": lambda r: r["day"],
+    "month": lambda r: month_of(r["day"]),
+    "gpu": lambda r: r["gpu"] if r["gpu"] != HOST else None,
+    "all": lambda _r: "all",
+}
+
+
+def extra_fields(figures: dict[str, float]) -> dict:
+    """A group's figures beside GPU time as its JSON fields (held idle, ...)."""
+    return {"held_idle_gpu_hours": hours(figures.get("held_idle_s", 0.0))}
+
+
+def add_extras(rows: list[dict], by: str, extras: list[dict]) -> list[dict]:
+    """Give each row of a report grouped `by` its extra_fields; returns `rows`."""
+    found = extras_by(extras if by == "gpu" else extras_on_host(extras), EXTRA_KEYS[by])
+    for row in rows:
+        row.update(extra_fields(found.get(row[by], {})))
+    return rows
+
+
 def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo) -> dict:
     """The whole /api/v1/usage body (also what `gpupulse-api usage --json` prints)."""
     days = source.user_days(span)
-    rows = usage_rows(source, by, span, names, days)
+    extras = source.user_day_extras(span)
+    rows = add_extras(usage_rows(source, by, span, names, days), by, extras)
     users = {u for _d, u, _s in days}
     total = sum(s for _d, _u, s in days)
     return {
@@ -137,6 +162,7 @@ def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: Z
         "to": span.last.isoformat(),
         "timezone": tz.key,
         "total_gpu_hours": hours(total),
+        **extra_fields(extras_by(extras_on_host(extras), EXTRA_KEYS["all"]).get("all", {})),
         "idle_harvested_gpu_hours": hours(harvested_seconds(source, span, tz)),
         "display_names": {u: names.user(u) for u in sorted(users)},
         "rows": rows,
