@@ -34,7 +34,7 @@ merged the same way, so hours and days come from one set of partials and agree.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -128,6 +128,7 @@ SELECT ts / :bucket, total(m) FROM (
 ) GROUP BY 1
 """
 
+
 # Per (bucket, gpu, user): GPU-seconds, peak memory and process rows (the hourly late-data
 # audit counts those), the idle runner's processes included under IDLE_LABEL.
 # `t` is one row per tick and GPU, grouped in key order (no sort, no window function). A
@@ -135,7 +136,10 @@ SELECT ts / :bucket, total(m) FROM (
 # those by process id and naming users only afterwards keeps the big sort on integers.
 # Ticks with several processes (`shared`) give each its share: its SM utilization over the
 # total when every process reports one (and the total is > 0), else 1 / processes.
-USER_ROWS_SQL = f"""
+def booked_rows_sql(who: str) -> str:
+    """The per-(bucket, gpu, who) statement below, `who` being SQL over a `processes` row
+    `pr` naming whom its share is booked to (the user; a workload and user for workloads)."""
+    return f"""
 WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     SELECT ts, gpu, count(*) AS n, count(sm_util) AS nk, total(sm_util) AS tot,
         min(process) AS p1, max(process) AS p2, sum(mem_mib) AS mem
@@ -146,14 +150,14 @@ WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu
     WHERE t.p1 = t.p2 GROUP BY 1, 2, 3
 ), shared AS (
-    SELECT t.ts, t.gpu, {user_of()} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
+    SELECT t.ts, t.gpu, {who} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
         total(CASE WHEN t.nk = t.n AND t.tot > 0 THEN ps.sm_util / t.tot ELSE 1.0 / t.n END)
             AS share
     FROM t CROSS JOIN process_samples ps ON ps.ts = t.ts AND ps.gpu = t.gpu  -- few ticks
     JOIN processes pr ON pr.id = ps.process
     WHERE t.p1 <> t.p2 GROUP BY 1, 2, 3
 ), booked AS (
-    SELECT a.b, a.gpu, {user_of()} AS user, a.ms, a.mem, a.n
+    SELECT a.b, a.gpu, {who} AS user, a.ms, a.mem, a.n
     FROM alone a JOIN processes pr ON pr.id = a.process
     UNION ALL
     SELECT h.ts / :bucket, h.gpu, h.user, h.share * ({active_sql("s.")}), h.mem, h.n
@@ -162,6 +166,9 @@ WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
 SELECT b, gpu, user, total(ms) / 1000.0 AS seconds, max(mem) AS mem, sum(n) AS n
 FROM booked GROUP BY 1, 2, 3
 """
+
+
+USER_ROWS_SQL = booked_rows_sql(user_of())
 
 # People's usage only: (bucket, gpu, user, GPU-seconds, peak memory MiB).
 USER_SQL = f"""
@@ -214,6 +221,19 @@ def day_bounds(first: date, last: date, tz: tzinfo) -> list[tuple[str, int, int]
     return [(d.isoformat(), *day_span(d, d, tz)) for d in dates(first, last)]
 
 
+def day_buckets(first: date, last: date, tz: ZoneInfo) -> tuple[list, int, Callable[[int], int]]:
+    """The local days first..last (day_bounds), the partials' bucket in seconds (one that
+    splits every day at its midnight) and the day index of a bucket number."""
+    days = day_bounds(first, last, tz)
+    bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
+    starts = [s for _, s, _ in days]
+
+    def day_index(b: int) -> int:
+        return bisect.bisect_right(starts, b * bucket) - 1
+
+    return days, bucket, day_index
+
+
 def compute(
     conn: Connection,
     first: date,
@@ -224,19 +244,13 @@ def compute(
 ) -> Rollup:
     """Hourly, daily and per-user roll-ups of the local days `first`..`last` (inclusive);
     `held_mib` is the process memory that holds a GPU (store.held_idle)."""
-    days = day_bounds(first, last, tz)
+    days, bucket, day_index = day_buckets(first, last, tz)
     lo, hi = days[0][1], days[-1][2]
-    bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
     parts, host_active, user_rows, user_mem, held = _scan(
         conn, lo, hi, bucket, (threshold, held_mib)
     )
     people = [row for row in user_rows if row["user"] != IDLE_LABEL]
     proc_rows = [(row["b"], row["gpu"], row["n"]) for row in user_rows]  # runner's included
-    starts = [s for _, s, _ in days]
-
-    def day_index(b: int) -> int:
-        return bisect.bisect_right(starts, b * bucket) - 1
-
     per_hour = 3600 // bucket
 
     def hour_of(b: int) -> int:

@@ -357,6 +357,20 @@ ALTER TABLE user_daily ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
 INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
 """
 
+# Version 9: GPU time per workload (a process's container, pod, Slurm job or unit) and user
+# per local day, for usage by workload; gpu 0 is the whole host, '' the processes without one.
+V9_WORKLOAD_DAILY = """
+CREATE TABLE workload_daily (
+    day TEXT NOT NULL,
+    gpu INTEGER NOT NULL,
+    workload TEXT NOT NULL,
+    user TEXT NOT NULL,
+    gpu_seconds REAL NOT NULL,
+    PRIMARY KEY (day, gpu, workload, user)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -366,6 +380,7 @@ MIGRATIONS: list[str] = [
     V6_DRIVER_READINGS,
     V7_WORKLOADS,
     V8_HELD_IDLE,
+    V9_WORKLOAD_DAILY,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -32,7 +32,9 @@ def add_commands(
 ) -> None:
     """Add the lab subcommands to gpupulse-api's parser; `parents` add its shared options."""
     parents = parents or []
-    usage = sub.add_parser("usage", parents=parents, help="GPU-hours by user, day, month or gpu")
+    usage = sub.add_parser(
+        "usage", parents=parents, help="GPU-hours by user, day, month, gpu or workload"
+    )
     usage.add_argument("--by", default="user", help=f"one of {', '.join(USAGE_GROUPS)}")
     export = sub.add_parser(
         "export", parents=parents, help="write one CSV per day (the older lab format)"
@@ -120,6 +122,8 @@ def row_label(row: dict, by: str, names) -> str:
         return names.user(row["user"])
     if by == "gpu":
         return f"{row['gpu_index']} {row['display_name']}"
+    if by == "workload":
+        return row["workload"] or "(no workload)"
     return row[by]
 
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/usage: GPU-hours per user, day, month or GPU, from the per-user roll-ups.
+"""GET /api/v1/usage: GPU-hours per user, day, month, GPU or workload, from the roll-ups.
 
 Hours that idle-runner jobs harvested are never in these rows (the roll-ups leave those
 processes out); they are reported apart as `idle_harvested_gpu_hours`.
@@ -24,7 +24,11 @@ from store.usage import Span, extras_by, extras_on_host, month_of, seconds_by
 bp = Blueprint("lab_usage", __name__)
 ENDPOINTS = (
     Endpoint(
-        "/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, USAGE_PARAMS, (400, 503)
+        "/api/v1/usage",
+        "GPU-hours by user, day, month, GPU or workload",
+        JSON,
+        USAGE_PARAMS,
+        (400, 503),
     ),
 )
 HOUR = 3600.0
@@ -112,15 +116,31 @@ def by_gpu(source: Source, span: Span, names: DisplayNames) -> list[dict]:
     return rows
 
 
+def by_workload(source: Source, span: Span) -> list[dict]:
+    """[{workload, gpu_hours, users}] busiest first; workload None: processes the collector
+    found in no container, pod, job or unit."""
+    rows = [
+        {
+            "workload": workload or None,
+            "gpu_hours": hours(sum(users.values())),
+            "users": {u: hours(s) for u, s in sorted(users.items())},
+        }
+        for workload, users in source.workload_users(span).items()
+    ]
+    return sorted(rows, key=lambda r: (-r["gpu_hours"], r["workload"] or ""))
+
+
 def usage_rows(
     source: Source, by: str, span: Span, names: DisplayNames, days: list[tuple[str, str, float]]
 ) -> list[dict]:
-    """The rows of a usage report grouped `by` user, day, month or gpu (`days`: the span's
+    """The rows of a usage report grouped `by` user, day, month, gpu or workload (`days`: the span's
     (day, user, seconds) rows, read once by the caller)."""
     if by == "user":
         return by_user(days)
     if by == "gpu":
         return by_gpu(source, span, names)
+    if by == "workload":
+        return by_workload(source, span)
     key = (lambda day: day) if by == "day" else month_of
     return grouped(seconds_by(iter(days), key), by)
 
@@ -142,7 +162,10 @@ def extra_fields(figures: dict[str, float]) -> dict:
 
 
 def add_extras(rows: list[dict], by: str, extras: list[dict]) -> list[dict]:
-    """Give each row of a report grouped `by` its extra_fields; returns `rows`."""
+    """Give each row of a report grouped `by` its extra_fields (not per workload: those
+    are rolled up per user and GPU only); returns `rows`."""
+    if by not in EXTRA_KEYS:
+        return rows
     found = extras_by(extras if by == "gpu" else extras_on_host(extras), EXTRA_KEYS[by])
     for row in rows:
         row.update(extra_fields(found.get(row[by], {})))
