@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.kinds import Choice, Flag, HostPort, Kind, Number, Path, TimeZone, seconds, whole
+from runtime.kinds import (
+    Choice,
+    Endpoint,
+    Flag,
+    HostPort,
+    Kind,
+    Number,
+    Path,
+    TimeZone,
+    seconds,
+    whole,
+)
 
 COLLECTOR, SCHEDULER, API, IDLE, COMPOSE = "collector", "scheduler", "api", "idle", "compose"
 SERVICES = (COLLECTOR, SCHEDULER, API, IDLE, COMPOSE)
@@ -142,6 +153,17 @@ GROUPS = (
                 "Passwd file for user names; `compose.yaml` sets `/host/etc/passwd` (the "
                 "host's, read-only).",
                 SAMPLING,
+            ),
+            Setting(
+                "GPUPULSE_DOCKER_API",
+                Endpoint(),
+                "",
+                "Optional Docker Engine API (socket or URL) the collector asks for container "
+                "names, so workloads read `docker trainer`, not an id. Anyone who can use the "
+                "Docker API controls the host: give a filtering proxy that allows only `GET "
+                "/containers` (docs/lab.md).",
+                SAMPLING,
+                shown="empty (off)",
             ),
             Setting(
                 "GPUPULSE_DRIVER_MISMATCH_EXIT",
