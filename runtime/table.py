@@ -529,6 +529,30 @@ GROUPS = (
                 "alert goes out.",
                 (SCHEDULER, API),
             ),
+            Setting(
+                "GPUPULSE_CARBON_G_PER_KWH",
+                Number(0, 5000),
+                "",
+                "Grid carbon intensity (g CO2e per kWh) for usage's and `/metrics`' kg CO2e; "
+                "unset, none is reported.",
+                (API,),
+                shown="empty (none)",
+            ),
+            Setting(
+                "GPUPULSE_PRICE_PER_KWH",
+                Number(0),
+                "",
+                "Price of a kWh for usage's and `/metrics`' energy cost; unset, none is reported.",
+                (API,),
+                shown="empty (none)",
+            ),
+            Setting(
+                "GPUPULSE_CURRENCY",
+                NAME,
+                "",
+                "The price's currency as shown with costs, e.g. `EUR`.",
+                (API,),
+            ),
         ),
     ),
     Group(

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 AUDIT_AT = "rollup_audit_at"
 PRUNED_BEFORE = "raw_pruned_before"
 HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows", "held_idle_s")
-USER_COLUMNS = ("gpu", "user", "gpu_seconds", "peak_mem_mib", "held_idle_s")
+USER_COLUMNS = ("gpu", "user", "gpu_seconds", "peak_mem_mib", "held_idle_s", "energy_wh")
 DAY_COLUMNS = (*DAILY_FIELDS, "held_idle_s")
 
 

@@ -371,6 +371,13 @@ CREATE TABLE workload_daily (
 INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
 """
 
+# Version 10: each user's share of the GPUs' energy (watt-hours) beside their GPU time.
+V10_USER_ENERGY = """
+ALTER TABLE user_hourly ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_daily ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -381,6 +388,7 @@ MIGRATIONS: list[str] = [
     V7_WORKLOADS,
     V8_HELD_IDLE,
     V9_WORKLOAD_DAILY,
+    V10_USER_ENERGY,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,8 +31,8 @@ class Span:
         return "day BETWEEN ? AND ?", (self.first.isoformat(), self.last.isoformat())
 
 
-# user_daily's figures beside GPU time (held-idle seconds, ...).
-EXTRA_FIGURES = ("held_idle_s",)
+# user_daily's figures beside GPU time: held-idle seconds, the user's share of energy (Wh).
+EXTRA_FIGURES = ("held_idle_s", "energy_wh")
 
 
 def user_days(conn: Connection, span: Span) -> Iterator[tuple[str, str, float]]:

@@ -88,29 +88,40 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     query = days_of(args, today)
     with closing(open_args(args, settings)) as conn:
         source = LocalSource(conn)
-        names = lab_settings(settings).names
-        report = usage_report(source, query["by"], span_of(query, today), names, settings.tz)
+        lab = lab_settings(settings)
+        span = span_of(query, today)
+        report = usage_report(source, query["by"], span, lab.names, settings.tz, lab.rates)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     print(f"GPU-hours by {report['by']}, {report['from']} to {report['to']} ({report['timezone']})")
-    print(f"{'':<32}" + "".join(f" {title:>12}" for title, _ in TABLE_COLUMNS))
+    columns = [(t, f) for t, f in TABLE_COLUMNS if f not in RATED or report[f] is not None]
+    print(f"{'':<32}" + "".join(f" {title:>12}" for title, _ in columns))
     names = lab_settings(settings).names
     for row in report["rows"]:
-        print(f"{row_label(row, report['by'], names)!s:<32}{table_cells(row)}")
-    print(f"{'total':<32}{table_cells(report, 'total_')}")
+        print(f"{row_label(row, report['by'], names)!s:<32}{table_cells(row, columns)}")
+    print(f"{'total':<32}{table_cells(report, columns, 'total_')}")
     print(f"{'idle jobs (not in the total)':<32} {report['idle_harvested_gpu_hours']:>12,.2f}")
     return 0
 
 
 # The usage table's columns: title and the row's JSON field.
-TABLE_COLUMNS = (("GPU-hours", "gpu_hours"), ("held idle h", "held_idle_gpu_hours"))
+TABLE_COLUMNS = (
+    ("GPU-hours", "gpu_hours"),
+    ("held idle h", "held_idle_gpu_hours"),
+    ("kWh", "energy_kwh"),
+    ("kg CO2e", "co2e_kg"),
+    ("cost", "cost"),
+)
 
 
-def table_cells(row: dict, prefix: str = "") -> str:
+RATED = ("co2e_kg", "cost")  # shown only where their rate is set
+
+
+def table_cells(row: dict, columns: list, prefix: str = "") -> str:
     """One usage table line's numbers (`prefix`: the report's total_ fields)."""
     cells = []
-    for _title, field in TABLE_COLUMNS:
+    for _title, field in columns:
         value = row.get(prefix + field, row.get(field))
         cells.append(f" {'-':>12}" if value is None else f" {value:>12,.2f}")
     return "".join(cells)

@@ -1,5 +1,6 @@
 """The lab's Prometheus metrics beside the core's: held-idle time per user and GPU this year
-(from the roll-ups) and how long each GPU has been held idle now (from the newest samples)."""
+(from the roll-ups), how long each GPU has been held idle now (from the newest samples), and
+each user's share of energy with its carbon and cost."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from api.metrics import GPU_LABELS
 from api.settings import ApiSettings
 from store.aggregate import day_of
 from store.db import Connection
+from store.energy import user_kwh
 from store.held_idle import held_idle_now
 from store.samples import recorded_host
 
 GPUS_SQL = "SELECT id, idx, uuid, name FROM gpus ORDER BY idx, id"
+LABELS = ("host", "user")
 
 
 class LabCollector(Collector):
@@ -34,6 +37,8 @@ class LabCollector(Collector):
         yield user_counter(conn, host, since, "held_idle_s", USER_HELD)
         yield gpu_counter(conn, host, since, gpus, "held_idle_s", GPU_HELD)
         yield held_now(conn, host, gpus, self.settings)
+        yield user_counter(conn, host, since, "energy_wh * 3600", USER_ENERGY)
+        yield from month_footprint(conn, host, self.settings)
 
 
 # (name, help) of each family
@@ -42,6 +47,10 @@ USER_HELD = (
     "GPU time a user held GPU memory on an idle GPU this year",
 )
 GPU_HELD = ("gpupulse_gpu_held_idle_seconds", "Time a GPU was held idle this year")
+USER_ENERGY = (
+    "gpupulse_user_energy_joules",
+    "A user's share of the GPUs' energy this year (shared like GPU time)",
+)
 HELD_NOW = (
     "gpupulse_gpu_held_idle_stretch_seconds",
     "How long a GPU has been held idle up to its newest sample (0: it is not); `user` is "
@@ -87,3 +96,30 @@ def held_now(conn: Connection, host: str, gpus: dict, settings: ApiSettings) -> 
         user = stretch.holders[0]["user"] if stretch and stretch.holders else ""
         family.add_metric([host, *labels, user], stretch.seconds if stretch else 0.0)
     return family
+
+
+def month_footprint(conn: Connection, host: str, settings: ApiSettings) -> Iterator[Metric]:
+    """This month's kWh per user, with kg CO2e and cost per user where their rates are set."""
+    today = day_of(settings.clock(), settings.tz)
+    first = today.replace(day=1).isoformat()
+    rates = lab_settings(settings).rates
+    kwh = GaugeMetricFamily(
+        "gpupulse_user_month_energy_kwh", "A user's share of GPU energy this month", labels=LABELS
+    )
+    carbon = GaugeMetricFamily(
+        "gpupulse_user_month_co2e_kg",
+        "kg CO2e of a user's GPU energy this month (GPUPULSE_CARBON_G_PER_KWH)",
+        labels=LABELS,
+    )
+    cost = GaugeMetricFamily(
+        "gpupulse_user_month_energy_cost",
+        "Cost of a user's GPU energy this month (GPUPULSE_PRICE_PER_KWH)",
+        labels=(*LABELS, "currency"),
+    )
+    for user, used in user_kwh(conn, first, today.isoformat()).items():
+        kwh.add_metric([host, user], used)
+        if rates.carbon_g_per_kwh is not None:
+            carbon.add_metric([host, user], used * rates.carbon_g_per_kwh / 1000)
+        if rates.price_per_kwh is not None:
+            cost.add_metric([host, user, rates.currency], used * rates.price_per_kwh)
+    yield from (kwh, carbon, cost)

@@ -18,6 +18,7 @@ from api.lab.settings import lab_settings
 from api.params import BadParam
 from api.source import Source
 from api.state import state
+from store.energy import Rates
 from store.rollups import HOST
 from store.usage import Span, extras_by, extras_on_host, month_of, seconds_by
 
@@ -33,6 +34,7 @@ ENDPOINTS = (
 )
 HOUR = 3600.0
 MAX_DAYS = 3660  # ten years
+NO_RATES = Rates()
 
 
 def span_of(query: dict, today: date) -> Span:
@@ -156,27 +158,34 @@ EXTRA_KEYS = {
 }
 
 
-def extra_fields(figures: dict[str, float]) -> dict:
-    """A group's figures beside GPU time as its JSON fields (held idle, ...)."""
-    return {"held_idle_gpu_hours": hours(figures.get("held_idle_s", 0.0))}
+def extra_fields(figures: dict[str, float], rates: Rates) -> dict:
+    """A group's figures beside GPU time as its JSON fields: held-idle GPU-hours, and its
+    share of energy in kWh with kg CO2e and cost where their rates are set."""
+    footprint = rates.footprint(figures.get("energy_wh", 0.0) / 1000)
+    del footprint["currency"]  # said once, at the top of the report
+    return {"held_idle_gpu_hours": hours(figures.get("held_idle_s", 0.0)), **footprint}
 
 
-def add_extras(rows: list[dict], by: str, extras: list[dict]) -> list[dict]:
+def add_extras(rows: list[dict], by: str, extras: list[dict], rates: Rates) -> list[dict]:
     """Give each row of a report grouped `by` its extra_fields (not per workload: those
     are rolled up per user and GPU only); returns `rows`."""
     if by not in EXTRA_KEYS:
         return rows
     found = extras_by(extras if by == "gpu" else extras_on_host(extras), EXTRA_KEYS[by])
     for row in rows:
-        row.update(extra_fields(found.get(row[by], {})))
+        row.update(extra_fields(found.get(row[by], {}), rates))
     return rows
 
 
-def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo) -> dict:
+def usage_report(
+    source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo, rates: Rates = NO_RATES
+) -> dict:
     """The whole /api/v1/usage body (also what `gpupulse-api usage --json` prints)."""
     days = source.user_days(span)
     extras = source.user_day_extras(span)
-    rows = add_extras(usage_rows(source, by, span, names, days), by, extras)
+    rows = add_extras(usage_rows(source, by, span, names, days), by, extras, rates)
+    first, last = span.first.isoformat(), span.last.isoformat()
+    drawn = sum(r["energy_kwh"] or 0.0 for r in source.daily(first, last))
     users = {u for _d, u, _s in days}
     total = sum(s for _d, _u, s in days)
     return {
@@ -185,7 +194,10 @@ def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: Z
         "to": span.last.isoformat(),
         "timezone": tz.key,
         "total_gpu_hours": hours(total),
-        **extra_fields(extras_by(extras_on_host(extras), EXTRA_KEYS["all"]).get("all", {})),
+        **extra_fields(extras_by(extras_on_host(extras), EXTRA_KEYS["all"]).get("all", {}), rates),
+        "currency": rates.currency or None,
+        # every GPU's whole draw over the span, people's shares and no one's ticks alike
+        "host_energy_kwh": round(drawn, 4),
         "idle_harvested_gpu_hours": hours(harvested_seconds(source, span, tz)),
         "display_names": {u: names.user(u) for u in sorted(users)},
         "rows": rows,
@@ -200,7 +212,8 @@ def usage() -> Response:
     span = span_of(query, app_state.today())
     settings = app_state.settings
     source = app_state.source(query)
-    body = usage_report(source, query["by"], span, lab_settings(settings).names, settings.tz)
+    lab = lab_settings(settings)
+    body = usage_report(source, query["by"], span, lab.names, settings.tz, lab.rates)
     return jsonify(body)
 
 

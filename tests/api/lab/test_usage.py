@@ -52,6 +52,9 @@ def test_host_rows_are_not_counted_twice(lab_client, conn):
         "gpu_hours": 11.0,
         "active_days": 2,
         "held_idle_gpu_hours": 0,
+        "energy_kwh": 0,
+        "co2e_kg": None,
+        "cost": None,
     }
 
 
