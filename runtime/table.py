@@ -473,7 +473,7 @@ GROUPS = (
                 LIST,
                 "",
                 "Monthly GPU-hour quotas, `alice=200,bob=50,*=100` (`*` = everyone else).",
-                (API,),
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_QUOTAS_FILE",
@@ -481,7 +481,7 @@ GROUPS = (
                 "",
                 "File of `user=hours` lines (`#` comments); `GPUPULSE_QUOTAS` wins where both "
                 "name a user.",
-                (API,),
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_GPU_NAMES",
@@ -528,6 +528,24 @@ GROUPS = (
                 "Seconds a GPU may stay held idle before the status page flags it and an "
                 "alert goes out.",
                 (SCHEDULER, API),
+            ),
+            Setting(
+                "GPUPULSE_ALERT_URLS",
+                LIST,
+                "",
+                "Apprise URLs the scheduler sends alerts to (held idle, quotas at 80 % and "
+                "100 %, GPU lost, hub host stale, collector not writing), separated by commas "
+                "or spaces, e.g. `mailtos://user:pass@example.com`, `ntfys://topic`, "
+                "`json://host/path`; unset, alerts are only recorded in the events table.",
+                (SCHEDULER,),
+                shown="empty (recorded only)",
+            ),
+            Setting(
+                "GPUPULSE_ALERT_EVERY",
+                seconds(5, 3600, whole=True),
+                "60",
+                "Seconds between the scheduler's alert checks.",
+                (SCHEDULER,),
             ),
             Setting(
                 "GPUPULSE_CARBON_G_PER_KWH",

@@ -24,6 +24,7 @@ from runtime.cli import (
 from runtime.settings import SettingError, environment
 from runtime.signals import StopRequest
 from scheduler import (
+    alerts,
     heartbeat,
     ledger,
     loop,
@@ -46,6 +47,7 @@ RUN_ONCE = {
     "push": push.run,
     "status": status_push.run,
     "pull": pull.run,
+    "alerts": alerts.run,
 }
 # Targoman gpu_monitor's spellings of the commands: `scheduler -ls` is `scheduler list-sends`.
 ALIASES = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import schedule
 
-from scheduler import heartbeat, pull, push, retention, rollup, status_push
+from scheduler import alerts, heartbeat, pull, push, retention, rollup, status_push
 from scheduler.settings import Settings
 from store import open_db
 from store.db import Connection, StoreError
@@ -71,6 +71,7 @@ def jobs(settings: Settings) -> list[tuple[str, Job, int]]:
         ("prune", retention.run, settings.prune_every_s),
         ("status", status_push.run, settings.status_every_s),  # a hub's live page
         ("pull", pull.run, settings.pull_every_s),  # a hub polling hosts
+        ("alerts", alerts.run, settings.alert_every_s),
     ]
 
 

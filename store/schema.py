@@ -378,6 +378,21 @@ ALTER TABLE user_daily ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
 INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
 """
 
+# Version 11: the scheduler's open alert episodes (one row while a condition holds), so each
+# is told once and its end once; the events table keeps their history.
+V11_ALERTS = """
+CREATE TABLE alert_state (
+    key TEXT PRIMARY KEY,        -- held_idle:GPU, quota_80:USER, gpu_lost:GPU, host_stale:HOST, ...
+    kind TEXT NOT NULL,
+    gpu INTEGER,
+    since INTEGER NOT NULL,      -- UTC seconds the episode began
+    notified INTEGER NOT NULL,   -- 1 once its message was delivered
+    title TEXT NOT NULL,
+    recovered TEXT NOT NULL,     -- what to tell when it ends
+    resolved INTEGER             -- when it ended, while its recovery message is still to go
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -389,6 +404,7 @@ MIGRATIONS: list[str] = [
     V8_HELD_IDLE,
     V9_WORKLOAD_DAILY,
     V10_USER_ENERGY,
+    V11_ALERTS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

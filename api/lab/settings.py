@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.lab.names import DisplayNames, load_names
-from api.lab.quota_limits import Quotas, load_quotas
 from api.settings import ApiSettings
+from runtime.quotas import Quotas, load_quotas
 from runtime.settings import derived, setting
 from store.energy import Rates
 

@@ -6,8 +6,8 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.lab.quota_limits import Quotas
 from api.lab.settings import LabSettings
+from runtime.quotas import Quotas
 from tests.support.hub import HOST, NOW, ingest, make_hub, new_token, post
 
 MONTH = "2026-03"
