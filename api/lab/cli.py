@@ -95,7 +95,12 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
         print(json.dumps(report, indent=1))
         return 0
     print(f"GPU-hours by {report['by']}, {report['from']} to {report['to']} ({report['timezone']})")
-    columns = [(t, f) for t, f in TABLE_COLUMNS if f not in RATED or report[f] is not None]
+    rows = report["rows"]
+    columns = [
+        (t, f)
+        for t, f in TABLE_COLUMNS
+        if (f not in RATED or report[f] is not None) and all(f in row for row in rows)
+    ]
     print(f"{'':<32}" + "".join(f" {title:>12}" for title, _ in columns))
     names = lab_settings(settings).names
     for row in report["rows"]:
