@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import replace
 
@@ -17,6 +16,7 @@ from scheduler import alerts, rollup
 from scheduler.settings import load
 from store import atomic
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, set_meta
+from tests.support.commands import entry_point
 from tests.support.receiver import receiver
 
 GPUS = [GpuInfo("GPU-nb", 0, "NVIDIA A100"), GpuInfo("GPU-tr", 1, "NVIDIA A100")]
@@ -67,10 +67,8 @@ def scheduler_alerts(db_path, url: str, tmp_path) -> subprocess.CompletedProcess
         "GPUPULSE_QUOTAS": "bob=0.75",
         "GPUPULSE_HOST_ID": "labbox",
     }
-    cmd = [sys.executable, "-c", "from scheduler.cli import main; raise SystemExit(main())"]
-    return subprocess.run(
-        [*cmd, "run-once", "alerts"], env=env, capture_output=True, text=True, timeout=120
-    )
+    cmd = entry_point("scheduler.cli", "run-once", "alerts")
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def events(conn) -> list[tuple[str, str]]:

@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler import rollup
-from scheduler.settings import load
 from store import open_db
 from store.energy import Rates, gpu_kwh, user_kwh
-from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, set_meta
+from store.samples import GpuInfo, GpuSample, ProcessSample, Tick
+from tests.support.commands import entry_point
 from tests.support.lab import lab_app
 
 START = int(datetime(2026, 3, 3, 8, tzinfo=UTC).timestamp())
@@ -49,15 +47,6 @@ def ticks() -> list[Tick]:
         ]
         out.append(Tick(START + 60 * i, 60, samples, procs))
     return out
-
-
-@pytest.fixture
-def rolled(conn, db_path, tmp_path):
-    Recorder(conn).write(ticks())
-    set_meta(conn, [("host_id", "labbox")])
-    env = {"GPUPULSE_DB": str(db_path), "GPUPULSE_HEARTBEAT": str(tmp_path / "hb")}
-    rollup.run(conn, load(env), NOW)
-    return db_path
 
 
 def test_energy_is_shared_like_gpu_time(rolled):
@@ -106,7 +95,7 @@ def test_metrics_give_energy_carbon_and_cost(rolled):
 
 
 def test_usage_command_shows_carbon_and_cost_when_rates_are_set(rolled):
-    cli = (sys.executable, "-c", "from api.cli import main; raise SystemExit(main())")
+    cli = tuple(entry_point("api.cli"))
     env = {
         **os.environ,
         "GPUPULSE_DB": str(rolled),

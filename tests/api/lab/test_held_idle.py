@@ -7,16 +7,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler import rollup
-from scheduler.settings import load
-from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick, set_meta
+from store.samples import GpuInfo, GpuSample, ProcessSample, Tick
+from tests.support.commands import entry_point
 from tests.support.lab import lab_app
 
 DAY = int(datetime(2026, 3, 3, tzinfo=UTC).timestamp())
@@ -43,14 +41,9 @@ def notebook_day(start: int, minutes: int) -> list[Tick]:
     ]
 
 
-@pytest.fixture
-def rolled(conn, db_path, tmp_path):
-    """Two hours on 2026-03-03 and the hour before NOW, rolled up by the scheduler."""
-    Recorder(conn).write(notebook_day(DAY + 8 * 3600, 120) + notebook_day(NOW - 3600, 60))
-    set_meta(conn, [("host_id", "labbox")])
-    env = {"GPUPULSE_DB": str(db_path), "GPUPULSE_HEARTBEAT": str(tmp_path / "hb")}
-    rollup.run(conn, load(env), NOW)
-    return db_path
+def ticks() -> list[Tick]:
+    """Two hours on 2026-03-03 and the hour before NOW."""
+    return notebook_day(DAY + 8 * 3600, 120) + notebook_day(NOW - 3600, 60)
 
 
 def test_usage_reports_held_idle_beside_gpu_hours(rolled):
@@ -88,7 +81,7 @@ def test_metrics_count_held_idle_and_the_stretch_now(rolled):
     assert by_gpu == {"0": ("alice", 3600.0), "1": ("", 0.0)}
 
 
-CLI = (sys.executable, "-c", "from api.cli import main; raise SystemExit(main())")
+CLI = tuple(entry_point("api.cli"))
 
 
 def usage_command(db: Path, *args: str) -> str:

@@ -7,14 +7,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 
-import pytest
-
-from scheduler import rollup
-from scheduler.settings import load
-from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
+from store.samples import GpuInfo, GpuSample, ProcessSample, Tick
+from tests.support.commands import entry_point
 from tests.support.lab import lab_app
 
 START = int(datetime(2026, 3, 3, 10, tzinfo=UTC).timestamp())
@@ -42,14 +38,6 @@ def ticks() -> list[Tick]:
     return out
 
 
-@pytest.fixture
-def rolled(conn, db_path, tmp_path):
-    Recorder(conn).write(ticks())
-    env = {"GPUPULSE_DB": str(db_path), "GPUPULSE_HEARTBEAT": str(tmp_path / "hb")}
-    rollup.run(conn, load(env), NOW)
-    return db_path
-
-
 def test_usage_by_workload(rolled):
     client = lab_app(rolled, now=NOW).test_client()
     body = client.get("/api/v1/usage?by=workload&from=2026-03-01").get_json()
@@ -69,7 +57,7 @@ def test_usage_by_workload(rolled):
 
 
 def test_usage_command_by_workload(rolled):
-    cli = (sys.executable, "-c", "from api.cli import main; raise SystemExit(main())")
+    cli = tuple(entry_point("api.cli"))
     env = {**os.environ, "GPUPULSE_DB": str(rolled), "GPUPULSE_TZ": "UTC"}
     args = [*cli, "usage", "--by", "workload", "--from", "2026-03-01", "--to", "2026-03-04"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
