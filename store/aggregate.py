@@ -140,9 +140,11 @@ SELECT ts / :bucket, total(m) FROM (
 # those by process id and naming users only afterwards keeps the big sort on integers.
 # Ticks with several processes (`shared`) give each its share: its SM utilization over the
 # total when every process reports one (and the total is > 0), else 1 / processes.
-def booked_rows_sql(who: str) -> str:
+def booked_rows_sql(who: str, energy: bool = True) -> str:
     """The per-(bucket, gpu, who) statement below, `who` being SQL over a `processes` row
-    `pr` naming whom its share is booked to (the user; a workload and user for workloads)."""
+    `pr` naming whom its share is booked to (the user; a workload and user for workloads);
+    without `energy` its joules are 0, which saves the counter lookups."""
+    joules, previous = (ENERGY_SQL, PREVIOUS_SECOND_SQL) if energy else ("0", "")
     return f"""
 WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     SELECT ts, gpu, count(*) AS n, count(sm_util) AS nk, total(sm_util) AS tot,
@@ -150,8 +152,8 @@ WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     FROM process_samples WHERE ts >= :lo AND ts < :hi GROUP BY ts, gpu
 ), alone AS (
     SELECT t.ts / :bucket AS b, t.gpu, t.p1 AS process, total({active_sql("s.")}) AS ms,
-        max(t.mem) AS mem, count(*) AS n, total({ENERGY_SQL}) AS e
-    FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu {PREVIOUS_SECOND_SQL}
+        max(t.mem) AS mem, count(*) AS n, total({joules}) AS e
+    FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu {previous}
     WHERE t.p1 = t.p2 GROUP BY 1, 2, 3
 ), shared AS (
     SELECT t.ts, t.gpu, {who} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
@@ -165,8 +167,8 @@ WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     FROM alone a JOIN processes pr ON pr.id = a.process
     UNION ALL
     SELECT h.ts / :bucket, h.gpu, h.user, h.share * ({active_sql("s.")}), h.mem, h.n,
-        h.share * {ENERGY_SQL}
-    FROM shared h LEFT JOIN samples s ON s.ts = h.ts AND s.gpu = h.gpu {PREVIOUS_SECOND_SQL}
+        h.share * {joules}
+    FROM shared h LEFT JOIN samples s ON s.ts = h.ts AND s.gpu = h.gpu {previous}
 )
 SELECT b, gpu, user, total(ms) / 1000.0 AS seconds, max(mem) AS mem, sum(n) AS n,
     total(e) AS joules

@@ -19,7 +19,9 @@ from store.tick_sql import IDLE_LABEL, user_of
 from store.usage import Span
 
 SEP = "\x1f"  # between workload and user in the statement's key: in neither
-WORKLOAD_ROWS_SQL = booked_rows_sql(f"coalesce(pr.workload, '') || char(31) || {user_of()}")
+WORKLOAD_ROWS_SQL = booked_rows_sql(
+    f"coalesce(pr.workload, '') || char(31) || {user_of()}", energy=False
+)
 COLUMNS = ("day", "gpu", "workload", "user", "gpu_seconds")
 
 
