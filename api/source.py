@@ -54,8 +54,9 @@ class Source(Protocol):
         """{workload: {user: GPU-seconds}} (store.workloads; '' = no workload)."""
         ...
 
-    def user_day_extras(self, span: Span) -> list[dict]:
-        """Per-user rows (day, gpu, user, store.usage.EXTRA_FIGURES: held idle, ...)."""
+    def user_day_extras(self, span: Span) -> list[dict] | None:
+        """Per-user rows (day, gpu, user, store.usage.EXTRA_FIGURES: held idle, ...), or
+        None where the rows do not hold them."""
         ...
 
 
@@ -106,7 +107,7 @@ class LocalSource:
         """From this host's workload_daily."""
         return workloads.workload_users(self.conn, span)
 
-    def user_day_extras(self, span: Span) -> list[dict]:
+    def user_day_extras(self, span: Span) -> list[dict] | None:
         """From this host's user_daily."""
         return usage.user_day_extras(self.conn, span)
 

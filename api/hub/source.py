@@ -54,9 +54,9 @@ class HubRows:
         """None: workloads stay on the host (pushes carry users' GPU time)."""
         return {}
 
-    def user_day_extras(self, span: Span) -> list[dict]:
+    def user_day_extras(self, span: Span) -> list[dict] | None:
         """None: held idle and energy per user stay on the host (pushes carry GPU time)."""
-        return []
+        return None
 
     def user_daily(self, first: str, last: str, user: str | None = None) -> list[dict]:
         """Per-user rows; each source reads its own."""

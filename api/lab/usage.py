@@ -158,23 +158,41 @@ EXTRA_KEYS = {
 }
 
 
-def extra_fields(figures: dict[str, float], rates: Rates) -> dict:
+UNKNOWN_EXTRAS = {"held_idle_gpu_hours": None, "energy_kwh": None, "co2e_kg": None, "cost": None}
+
+
+def extra_fields(figures: dict[str, float] | None, rates: Rates) -> dict:
     """A group's figures beside GPU time as its JSON fields: held-idle GPU-hours, and its
-    share of energy in kWh with kg CO2e and cost where their rates are set."""
+    share of energy in kWh with kg CO2e and cost where their rates are set; all None where
+    the rows do not hold them (figures None: a hub's hosts send GPU time only)."""
+    if figures is None:
+        return dict(UNKNOWN_EXTRAS)
     footprint = rates.footprint(figures.get("energy_wh", 0.0) / 1000)
     del footprint["currency"]  # said once, at the top of the report
     return {"held_idle_gpu_hours": hours(figures.get("held_idle_s", 0.0)), **footprint}
 
 
-def add_extras(rows: list[dict], by: str, extras: list[dict], rates: Rates) -> list[dict]:
+def add_extras(rows: list[dict], by: str, extras: list[dict] | None, rates: Rates) -> list[dict]:
     """Give each row of a report grouped `by` its extra_fields (not per workload: those
     are rolled up per user and GPU only); returns `rows`."""
     if by not in EXTRA_KEYS:
         return rows
-    found = extras_by(extras if by == "gpu" else extras_on_host(extras), EXTRA_KEYS[by])
+    if extras is None:
+        found = None
+    else:
+        found = extras_by(extras if by == "gpu" else extras_on_host(extras), EXTRA_KEYS[by])
     for row in rows:
-        row.update(extra_fields(found.get(row[by], {}), rates))
+        row.update(extra_fields(None if found is None else found.get(row[by], {}), rates))
     return rows
+
+
+def extras_total(extras: list[dict] | None) -> dict[str, float] | None:
+    """The span's figures beside GPU time, None where the source does not hold them."""
+    return (
+        None
+        if extras is None
+        else extras_by(extras_on_host(extras), EXTRA_KEYS["all"]).get("all", {})
+    )
 
 
 def usage_report(
@@ -194,7 +212,7 @@ def usage_report(
         "to": span.last.isoformat(),
         "timezone": tz.key,
         "total_gpu_hours": hours(total),
-        **extra_fields(extras_by(extras_on_host(extras), EXTRA_KEYS["all"]).get("all", {}), rates),
+        **extra_fields(extras_total(extras), rates),
         "currency": rates.currency or None,
         # every GPU's whole draw over the span, people's shares and no one's ticks alike
         "host_energy_kwh": round(drawn, 4),
