@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.kinds import Choice, Flag, HostPort, Kind, Number, Path, TimeZone, seconds, whole
+from runtime.kinds import (
+    Choice,
+    Endpoint,
+    Flag,
+    HostPort,
+    Kind,
+    Number,
+    Path,
+    TimeZone,
+    seconds,
+    whole,
+)
 
 COLLECTOR, SCHEDULER, API, IDLE, COMPOSE = "collector", "scheduler", "api", "idle", "compose"
 SERVICES = (COLLECTOR, SCHEDULER, API, IDLE, COMPOSE)
@@ -161,6 +172,17 @@ GROUPS = (
                 "Passwd file for user names; `compose.yaml` sets `/host/etc/passwd` (the "
                 "host's, read-only).",
                 SAMPLING,
+            ),
+            Setting(
+                "GPUPULSE_DOCKER_API",
+                Endpoint(),
+                "",
+                "Optional Docker Engine API (socket or URL) the collector asks for container "
+                "names, so workloads read `docker trainer`, not an id. Anyone who can use the "
+                "Docker API controls the host: give a filtering proxy that allows only `GET "
+                "/containers` (docs/lab.md).",
+                SAMPLING,
+                shown="empty (off)",
             ),
             Setting(
                 "GPUPULSE_DRIVER_MISMATCH_EXIT",
@@ -481,7 +503,7 @@ GROUPS = (
                 LIST,
                 "",
                 "Monthly GPU-hour quotas, `alice=200,bob=50,*=100` (`*` = everyone else).",
-                (API,),
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_QUOTAS_FILE",
@@ -489,7 +511,7 @@ GROUPS = (
                 "",
                 "File of `user=hours` lines (`#` comments); `GPUPULSE_QUOTAS` wins where both "
                 "name a user.",
-                (API,),
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_GPU_NAMES",
@@ -515,6 +537,69 @@ GROUPS = (
                 "enable them.",
                 (API,),
                 shown="empty (writes off)",
+            ),
+        ),
+    ),
+    Group(
+        "lab: held idle, energy and alerts (docs/lab.md)",
+        (
+            Setting(
+                "GPUPULSE_HELD_MEMORY",
+                whole(1, 16 * MIB, "MiB"),
+                "1024",
+                "GPU memory (MiB) at or above which a process holds a GPU; a held GPU below "
+                "the active threshold is held idle.",
+                (SCHEDULER, API),
+            ),
+            Setting(
+                "GPUPULSE_HELD_IDLE_ALERT",
+                seconds(60, 30 * 86400, whole=True),
+                "1800",
+                "Seconds a GPU may stay held idle before the status page flags it and an "
+                "alert goes out.",
+                (SCHEDULER, API),
+            ),
+            Setting(
+                "GPUPULSE_ALERT_URLS",
+                LIST,
+                "",
+                "Apprise URLs the scheduler sends alerts to (held idle, quotas at 80 % and "
+                "100 %, GPU lost, hub host stale, collector not writing), separated by commas "
+                "or spaces, e.g. `mailtos://user:pass@example.com`, `ntfys://topic`, "
+                "`json://host/path`; unset, alerts are only recorded in the events table.",
+                (SCHEDULER,),
+                shown="empty (recorded only)",
+            ),
+            Setting(
+                "GPUPULSE_ALERT_EVERY",
+                seconds(5, 3600, whole=True),
+                "60",
+                "Seconds between the scheduler's alert checks.",
+                (SCHEDULER,),
+            ),
+            Setting(
+                "GPUPULSE_CARBON_G_PER_KWH",
+                Number(0, 5000),
+                "",
+                "Grid carbon intensity (g CO2e per kWh) for usage's and `/metrics`' kg CO2e; "
+                "unset, none is reported.",
+                (API,),
+                shown="empty (none)",
+            ),
+            Setting(
+                "GPUPULSE_PRICE_PER_KWH",
+                Number(0),
+                "",
+                "Price of a kWh for usage's and `/metrics`' energy cost; unset, none is reported.",
+                (API,),
+                shown="empty (none)",
+            ),
+            Setting(
+                "GPUPULSE_CURRENCY",
+                NAME,
+                "",
+                "The price's currency as shown with costs, e.g. `EUR`.",
+                (API,),
             ),
         ),
     ),

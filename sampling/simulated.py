@@ -4,6 +4,13 @@ Every reading is a pure function of (seed, time): jobs are planned per GPU and p
 day from a generator seeded with (seed, gpu, day), and the noise on each reading is a
 hash of (seed, gpu, second). So backfilled history and the live collector agree, and
 two runs with the same seed give the same numbers.
+
+So the demo shows every lab feature, the fleet (with two GPUs or more) also has a Jupyter
+notebook that keeps GPU 1's memory all day while it computes nothing (held idle for hours
+between other jobs), and its jobs run where a lab's do: in Docker containers (some as
+root), in Kubernetes pods, as Slurm jobs (the overnight trainings) or in login sessions.
+Each job's workload is derived from the cgroup file such a process has, by the collector's
+own parser (sampling.workload).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 
 from sampling.backend import Reading
 from sampling.settings import DEFAULTS
+from sampling.workload import of_cgroup_text
 from store.samples import GpuInfo, GpuSample, ProcessSample
 
 DAY = 86_400
@@ -51,6 +59,21 @@ COMMANDS = (
     ("python infer.py --batch 64 --model {m}", 0.35, (30, 65)),
 )
 MODEL_NAMES = ("resnet50", "llama-7b", "vit-b16", "unet", "bert-large", "whisper-small")
+NOTEBOOK_GPU = 1  # the GPU a notebook holds (fleets of two GPUs or more)
+NOTEBOOK = "python -m ipykernel_launcher -f /home/{u}/.local/share/jupyter/runtime/kernel-{p}.json"
+NOTEBOOK_HOURS = (6, 26)  # starts 06:00 UTC, lives 26 h: one is always open
+# Where a job runs, as its /proc/PID/cgroup says (cgroup v2, systemd driver): a template
+# for each, taken while a job's stable pick in [0, 1) is below its bound.
+CGROUPS = (
+    (0.30, "0::/system.slice/docker-{c}.scope"),
+    (
+        0.45,
+        "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{pod}.slice/"
+        "cri-containerd-{c}.scope",
+    ),
+    (1.00, "0::/user.slice/user-{uid}.slice/session-{s}.scope"),
+)
+SLURM = "0::/system.slice/slurmstepd.scope/job_{j}/step_0"
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class Job:
     util: int  # nominal utilization, %
     mem_mib: int
     phase: float
+    workload: str | None = None  # from the job's cgroup file, as the collector reads it
+    workload_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,36 +172,46 @@ class SimulatedBackend:
         n1, n2, n3 = (unit(self.seed, g, t, k) for k in (1, 2, 3))
         utils = [self._job_util(j, t, n1) for j in running]
         util = min(100, sum(utils))
+        working = [j for j in running if j.util > 0]  # a notebook waiting keeps the GPU idle
         load = self._load_at(plan, t)
         power = model.idle_w + (model.max_w - model.idle_w) * load + (n2 - 0.5) * 4
-        temp = 29 + 52 * load + 3 * n3 if running else 30 + 3 * n3
+        temp = 29 + 52 * load + 3 * n3 if working else 30 + 3 * n3
         procs = [
-            ProcessSample(info.uuid, j.pid, j.start, j.user, j.command, j.mem_mib, u)
+            ProcessSample(
+                info.uuid, j.pid, j.start, j.user, j.command, j.mem_mib, u, *self._where(j)
+            )
             for j, u in zip(running, utils, strict=True)
         ]
         sample = GpuSample(
             gpu=info,
             util=util,
-            mem_util=min(100, round(util * 0.45 + 2 * n2)) if running else 0,
+            mem_util=min(100, round(util * 0.45 + 2 * n2)) if working else 0,
             mem_used_mib=min(model.memory_mib, 310 + sum(j.mem_mib for j in running)),
             temp_c=round(temp),
             fan_pct=round(30 + max(0.0, temp - 35) * 1.2) if model.has_fan else None,
             power_w=round(max(model.idle_w * 0.8, power), 1),
             energy_j=self._energy(g, plan, t),
-            sm_mhz=model.sm_mhz - round(90 * n3) if running else 210,
-            mem_mhz=model.mem_mhz if running else 405,
-            pstate=model.busy_pstate if running else 8,
+            sm_mhz=model.sm_mhz - round(90 * n3) if working else 210,
+            mem_mhz=model.mem_mhz if working else 405,
+            pstate=model.busy_pstate if working else 8,
             active_s=self._active_s(g, plan, t, tick_s),
             # The driver's clocks-event bits: GpuIdle (0x1) when idle, SwPowerCap (0x4) at
             # full load; no video work on this fleet.
-            clocks_event=0x4 if load > 0.9 else 0 if running else 0x1,
+            clocks_event=0x4 if load > 0.9 else 0 if working else 0x1,
             enc_util=0,
             dec_util=0,
         )
         return sample, procs
 
     @staticmethod
+    def _where(job: Job) -> tuple[str | None, str | None]:
+        """The job's workload name and id."""
+        return job.workload, job.workload_id
+
+    @staticmethod
     def _job_util(job: Job, t: int, noise: float) -> int:
+        if job.util == 0:
+            return 0  # a kernel waiting for its user
         wave = math.sin(t / 97.0 + job.phase) * 4
         return max(2, min(100, round(job.util + wave + (noise - 0.5) * 6)))
 
@@ -265,6 +300,8 @@ class SimulatedBackend:
             return self._steady_jobs(g, day, rng)
         start, weekday = day * DAY, (day + 3) % 7 < 5  # 1970-01-01 was a Thursday
         jobs: list[Job] = []
+        if g == NOTEBOOK_GPU and len(self.infos) > NOTEBOOK_GPU:
+            jobs.append(self._notebook(g, start))
         if weekday:
             t = start + rng.randint(8 * 3600, 10 * 3600)
             while t < start + 18 * 3600:
@@ -279,6 +316,27 @@ class SimulatedBackend:
                 jobs.append(self._job(rng, g, t, rng.randint(5 * 3600, 14 * 3600), kind=1))
         return jobs
 
+    def _notebook(self, g: int, day_start: int) -> Job:
+        """The notebook of the day: opened at 06:00, holding a third of the GPU's memory,
+        computing nothing, closed the next morning after the next one opened."""
+        user = self.users[0]
+        start = day_start + NOTEBOOK_HOURS[0] * 3600
+        pid = 2000 + mix(self.seed, g, start, 5) % 4_000_000
+        cgroup = f"0::/user.slice/user-1000.slice/user@1000.service/app.slice/jupyter-{pid}.scope"
+        found = of_cgroup_text(cgroup)
+        return Job(
+            start=start,
+            end=start + NOTEBOOK_HOURS[1] * 3600,
+            user=user,
+            pid=pid,
+            command=NOTEBOOK.format(u=user, p=pid),
+            util=0,
+            mem_mib=self.models[g].memory_mib // 3,
+            phase=0.0,
+            workload=found.name,
+            workload_id=found.id,
+        )
+
     def _steady_jobs(self, g: int, day: int, rng: random.Random) -> list[Job]:
         """Benchmark mode: `processes` jobs spread over the GPUs, each running all day."""
         count = self.processes // len(self.infos) + (g < self.processes % len(self.infos))
@@ -292,13 +350,32 @@ class SimulatedBackend:
         pid = 2000 + mix(self.seed, g, start, rng.randrange(1 << 30)) % 4_000_000
         command = template.format(m=rng.choice(MODEL_NAMES), p=pid)
         memory = self.models[g].memory_mib
+        user = rng.choice(self.users)
+        cgroup = self._cgroup(g, start, pid, slurm=kind == 1 and share == 1)
+        found = of_cgroup_text(cgroup)
+        # Inside a container a job often runs as root: its workload is then what names it.
+        in_container = found.container_id is not None and found.pod_uid is None
         return Job(
             start=start,
             end=start + length,
-            user=rng.choice(self.users),
+            user="root" if in_container and unit(self.seed, pid, 13) < 0.5 else user,
             pid=pid,
             command=command,
             util=max(3, rng.randint(lo, hi) // share),
             mem_mib=int(memory * mem_share * rng.uniform(0.6, 1.0) / share),
             phase=rng.uniform(0, 6.28),
+            workload=found.name,
+            workload_id=found.id,
         )
+
+    def _cgroup(self, g: int, start: int, pid: int, slurm: bool) -> str:
+        """The cgroup file of a job's process: a Slurm job for overnight trainings, else a
+        Docker container, a Kubernetes pod or a login session (stable per job)."""
+        h = f"{mix(self.seed, g, start, 21):016x}{mix(self.seed, g, start, 22):016x}"
+        if slurm:
+            return SLURM.format(j=10_000 + mix(self.seed, g, start, 23) % 90_000)
+        pick = unit(self.seed, g, start, 24)
+        template = next(t for bound, t in CGROUPS if pick < bound)
+        container = (h * 2)[:64]
+        pod = f"{h[:8]}_{h[8:12]}_{h[12:16]}_{h[16:20]}_{h[20:32]}"
+        return template.format(c=container, pod=pod, uid=1000 + pid % 7, s=pid % 90)

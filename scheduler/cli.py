@@ -27,6 +27,7 @@ from runtime.settings import SettingError, check_all, environment
 from runtime.signals import StopRequest
 from runtime.table import SCHEDULER
 from scheduler import (
+    alerts,
     heartbeat,
     ledger,
     loop,
@@ -50,6 +51,7 @@ RUN_ONCE = {
     "push": push.run,
     "status": status_push.run,
     "pull": pull.run,
+    "alerts": alerts.run,
 }
 # Targoman gpu_monitor's spellings of the commands: `scheduler -ls` is `scheduler list-sends`.
 ALIASES = {

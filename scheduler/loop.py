@@ -11,7 +11,7 @@ from pathlib import Path
 
 import schedule
 
-from scheduler import heartbeat, pull, push, retention, rollup, status_push
+from scheduler import alerts, heartbeat, pull, push, retention, rollup, status_push
 from scheduler.settings import Settings
 from store import open_db
 from store.db import Connection, StoreError
@@ -75,6 +75,7 @@ def jobs(settings: Settings, stop: threading.Event | None = None) -> list[tuple[
         ("prune", retention.run, settings.prune_every_s),
         ("status", sending(status_push.run), settings.status_every_s),  # a hub's live page
         ("pull", sending(pull.run), settings.pull_every_s),  # a hub polling hosts
+        ("alerts", alerts.run, settings.alert_every_s),
     ]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runtime.settings import default, derived, setting
+from runtime.quotas import Quotas, load_quotas
+from runtime.settings import SettingError, default, derived, setting
 from runtime.settings import load as load_settings
 from scheduler import heartbeat
 from store.db import Connection
@@ -35,6 +36,18 @@ def status_url(chosen: str, push_url: str) -> str:
     return push_url[: -len(INGEST_PATH)] + "/api/v1/status"
 
 
+def checked_alert_urls(urls: str) -> str:
+    """GPUPULSE_ALERT_URLS as given, once Apprise knows every URL in it (SettingError else)."""
+    if not urls:
+        return ""
+    import apprise  # loaded only where alerts are on
+
+    for url in apprise.utils.parse.parse_urls(urls):
+        if apprise.Apprise.instantiate(url) is None:
+            raise SettingError(f"GPUPULSE_ALERT_URLS: {url!r} is not a URL Apprise can send to")
+    return urls
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the scheduler's jobs read; built once at start."""
@@ -42,6 +55,13 @@ class Settings:
     db: str = setting("GPUPULSE_DB")
     tz: ZoneInfo = setting("GPUPULSE_TZ")
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
+    held_mib: int = setting("GPUPULSE_HELD_MEMORY")
+    held_idle_alert_s: int = setting("GPUPULSE_HELD_IDLE_ALERT")
+    alert_urls: str = derived(("GPUPULSE_ALERT_URLS",), checked_alert_urls, default="")
+    alert_every_s: int = setting("GPUPULSE_ALERT_EVERY")
+    quotas: Quotas = derived(
+        ("GPUPULSE_QUOTAS", "GPUPULSE_QUOTAS_FILE"), load_quotas, default_factory=Quotas
+    )
     rollup_every_s: int = setting("GPUPULSE_ROLLUP_EVERY")
     audit_every_s: int = setting("GPUPULSE_ROLLUP_AUDIT_EVERY")
     lateness_s: int = setting("GPUPULSE_ROLLUP_LATENESS")

@@ -371,6 +371,52 @@ CREATE TABLE hub_rate (
 CREATE INDEX hub_rate_at ON hub_rate (at);
 """
 
+# Version 10: held-idle time beside active time in every roll-up (store/held_idle.py has the
+# definition). Hours that still have raw samples are rolled up again to fill it in.
+V10_HELD_IDLE = """
+ALTER TABLE hourly ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE daily ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_hourly ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_daily ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
+# Version 11: GPU time per workload (a process's container, pod, Slurm job or unit) and user
+# per local day, for usage by workload; gpu 0 is the whole host, '' the processes without one.
+V11_WORKLOAD_DAILY = """
+CREATE TABLE workload_daily (
+    day TEXT NOT NULL,
+    gpu INTEGER NOT NULL,
+    workload TEXT NOT NULL,
+    user TEXT NOT NULL,
+    gpu_seconds REAL NOT NULL,
+    PRIMARY KEY (day, gpu, workload, user)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
+# Version 12: each user's share of the GPUs' energy (watt-hours) beside their GPU time.
+V12_USER_ENERGY = """
+ALTER TABLE user_hourly ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_daily ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
+# Version 13: the scheduler's open alert episodes (one row while a condition holds), so each
+# is told once and its end once; the events table keeps their history.
+V13_ALERTS = """
+CREATE TABLE alert_state (
+    key TEXT PRIMARY KEY,        -- held_idle:GPU, quota_80:USER, gpu_lost:GPU, host_stale:HOST, ...
+    kind TEXT NOT NULL,
+    gpu INTEGER,
+    since INTEGER NOT NULL,      -- UTC seconds the episode began
+    notified INTEGER NOT NULL,   -- 1 once its message was delivered
+    title TEXT NOT NULL,
+    recovered TEXT NOT NULL,     -- what to tell when it ends
+    resolved INTEGER             -- when it ended, while its recovery message is still to go
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -381,6 +427,10 @@ MIGRATIONS: list[str] = [
     V7_WORKLOADS,
     V8_GPU_INSTANCE,
     V9_HUB_SENDERS,
+    V10_HELD_IDLE,
+    V11_WORKLOAD_DAILY,
+    V12_USER_ENERGY,
+    V13_ALERTS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
-from runtime.settings import SettingError
-
-MAX_NAME = 64
+from runtime.pairs import parse_pairs, read_setting_file
 
 
 @dataclass(frozen=True)
@@ -31,31 +28,6 @@ class DisplayNames:
     def user(self, login: str | None) -> str:
         """The alias of a login, else the login itself."""
         return self.users.get(login or "", login or "")
-
-
-def parse_pairs(text: str, variable: str, separator: str = ",") -> dict[str, str]:
-    """'a=b,c=d' -> {'a': 'b', 'c': 'd'}; SettingError naming `variable` on a bad item."""
-    out: dict[str, str] = {}
-    for number, item in enumerate(text.split(separator), start=1):
-        item = item.split("#", 1)[0].strip() if separator == "\n" else item.strip()
-        if not item:
-            continue
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            where = f"line {number}" if separator == "\n" else f"item {item!r}"
-            raise SettingError(f"{variable}: {where} must look like NAME=VALUE")
-        if len(value.strip()) > MAX_NAME:
-            raise SettingError(f"{variable}: alias for {key.strip()!r} is over {MAX_NAME} chars")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def read_setting_file(path: str, variable: str) -> str:
-    """A settings file's text; SettingError naming `variable` when it cannot be read."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as problem:
-        raise SettingError(f"{variable}={path!r} cannot be read: {problem}") from None
 
 
 def load_names(gpu_names: str, alias_file: str) -> DisplayNames:

@@ -15,12 +15,12 @@ from prometheus_client.registry import Collector
 from api.catalog import JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import QUOTA_PARAMS
-from api.lab.quota_limits import Quotas
 from api.lab.settings import lab_settings
 from api.lab.usage import user_totals
 from api.settings import ApiSettings
 from api.source import Source
 from api.state import state
+from runtime.quotas import Quotas
 from store.aggregate import day_of
 from store.usage import Span
 

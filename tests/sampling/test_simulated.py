@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from collector.backfill import backfill
 from sampling.simulated import DAY, SimulatedBackend
+from scheduler import rollup
+from scheduler.settings import load
+from store import held_idle
 from store.samples import Recorder
+from store.usage import Span
+from store.workloads import workload_users
 
 MONDAY = 1_763_337_600  # 2025-11-17 00:00 UTC, a Monday
 
@@ -111,3 +118,23 @@ def test_benchmark_mode_runs_the_requested_processes():
     assert len(reading.samples) == 8
     assert len(reading.processes) == 20
     assert all(s.active_s == 1 for s in reading.samples)
+
+
+def test_the_demo_fleet_shows_held_idle_and_workloads(conn, db_path, tmp_path):
+    """Two backfilled days rolled up by the scheduler: the notebook holds GPU 1 idle for
+    hours, and jobs run in Docker containers (some as root), pods, Slurm jobs and sessions."""
+    backend = SimulatedBackend()
+    backfill(backend, Recorder(conn), 2, MONDAY + 2 * DAY)
+    env = {"GPUPULSE_DB": str(db_path), "GPUPULSE_HEARTBEAT": str(tmp_path / "hb")}
+    rollup.run(conn, load(env), MONDAY + 2 * DAY)
+    held = held_idle.user_seconds_days(conn, "2025-11-17", "2025-11-18")
+    assert held["alice"] > 4 * 3600  # the notebook, idle between the day's other jobs
+    now = held_idle.held_idle_now(conn, 1.0, 1024, MONDAY + 2 * DAY)
+    notebook = [s for s in now if any("ipykernel" in h["command"] for h in s.holders)]
+    assert notebook and notebook[0].seconds >= 3600
+    kinds = {
+        w.split()[0] for w in workload_users(conn, Span(date(2025, 11, 17), date(2025, 11, 18)))
+    }
+    assert {"docker", "pod", "slurm"} <= kinds
+    roots = workload_users(conn, Span(date(2025, 11, 17), date(2025, 11, 18)))
+    assert any(w.startswith("docker") and "root" in users for w, users in roots.items())

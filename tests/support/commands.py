@@ -20,14 +20,20 @@ def simulated_collector(db: object, *extra: str) -> list[str]:
     return python_m("collector", *args, *extra)
 
 
+def entry_point(module: str, *args: str) -> list[str]:
+    """A program's `main()` from `module` (`api.cli`, `scheduler.cli`) with ARGS."""
+    code = f"from {module} import main; raise SystemExit(main())"
+    return [sys.executable, "-c", code, *args]
+
+
 def gpupulse_api(*args: str) -> list[str]:
     """`gpupulse-api ARGS...` with the interpreter running the tests."""
-    return [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())", *args]
+    return entry_point("api.cli", *args)
 
 
 def scheduler_command(*args: str) -> list[str]:
     """`scheduler ARGS...` as a command line, with the interpreter running the tests."""
-    return [sys.executable, "-c", "from scheduler.cli import main; raise SystemExit(main())", *args]
+    return entry_point("scheduler.cli", *args)
 
 
 def console(

@@ -12,9 +12,9 @@ from flask import Flask
 
 from api.app import create_app
 from api.lab.names import DisplayNames
-from api.lab.quota_limits import Quotas
 from api.lab.settings import LabSettings
 from api.settings import ApiSettings
+from runtime.quotas import Quotas
 from store.db import Connection
 from tests.support.app import NOW
 from tests.support.rows import add_gpu, add_process, add_sample, add_user_days, set_meta_value

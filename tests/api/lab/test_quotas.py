@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.lab.quota_limits import load_quotas
 from api.lab.settings import LabSettings
+from runtime.quotas import load_quotas
 from runtime.settings import SettingError, load
 from tests.support.lab import HOSTILE
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from api.lab.names import parse_pairs, read_setting_file
-from runtime.settings import SettingError
+from runtime.kinds import SettingError
+from runtime.pairs import parse_pairs, read_setting_file
 
 DEFAULT_KEY = "*"
 
