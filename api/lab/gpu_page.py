@@ -39,7 +39,7 @@ ENDPOINTS = (
     Endpoint("/static/history.css", "The history charts' stylesheet", CSS, errors=()),
 )
 DETAIL_BUCKET_S = 600  # the 24 h charts: one slot per 10 minutes, from the raw samples
-WIDE, TALL = 720, 48
+WIDE, TALL = 960, 48
 
 
 def find_gpu(gpus: list[dict], ref: str) -> dict | None:
@@ -148,14 +148,6 @@ def gpu_context(conn: Connection, gpu: dict, gpus: list[dict], now: int) -> dict
         "readings": readings(gpu, tz),
         "day": day_charts(conn, gpu, now),
         "month": month_charts(conn, gpu, now),
-        "now_processes": process_rows(
-            [
-                {**p, "first": None, "last": gpu["ts"], "peak_mib": p["mem_mib"]}
-                for p in gpu["processes"]
-            ],
-            names,
-            tz,
-        ),
         "processes": process_rows(gpu_processes(conn, gpu["id"], now - DAY, now + 1), names, tz),
         "users": user_rows(
             day_users, gpu_user_days(conn, gpu["id"], month_first, today.isoformat()), names

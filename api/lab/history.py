@@ -136,7 +136,7 @@ def spark_pair(
     }
 
 
-STATUS_WIDTH, STATUS_HEIGHT = 120, 22
+STATUS_WIDTH, STATUS_HEIGHT = 96, 20
 
 
 def detail_path(gpu: dict, gpus: list[dict]) -> str:

@@ -67,7 +67,7 @@ def vertices(d: str) -> list[list[tuple[float, float]]]:
     ]
 
 
-def y_of(value: float, height: int = 22) -> float:
+def y_of(value: float, height: int = 20) -> float:
     """Where the status page's sparkline puts a 0-100 value."""
     return round(height - 1 - value / 100 * (height - 2), 1)
 
@@ -104,7 +104,7 @@ def test_a_gap_in_the_data_breaks_the_line_and_a_lone_slot_spans_its_width():
     slots = [Slot(0, 100, 50, 60), Slot(100, 200, 20, 30), Slot(300, 400, 80, 90)]
     runs = vertices(line_path(frame, slots, "mean"))
     assert [len(r) for r in runs] == [2, 2]
-    assert runs[1] == [(300.0, y_of(80)), (400.0, y_of(80))]
+    assert runs[1] == [(300.0, y_of(80, 22)), (400.0, y_of(80, 22))]
 
 
 def test_labels_are_escaped_and_the_svg_is_well_formed():
