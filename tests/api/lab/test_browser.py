@@ -6,40 +6,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
+from tests.support.browser import CHROMIUM, chromium
 from tests.support.lab import HOSTILE, TOKEN, seed
 from tests.support.rows import add_days, add_hour, add_user_days, set_meta_value
 from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
-
-
-def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / f"profile-{time.monotonic_ns()}"
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
 
 
 @pytest.fixture

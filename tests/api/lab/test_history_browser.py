@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.api.lab.test_browser import CHROMIUM, chromium
+from tests.support.browser import CHROMIUM, chromium
 from tests.support.history import fill_history
 from tests.support.lab import seed
 from tests.support.rows import add_gpu, add_sample, set_meta_value
