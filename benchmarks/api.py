@@ -66,7 +66,12 @@ def build_db(path: Path) -> None:
             minutes = [rng.choice([0, 0, 30, 200, 700]) for _ in range(GPUS)]
             for g, m in enumerate([max(minutes), *minutes]):
                 row = (day, g, 17280, m, m if g else sum(minutes), 99, 30.0, 70.0, 2.0)
-                conn.execute("INSERT INTO daily VALUES (?,?,?,?,?,?,?,?,?)", row)
+                conn.execute(
+                    "INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes, "
+                    "peak_utilization, avg_utilization, avg_active_utilization, energy_kwh) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    row,
+                )
         conn.execute("INSERT INTO meta VALUES ('interval', '3600')")
         bump_data_version(conn)
     conn.close()

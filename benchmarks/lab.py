@@ -65,18 +65,24 @@ def month_db(path: Path, now: int) -> None:
             host: dict[str, float] = {}
             for g in range(1, GPUS + 1):
                 conn.execute(
-                    "INSERT INTO daily VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes, "
+                    "peak_utilization, avg_utilization, avg_active_utilization, energy_kwh) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
                     (day, g, 17280, 600, 600, 99, 40.0, 70.0, 3.0),
                 )
                 for user in rng.sample(users, 6):
                     seconds = rng.uniform(600, 14_400)
                     host[user] = host.get(user, 0.0) + seconds
                     conn.execute(
-                        "INSERT INTO user_daily VALUES (?,?,?,?,?)", (day, g, user, seconds, 4096)
+                        "INSERT INTO user_daily (day, gpu, user, gpu_seconds, peak_mem_mib) "
+                        "VALUES (?,?,?,?,?)",
+                        (day, g, user, seconds, 4096),
                     )
             for user, seconds in host.items():
                 conn.execute(
-                    "INSERT INTO user_daily VALUES (?,0,?,?,?)", (day, user, seconds, 8192)
+                    "INSERT INTO user_daily (day, gpu, user, gpu_seconds, peak_mem_mib) "
+                    "VALUES (?,0,?,?,?)",
+                    (day, user, seconds, 8192),
                 )
         start = now // 3600 * 3600 - 30 * 86_400
         for hour in range(start, now, 3600):

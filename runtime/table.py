@@ -489,6 +489,27 @@ GROUPS = (
         ),
     ),
     Group(
+        "lab: held idle, energy and alerts (docs/lab.md)",
+        (
+            Setting(
+                "GPUPULSE_HELD_MEMORY",
+                whole(1, 16 * MIB, "MiB"),
+                "1024",
+                "GPU memory (MiB) at or above which a process holds a GPU; a held GPU below "
+                "the active threshold is held idle.",
+                (SCHEDULER, API),
+            ),
+            Setting(
+                "GPUPULSE_HELD_IDLE_ALERT",
+                seconds(60, 30 * 86400, whole=True),
+                "1800",
+                "Seconds a GPU may stay held idle before the status page flags it and an "
+                "alert goes out.",
+                (SCHEDULER, API),
+            ),
+        ),
+    ),
+    Group(
         "hub: receiving pushes, live snapshots, pull mode (docs/hub.md)",
         (
             Setting(

@@ -23,6 +23,7 @@ from scheduler.settings import Settings
 from store import aggregate
 from store.db import Connection, atomic
 from store.rollups import (
+    DAILY_FIELDS,
     HOST,
     HOURLY_FIELDS,
     HOURLY_SUMS,
@@ -36,7 +37,9 @@ log = logging.getLogger(__name__)
 
 AUDIT_AT = "rollup_audit_at"
 PRUNED_BEFORE = "raw_pruned_before"
-HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows")
+HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows", "held_idle_s")
+USER_COLUMNS = ("gpu", "user", "gpu_seconds", "peak_mem_mib", "held_idle_s")
+DAY_COLUMNS = (*DAILY_FIELDS, "held_idle_s")
 
 
 def audit(conn: Connection, settings: Settings, now: float) -> int:
@@ -87,7 +90,7 @@ def run(conn: Connection, settings: Settings, now: float) -> dict:
         kept = {d for (d,) in conn.execute("SELECT DISTINCT day FROM daily WHERE gpu = ?", (HOST,))}
         runs, skipped = _day_runs(hours, settings, horizon, kept)
         results = [
-            aggregate.compute(conn, first, last, settings.tz, settings.threshold)
+            aggregate.compute(conn, first, last, settings.tz, settings.threshold, settings.held_mib)
             for first, last in runs
         ]
     finally:
@@ -165,23 +168,13 @@ def _write(conn, hours, runs, results, settings, newest, now) -> int:
             f"INSERT INTO hourly ({cols}) VALUES ({', '.join('?' * len(HOUR_COLUMNS))})",
             [tuple(r[c] for c in HOUR_COLUMNS) for r in hourly],
         )
-        conn.executemany(
-            "INSERT INTO user_hourly VALUES (:hour, :gpu, :user, :gpu_seconds, :peak_mem_mib)",
-            user_hourly,
-        )
+        conn.executemany(_insert("user_hourly", ("hour", *USER_COLUMNS)), user_hourly)
         conn.executemany("DELETE FROM daily WHERE day = ?", days)
         conn.executemany("DELETE FROM user_daily WHERE day = ?", days)
         daily = [r for res in results for r in res.daily]
         users = [r for res in results for r in res.user_daily]
-        conn.executemany(
-            "INSERT INTO daily VALUES (:day, :gpu, :samples, :active_minutes, :gpu_minutes, "
-            ":peak_utilization, :avg_utilization, :avg_active_utilization, :energy_kwh)",
-            daily,
-        )
-        conn.executemany(
-            "INSERT INTO user_daily VALUES (:day, :gpu, :user, :gpu_seconds, :peak_mem_mib)",
-            users,
-        )
+        conn.executemany(_insert("daily", DAY_COLUMNS), daily)
+        conn.executemany(_insert("user_daily", ("day", *USER_COLUMNS)), users)
         conn.executemany("DELETE FROM rollup_dirty WHERE hour = ?", [(h,) for h in hours])
         if newest is not None:
             set_rollup_state(conn, LIVE_TS, newest)
@@ -189,3 +182,8 @@ def _write(conn, hours, runs, results, settings, newest, now) -> int:
         if hours or days:
             bump_data_version(conn)
     return len(hourly) + len(user_hourly) + len(daily) + len(users)
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    """INSERT of one roll-up row (a dict) into `table`'s named columns."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES (:{', :'.join(columns)})"

@@ -41,6 +41,7 @@ class Settings:
     db: str = setting("GPUPULSE_DB")
     tz: ZoneInfo = setting("GPUPULSE_TZ")
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
+    held_mib: int = setting("GPUPULSE_HELD_MEMORY")
     rollup_every_s: int = setting("GPUPULSE_ROLLUP_EVERY")
     audit_every_s: int = setting("GPUPULSE_ROLLUP_AUDIT_EVERY")
     lateness_s: int = setting("GPUPULSE_ROLLUP_LATENESS")

@@ -15,6 +15,8 @@ directly. Rules:
 - Per user: the GPU's active time in a tick is shared among the processes present, by SM
   utilization when every one of them reports it (and the total is > 0), else equally.
   Peak memory is the largest per-tick sum of that user's process memory.
+- Held idle (`held_idle_s` on every row): the part of a held tick that is not active, by
+  the definition in `store.held_idle`, merged from its own statement's partials.
 - Processes the idle runner started (idle_run_processes) take their share like anyone's,
   but it is harvested time, not a person's: it is left out of the per-user rows (see
   `idle_harvest` for the harvested hours).
@@ -37,21 +39,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from store import held_idle
 from store.db import Connection, dict_rows
 from store.rollups import HOST, HOURLY_FIELDS, HOURLY_SUMS
+from store.tick_sql import IDLE_LABEL, IDLE_PROCESSES_SQL, UNKNOWN_USER, active_sql, user_of
 
-UNKNOWN_USER = "unknown"
 CHUNK_S = 3600  # compute() runs its statements an hour of data at a time
-IDLE_LABEL = "<idle runner>"  # never a user name: POSIX names have no "<" or spaces
-
-
-def active_sql(prefix: str = "") -> str:
-    """SQL for a sample's active milliseconds; `:thr` is the utilization threshold."""
-    p = prefix
-    return (
-        f"CASE WHEN {p}active_ms IS NOT NULL THEN min({p}active_ms, {p}tick_ms) "
-        f"WHEN {p}util > :thr THEN {p}tick_ms ELSE 0 END"
-    )
 
 
 SUM, MAX, MIN = "sum", "max", "min"  # how two partials of a column combine
@@ -135,24 +128,6 @@ SELECT ts / :bucket, total(m) FROM (
 ) GROUP BY 1
 """
 
-# Processes the idle runner started: their GPU time is harvested, not a person's.
-IDLE_PROCESSES_SQL = """
-SELECT pr.id FROM processes pr
-JOIN idle_run_processes i ON i.pid = pr.pid AND i.started = pr.started
-"""
-
-
-# The idle runner's processes keep their share of a GPU like anyone's, booked to IDLE_LABEL
-# and left out of people's rows: a person beside one gets only their share, as beside
-# another person, so people's time plus harvested time never exceeds the GPU's own.
-def _user_of(p: str = "pr") -> str:
-    """SQL for the user a `processes` row's time is booked to (needs the `idle` CTE)."""
-    return (
-        f"CASE WHEN {p}.id IN idle THEN '{IDLE_LABEL}' "
-        f"ELSE coalesce({p}.user, '{UNKNOWN_USER}') END"
-    )
-
-
 # Per (bucket, gpu, user): GPU-seconds, peak memory and process rows (the hourly late-data
 # audit counts those), the idle runner's processes included under IDLE_LABEL.
 # `t` is one row per tick and GPU, grouped in key order (no sort, no window function). A
@@ -171,14 +146,14 @@ WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu
     WHERE t.p1 = t.p2 GROUP BY 1, 2, 3
 ), shared AS (
-    SELECT t.ts, t.gpu, {_user_of()} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
+    SELECT t.ts, t.gpu, {user_of()} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
         total(CASE WHEN t.nk = t.n AND t.tot > 0 THEN ps.sm_util / t.tot ELSE 1.0 / t.n END)
             AS share
     FROM t CROSS JOIN process_samples ps ON ps.ts = t.ts AND ps.gpu = t.gpu  -- few ticks
     JOIN processes pr ON pr.id = ps.process
     WHERE t.p1 <> t.p2 GROUP BY 1, 2, 3
 ), booked AS (
-    SELECT a.b, a.gpu, {_user_of()} AS user, a.ms, a.mem, a.n
+    SELECT a.b, a.gpu, {user_of()} AS user, a.ms, a.mem, a.n
     FROM alone a JOIN processes pr ON pr.id = a.process
     UNION ALL
     SELECT h.ts / :bucket, h.gpu, h.user, h.share * ({active_sql("s.")}), h.mem, h.n
@@ -239,12 +214,22 @@ def day_bounds(first: date, last: date, tz: tzinfo) -> list[tuple[str, int, int]
     return [(d.isoformat(), *day_span(d, d, tz)) for d in dates(first, last)]
 
 
-def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: float) -> Rollup:
-    """Hourly, daily and per-user roll-ups of the local days `first`..`last` (inclusive)."""
+def compute(
+    conn: Connection,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+    threshold: float,
+    held_mib: int = held_idle.DEFAULT_HELD_MIB,
+) -> Rollup:
+    """Hourly, daily and per-user roll-ups of the local days `first`..`last` (inclusive);
+    `held_mib` is the process memory that holds a GPU (store.held_idle)."""
     days = day_bounds(first, last, tz)
     lo, hi = days[0][1], days[-1][2]
     bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
-    parts, host_active, user_rows, user_mem = _scan(conn, lo, hi, bucket, threshold)
+    parts, host_active, user_rows, user_mem, held = _scan(
+        conn, lo, hi, bucket, (threshold, held_mib)
+    )
     people = [row for row in user_rows if row["user"] != IDLE_LABEL]
     proc_rows = [(row["b"], row["gpu"], row["n"]) for row in user_rows]  # runner's included
     starts = [s for _, s, _ in days]
@@ -261,12 +246,30 @@ def compute(conn: Connection, first: date, last: date, tz: ZoneInfo, threshold: 
     daily = _daily(parts, host_active, days, day_index)
     user_daily = [{"day": days[i][0], **row} for i, row in _per_user(people, user_mem, day_index)]
     user_hourly = [{"hour": h, **row} for h, row in _per_user(people, user_mem, hour_of)]
-    return Rollup(hourly, daily, user_daily, user_hourly)
+    rollup = Rollup(hourly, daily, user_daily, user_hourly)
+    _fill_held(held, rollup, hour_of, days, day_index)
+    return rollup
 
 
-def _scan(conn: Connection, lo: int, hi: int, bucket: int, threshold: float) -> tuple:
-    """Run the roll-up statements over [lo, hi) a chunk at a time; concatenate their rows."""
-    parts, host_active, user_rows, user_mem = [], {}, [], []
+def _fill_held(held: list[dict], rollup: Rollup, hour_of, days, day_index) -> None:
+    """Give every row of `rollup` its held-idle seconds from held_idle.held_rows."""
+    fill, totals = held_idle.fill, held_idle.totals
+
+    def day_of_bucket(b: int) -> str:
+        return days[day_index(b)][0]
+
+    fill(rollup.hourly, totals(held, hour_of, False), lambda r: (r["hour"], r["gpu"]))
+    fill(rollup.daily, totals(held, day_of_bucket, False), lambda r: (r["day"], r["gpu"]))
+    by_hour, by_day = totals(held, hour_of, True), totals(held, day_of_bucket, True)
+    fill(rollup.user_hourly, by_hour, lambda r: (r["hour"], r["gpu"], r["user"]))
+    fill(rollup.user_daily, by_day, lambda r: (r["day"], r["gpu"], r["user"]))
+
+
+def _scan(conn: Connection, lo: int, hi: int, bucket: int, rules: tuple[float, int]) -> tuple:
+    """Run the roll-up statements over [lo, hi) a chunk at a time; concatenate their rows.
+    `rules` is (active threshold, MiB that hold a GPU)."""
+    threshold = rules[0]
+    parts, host_active, user_rows, user_mem, held = [], {}, [], [], []
     # A chunk is a whole number of buckets (lo is a bucket boundary and bucket divides
     # CHUNK_S), so no bucket is split; the statements' sorts stay small and cache-warm.
     for start in range(lo, hi, CHUNK_S):
@@ -275,7 +278,8 @@ def _scan(conn: Connection, lo: int, hi: int, bucket: int, threshold: float) -> 
         host_active.update(conn.execute(HOST_ACTIVE_SQL, args).fetchall())
         user_rows += dict_rows(conn.execute(USER_ROWS_SQL, args))
         user_mem += dict_rows(conn.execute(USER_HOST_MEM_SQL, args))
-    return parts, host_active, user_rows, user_mem
+        held += held_idle.held_rows(conn, *(args[k] for k in ("lo", "hi", "bucket")), *rules)
+    return parts, host_active, user_rows, user_mem, held
 
 
 def compute_daily(

@@ -347,6 +347,16 @@ ALTER TABLE processes ADD COLUMN workload TEXT;     -- slurm job 17, pod 3d27424
 ALTER TABLE processes ADD COLUMN workload_id TEXT;  -- the whole id: 17.0, the pod UID, ...
 """
 
+# Version 8: held-idle time beside active time in every roll-up (store/held_idle.py has the
+# definition). Hours that still have raw samples are rolled up again to fill it in.
+V8_HELD_IDLE = """
+ALTER TABLE hourly ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE daily ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_hourly ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_daily ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -355,6 +365,7 @@ MIGRATIONS: list[str] = [
     V5_HUB,
     V6_DRIVER_READINGS,
     V7_WORKLOADS,
+    V8_HELD_IDLE,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

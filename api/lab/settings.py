@@ -12,7 +12,8 @@ from runtime.settings import derived, setting
 
 @dataclass(frozen=True)
 class LabSettings:
-    """Quotas, display names, the admin token for reservation writes, the active threshold."""
+    """Quotas, display names, the admin token for reservation writes, the active threshold,
+    what holds a GPU and how long held idle is flagged."""
 
     quotas: Quotas = derived(
         ("GPUPULSE_QUOTAS", "GPUPULSE_QUOTAS_FILE"), load_quotas, default_factory=Quotas
@@ -22,6 +23,8 @@ class LabSettings:
     )
     admin_token: str = setting("GPUPULSE_ADMIN_TOKEN", repr=False)
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
+    held_mib: int = setting("GPUPULSE_HELD_MEMORY")
+    held_idle_alert_s: int = setting("GPUPULSE_HELD_IDLE_ALERT")
 
 
 NAME = "lab"

@@ -42,14 +42,23 @@ def test_prune_raw_keeps_rollups_and_unrolled_data(conn, settings):
 def test_rollup_retention_by_age(conn, settings):
     conn.execute("BEGIN IMMEDIATE")
     for day in ("2023-01-01", "2025-06-01"):
-        conn.execute("INSERT INTO daily VALUES (?, 0, 1, 1, 1, 1, 1, 1, 1)", (day,))
+        conn.execute(
+            "INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes, "
+            "peak_utilization, avg_utilization, avg_active_utilization, energy_kwh) "
+            "VALUES (?, 0, 1, 1, 1, 1, 1, 1, 1)",
+            (day,),
+        )
     for hour in (0, 1_780_000_000 // 3600 * 3600):
         conn.execute(
             "INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, process_rows)"
             " VALUES (?, 0, 1, 1, 1, 0)",
             (hour,),
         )
-        conn.execute("INSERT INTO user_hourly VALUES (?, 0, 'alice', 1, 1)", (hour,))
+        conn.execute(
+            "INSERT INTO user_hourly (hour, gpu, user, gpu_seconds, peak_mem_mib) "
+            "VALUES (?, 0, 'alice', 1, 1)",
+            (hour,),
+        )
     conn.execute("COMMIT")
     retention.run(conn, settings, 1_780_000_000, pause=lambda s: None)  # 2026-05-28
     assert [d for (d,) in conn.execute("SELECT day FROM daily")] == ["2025-06-01"]

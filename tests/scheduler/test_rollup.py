@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from scheduler import rollup
 from store import aggregate
+from store.db import sqlite_connection
 from store.rollups import data_version
+from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
+from store.schema import MIGRATIONS, V8_HELD_IDLE, migrate
 from tests.support import fleet
 
 DAY1 = date(2026, 3, 28)
@@ -93,3 +97,29 @@ def _in_day29(table, row, lo, hi) -> bool:
     if table in ("hourly", "user_hourly"):
         return lo <= row[0] < hi
     return row[0] == "2026-03-29"
+
+
+def test_held_idle_is_written_and_an_upgrade_rolls_old_hours_up_again(tmp_path, settings):
+    gpu = GpuInfo("GPU-h", 0, "Test GPU")
+    start = aggregate.day_start(DAY1, settings.tz) + 3600
+    ticks = [
+        Tick(
+            start + 60 * i,
+            60,
+            [GpuSample(gpu, util=0)],
+            [ProcessSample(gpu.uuid, 42, 1, "alice", "jupyter", 4096)],
+        )
+        for i in range(90)
+    ]
+    path = tmp_path / "old.db"
+    old = sqlite_connection(path, write=True)
+    migrate(old, target=MIGRATIONS.index(V8_HELD_IDLE))  # from before held idle, with samples
+    Recorder(old).write(ticks)
+    migrate(old)
+    dirty = [h for (h,) in old.execute("SELECT hour FROM rollup_dirty ORDER BY hour")]
+    assert dirty == [start, start + 3600]
+    rollup.run(old, replace(settings, db=str(path)), start + 90 * 60)
+    for table in ("hourly", "daily", "user_hourly", "user_daily"):
+        total = old.execute(f"SELECT total(held_idle_s) FROM {table} WHERE gpu = 0").fetchone()[0]
+        assert total == 90 * 60.0, table
+    old.close()

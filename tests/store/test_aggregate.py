@@ -15,6 +15,7 @@ from store import aggregate
 from store.rollups import HOURLY_SUMS
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
 from tests.support import fleet
+from tests.support.rows import mark_idle_runner
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -145,15 +146,6 @@ def test_compute_daily_filters_one_gpu_and_empty_store(conn):
     rows = aggregate.compute_daily(conn, date(2026, 1, 1), date(2026, 1, 1), BERLIN, 1.0, gpu=0)
     assert [r["gpu"] for r in rows] == [0]
     assert rows[0]["samples"] == 240
-
-
-def mark_idle_runner(conn, job: str, started: int, processes: list[tuple[int, int]], gpus=(0,)):
-    """Record an idle-runner run and its (pid, started) processes the way the runner does."""
-    run = Run(job, tuple(gpus), processes[0][0], started)
-    log = RunLog(conn)
-    log.save(run, started + 60)
-    log.processes(run, [ProcessSample("GPU-x", pid, pstarted) for pid, pstarted in processes])
-    assert log.flush()
 
 
 def test_person_beside_idle_job_gets_only_their_share(conn):

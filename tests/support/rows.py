@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from idle.jobs import Run
+from idle.record import RunLog
 from store.db import Connection, atomic
 from store.rollups import bump_data_version
+from store.samples import ProcessSample
 
 
 def add_gpu(conn: Connection, gid: int, idx: int, uuid: str, name: str, seen: int = 0) -> None:
@@ -43,7 +46,11 @@ def add_user_days(conn: Connection, user: str, seconds: dict[str, float], gpu: i
     """user_daily rows for one user on one GPU."""
     with atomic(conn):
         for day, secs in seconds.items():
-            conn.execute("INSERT INTO user_daily VALUES (?,?,?,?,?)", (day, gpu, user, secs, 100))
+            conn.execute(
+                "INSERT INTO user_daily (day, gpu, user, gpu_seconds, peak_mem_mib) "
+                "VALUES (?,?,?,?,?)",
+                (day, gpu, user, secs, 100),
+            )
         bump_data_version(conn)
 
 
@@ -111,3 +118,12 @@ def add_idle_run(conn: Connection, started: int, stopped: int, gpu_seconds: floa
             "gpu_seconds) VALUES ('render', '0,1', 99, ?, ?, ?, 'exited 0', ?)",
             (started, stopped, stopped, gpu_seconds),
         )
+
+
+def mark_idle_runner(conn, job: str, started: int, processes: list[tuple[int, int]], gpus=(0,)):
+    """Record an idle-runner run and its (pid, started) processes the way the runner does."""
+    run = Run(job, tuple(gpus), processes[0][0], started)
+    log = RunLog(conn)
+    log.save(run, started + 60)
+    log.processes(run, [ProcessSample("GPU-x", pid, pstarted) for pid, pstarted in processes])
+    assert log.flush()
