@@ -66,3 +66,16 @@ def gpu_user_days(conn: Connection, gpu: int, first: str, last: str) -> dict[str
         (first, last, gpu),
     )
     return dict(rows.fetchall())
+
+
+def hourly_held(conn: Connection, lo: int, hi: int, gpu: int | None = None) -> dict:
+    """{(hour, GPU row id): held-idle seconds} of the rolled-up hours [lo, hi) (store.held_idle
+    has the definition; the scheduler rolled it up)."""
+    only_gpu = "" if gpu is None else " AND gpu = ?"
+    params = (lo, hi) if gpu is None else (lo, hi, gpu)
+    rows = conn.execute(
+        f"SELECT hour, gpu, held_idle_s FROM hourly WHERE hour >= ? AND hour < ?{only_gpu} "
+        "AND held_idle_s > 0",
+        params,
+    )
+    return {(hour, g): seconds for hour, g, seconds in rows}

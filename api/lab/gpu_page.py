@@ -11,7 +11,15 @@ from flask import Blueprint, Response, jsonify, render_template, send_from_direc
 
 from api.catalog import CSS, HTML, Endpoint
 from api.gpus import host_name
-from api.lab.history import DAY, HOUR, detail_path, hour_buckets, raw_buckets, spark_pair
+from api.lab.history import (
+    DAY,
+    HOUR,
+    HeldRule,
+    detail_path,
+    hour_buckets,
+    raw_buckets,
+    spark_pair,
+)
 from api.lab.names import DisplayNames
 from api.lab.page_rows import gib
 from api.lab.readings import NONE, readings
@@ -100,12 +108,12 @@ def degrees_slots(buckets: list, attr: str, scale: float) -> list[Slot]:
     ]
 
 
-def day_charts(conn: Connection, gpu: dict, now: int) -> dict[str, str]:
+def day_charts(conn: Connection, gpu: dict, now: int, rule: HeldRule) -> dict[str, str]:
     """The 24 h charts: utilization, memory, temperature, power (10-minute slots)."""
     lo = now - DAY
     first = lo // DETAIL_BUCKET_S * DETAIL_BUCKET_S
     frame = Frame(first, now // DETAIL_BUCKET_S * DETAIL_BUCKET_S + DETAIL_BUCKET_S, WIDE, TALL)
-    buckets = raw_buckets(conn, first, now, DETAIL_BUCKET_S, gpu["id"])
+    buckets = raw_buckets(conn, first, now, DETAIL_BUCKET_S, gpu["id"], rule)
     charts = spark_pair(buckets, gpu["memory_total_mib"], frame, "last 24 h")
     temps = degrees_slots(buckets, "temp", 100)
     charts["temp"] = sparkline(frame, temps, "Temperature, last 24 h (scale 0-100 °C)", "temp")
@@ -119,11 +127,11 @@ def day_charts(conn: Connection, gpu: dict, now: int) -> dict[str, str]:
     return charts
 
 
-def month_charts(conn: Connection, gpu: dict, now: int) -> dict[str, str]:
+def month_charts(conn: Connection, gpu: dict, now: int, rule: HeldRule) -> dict[str, str]:
     """The 30-day charts: utilization and memory, one slot per hour."""
     first = now // HOUR * HOUR - 30 * DAY + HOUR
     frame = Frame(first, first + 30 * DAY, WIDE, TALL)
-    buckets = hour_buckets(conn, first, now, gpu["id"]).get(gpu["id"], [])
+    buckets = hour_buckets(conn, first, now, rule, gpu["id"]).get(gpu["id"], [])
     return spark_pair(buckets, gpu["memory_total_mib"], frame, "last 30 days")
 
 
@@ -131,7 +139,8 @@ def gpu_context(conn: Connection, gpu: dict, gpus: list[dict], now: int) -> dict
     """Everything the GPU page shows."""
     app_state = state()
     settings = app_state.settings
-    names, tz = lab_settings(settings).names, settings.tz
+    lab = lab_settings(settings)
+    names, tz, rule = lab.names, settings.tz, HeldRule(lab.threshold, lab.held_mib)
     today = app_state.today()
     month_first = (today - timedelta(days=29)).isoformat()
     day_users = gpu_user_seconds(conn, gpu["id"], now // HOUR * HOUR - 23 * HOUR, now + 1)
@@ -146,8 +155,8 @@ def gpu_context(conn: Connection, gpu: dict, gpus: list[dict], now: int) -> dict
             "ref": detail_path(gpu, gpus).rsplit("/", 1)[1],
         },
         "readings": readings(gpu, tz),
-        "day": day_charts(conn, gpu, now),
-        "month": month_charts(conn, gpu, now),
+        "day": day_charts(conn, gpu, now, rule),
+        "month": month_charts(conn, gpu, now, rule),
         "processes": process_rows(gpu_processes(conn, gpu["id"], now - DAY, now + 1), names, tz),
         "users": user_rows(
             day_users, gpu_user_days(conn, gpu["id"], month_first, today.isoformat()), names

@@ -9,12 +9,13 @@ status page reads a few hundred rows however long the collector has run.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from api.svg.spark import Frame, Slot, sparkline
 from api.svg.text import number
 from store.db import Connection
-from store.history import sample_buckets
+from store.held_idle import gpu_buckets
+from store.history import hourly_held, sample_buckets
 from store.rollups import HOST, hourly_rows, rolled_up_until
 
 HOUR = 3600
@@ -70,25 +71,52 @@ def from_raw(row: dict, size: int) -> Bucket:
     )
 
 
+@dataclass(frozen=True)
+class HeldRule:
+    """What makes a GPU held idle (store.held_idle): the active threshold and the process
+    memory that holds a GPU."""
+
+    threshold: float
+    held_mib: int
+
+
+def with_held(bucket: Bucket, seconds: float, until: int) -> Bucket:
+    """The bucket with the share of it (up to `until`, for the bucket still filling) that
+    the GPU was held idle."""
+    span = max(min(bucket.end, until) - bucket.start, 1)
+    return replace(bucket, held_idle=min(seconds / span, 1.0))
+
+
 def hour_buckets(
-    conn: Connection, lo: int, hi: int, gpu: int | None = None
+    conn: Connection, lo: int, hi: int, rule: HeldRule, gpu: int | None = None
 ) -> dict[int, list[Bucket]]:
     """{GPU row id: hourly buckets} for the UTC hours from the one holding `lo` to the one
     holding `hi`: rolled-up hours from `hourly`, the rest from raw samples."""
     first = lo // HOUR * HOUR
     rolled = max(first, min(rolled_up_until(conn) // HOUR * HOUR, hi // HOUR * HOUR + HOUR))
+    held = hourly_held(conn, first, rolled, gpu)
+    held.update(gpu_buckets(conn, rolled, hi + 1, HOUR, rule.threshold, rule.held_mib))
     out: dict[int, list[Bucket]] = {}
     for row in hourly_rows(conn, first, rolled, gpu):
         if row["gpu"] != HOST:
             out.setdefault(row["gpu"], []).append(from_hourly(row))
     for row in sample_buckets(conn, rolled, hi + 1, HOUR, gpu):
         out.setdefault(row["gpu"], []).append(from_raw(row, HOUR))
-    return out
+    return {
+        g: [with_held(b, held.get((b.start, g), 0.0), hi + 1) for b in buckets]
+        for g, buckets in out.items()
+    }
 
 
-def raw_buckets(conn: Connection, lo: int, hi: int, size: int, gpu: int) -> list[Bucket]:
+def raw_buckets(
+    conn: Connection, lo: int, hi: int, size: int, gpu: int, rule: HeldRule
+) -> list[Bucket]:
     """One GPU's `size`-second buckets from the raw samples in [lo, hi]."""
-    return [from_raw(row, size) for row in sample_buckets(conn, lo, hi + 1, size, gpu)]
+    held = gpu_buckets(conn, lo, hi + 1, size, rule.threshold, rule.held_mib)
+    return [
+        with_held(from_raw(row, size), held.get((row["start"], gpu), 0.0), hi + 1)
+        for row in sample_buckets(conn, lo, hi + 1, size, gpu)
+    ]
 
 
 def percent(mib: float | None, total: float | None) -> float | None:
@@ -145,20 +173,24 @@ def detail_path(gpu: dict, gpus: list[dict]) -> str:
     return f"/gpus/{gpu['uuid'] if shared else gpu['index']}"
 
 
-def add_history(conn: Connection, gpus: list[dict], views: list[dict], now: float) -> None:
+def add_history(
+    conn: Connection, gpus: list[dict], views: list[dict], now: float, rule: HeldRule
+) -> None:
     """Give the status page's own GPU rows their sparklines and a link to the GPU page."""
-    sparks = status_sparks(conn, gpus, now)
+    sparks = status_sparks(conn, gpus, now, rule)
     for gpu, view in zip(gpus, views, strict=True):
         view["history"] = sparks[gpu["id"]]
         view["detail"] = detail_path(gpu, gpus)
 
 
-def status_sparks(conn: Connection, gpus: list[dict], now: float) -> dict[int, dict[str, str]]:
+def status_sparks(
+    conn: Connection, gpus: list[dict], now: float, rule: HeldRule
+) -> dict[int, dict[str, str]]:
     """{GPU row id: its utilization and memory sparklines} over the 24 UTC hours up to the
     current one, for the status page (one slot per hour)."""
     first = int(now) // HOUR * HOUR - 23 * HOUR
     frame = Frame(first, first + DAY, STATUS_WIDTH, STATUS_HEIGHT)
-    buckets = hour_buckets(conn, first, int(now))
+    buckets = hour_buckets(conn, first, int(now), rule)
     return {
         g["id"]: spark_pair(buckets.get(g["id"], []), g["memory_total_mib"], frame, "last 24 h")
         for g in gpus

@@ -25,7 +25,7 @@ from flask import (
 
 from api.catalog import CSS, JS, Endpoint
 from api.gpus import host_name
-from api.lab.history import add_history
+from api.lab.history import HeldRule, add_history
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
 from api.lab.quotas import month_span, quota_rows, this_month
 from api.lab.recent import RecentUsage
@@ -147,7 +147,8 @@ def status_context(
         )
         for g in gpus
     ]
-    add_history(conn, gpus, views, now)
+    lab = lab_settings(settings)
+    add_history(conn, gpus, views, now, HeldRule(lab.threshold, lab.held_mib))
     local = LocalSource(conn)
     harvested = harvested_seconds(local, days_back(today, 7), tz) / 3600
     month = month_span(*this_month(now, tz))

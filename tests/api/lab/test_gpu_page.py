@@ -53,10 +53,15 @@ def seeded_page(conn, db_path):
             "UPDATE processes SET workload = 'slurm job 17', workload_id = '17.0' WHERE pid = 4242"
         )
         conn.execute(
-            "INSERT INTO user_daily VALUES ('2026-03-04', 1, 'alice', 7200, 100), "
+            "INSERT INTO user_daily (day, gpu, user, gpu_seconds, peak_mem_mib) "
+            "VALUES ('2026-03-04', 1, 'alice', 7200, 100), "
             "('2026-03-04', 2, 'bob', 3600, 100)"
         )
-        conn.execute("INSERT INTO user_hourly VALUES (?, 1, 'alice', 1800, 100)", (T - 3600,))
+        conn.execute(
+            "INSERT INTO user_hourly (hour, gpu, user, gpu_seconds, peak_mem_mib) "
+            "VALUES (?, 1, 'alice', 1800, 100)",
+            (T - 3600,),
+        )
     return lab_app(db_path).test_client()
 
 

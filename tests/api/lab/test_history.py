@@ -112,3 +112,52 @@ def test_labels_are_escaped_and_the_svg_is_well_formed():
     root = ET.fromstring(str(svg))
     assert root.find(f"{NS}title").text == '<script>"x"</script>&'
     assert "<script>" not in svg
+
+
+def hold(conn, ts: int, gpu: int, pid: int, user: str, mem_mib: int) -> None:
+    """A process holding `mem_mib` of a GPU at one tick (the same process every tick)."""
+    with atomic(conn):
+        row = conn.execute(
+            "INSERT INTO processes (pid, started, user, command, first_seen, last_seen) "
+            "VALUES (?, 1, ?, 'jupyter-kernel', ?, ?) ON CONFLICT (pid, started) DO UPDATE "
+            "SET last_seen = excluded.last_seen RETURNING id",
+            (pid, user, ts, ts),
+        ).fetchone()[0]
+        conn.execute("INSERT INTO process_samples VALUES (?,?,?,?,NULL)", (ts, gpu, row, mem_mib))
+
+
+def marks_of(svg: ET.Element) -> list[tuple[float, float, float]]:
+    """(x, width, opacity) of each held-idle mark."""
+    return [
+        (float(r.get("x")), float(r.get("width")), float(r.get("opacity")))
+        for r in svg.iter(f"{NS}rect")
+        if r.get("class") == "mark"
+    ]
+
+
+def test_held_idle_hours_are_marked_as_much_as_they_were_held(conn, db_path):
+    """A rolled-up hour half held idle, and a raw hour held idle at every tick but its
+    first, are marked with those shares; the other hours are not marked."""
+    seeded(conn)
+    with atomic(conn):
+        conn.execute(
+            "UPDATE hourly SET held_idle_s = 1800 WHERE hour = ? AND gpu = 1", (END - 5 * HOUR,)
+        )
+        conn.execute(
+            "UPDATE samples SET util = 0, active_ms = 0 WHERE ts >= ? AND ts < ?",
+            (END - HOUR + 300, END),
+        )
+    for ts in range(END - HOUR, END, 300):
+        hold(conn, ts, 1, 99, "carol", 30_000)
+    # The first tick of 14:00 is active (util from the seed, active_ms 5 s of a 5 s tick):
+    # 11 ticks of 5 s held idle in that hour. Ticks stand for 5 s (add_sample's tick_ms).
+    html = lab_app(db_path).test_client().get("/", headers=BROWSER).get_data(as_text=True)
+    frame_lo = END - 23 * HOUR
+    width = 96 / 24  # pixels per hour on the status page
+    got = marks_of(spark_of(html, "util"))
+    assert got == [
+        (round((END - 5 * HOUR - frame_lo) / HOUR * width, 1), width, 0.5),
+        (round((END - HOUR - frame_lo) / HOUR * width, 1), width, round(11 * 5 / 3600, 2)),
+    ]
+    assert marks_of(spark_of(html, "mem")) == got
+    assert "held idle 0.5 h" in spark_of(html, "util").find(f"{NS}title").text
