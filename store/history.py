@@ -79,3 +79,16 @@ def hourly_held(conn: Connection, lo: int, hi: int, gpu: int | None = None) -> d
         params,
     )
     return {(hour, g): seconds for hour, g, seconds in rows}
+
+
+def user_hour_held(conn: Connection, start: int, end: int) -> dict[int, dict[str, float]]:
+    """{hour: {user: held-idle seconds on the whole host}} for start <= hour < end."""
+    out: dict[int, dict[str, float]] = {}
+    rows = conn.execute(
+        "SELECT hour, user, held_idle_s FROM user_hourly "
+        "WHERE hour >= ? AND hour < ? AND gpu = 0 AND held_idle_s > 0",
+        (start, end),
+    )
+    for hour, user, seconds in rows:
+        out.setdefault(hour, {})[user] = seconds
+    return out

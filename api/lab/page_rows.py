@@ -64,6 +64,9 @@ def gpu_view(
                 "login": p["user"] or "unknown",
                 "command": p["command"] or "",
                 "memory": gib(p["mem_mib"]),
+                # The container, pod or Slurm job: inside a container everyone is often root.
+                "workload": p.get("workload"),
+                "workload_id": p.get("workload_id"),
             }
             for p in gpu["processes"]
         ],

@@ -15,6 +15,8 @@ from markupsafe import Markup
 
 from api.svg.text import clean_label
 
+EDGE = 3  # px: the strip along the bottom of a marked slot
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -94,16 +96,18 @@ def band_path(frame: Frame, slots: Sequence[Slot]) -> str:
 
 
 def marks(frame: Frame, slots: Sequence[Slot]) -> list[str]:
-    """One rectangle per marked slot, as opaque as the share of it marked."""
+    """Per marked slot a pale wash and a solid bottom strip, as opaque as the share of it
+    marked."""
     out = []
     for s in slots:
         if s.marked <= 0:
             continue
         x0, x1 = _x(frame, s.start), _x(frame, s.end)
-        out.append(
-            f'<rect class="mark" x="{x0}" y="0" width="{round(max(x1 - x0, 0.5), 1)}" '
-            f'height="{frame.height}" opacity="{round(min(s.marked, 1.0), 2)}"/>'
-        )
+        # A pale wash behind the lines, and a solid strip along the bottom edge.
+        width, opacity = round(max(x1 - x0, 0.5), 1), round(min(s.marked, 1.0), 2)
+        box = f'x="{x0}" width="{width}" opacity="{opacity}"'
+        out.append(f'<rect class="mark" {box} y="0" height="{frame.height}"/>')
+        out.append(f'<rect class="mark-edge" {box} y="{frame.height - EDGE}" height="{EDGE}"/>')
     return out
 
 

@@ -68,3 +68,34 @@ def fill_history(conn: Connection, gpus: tuple[int, ...], now: int, days: int = 
             )
         set_rollup_state(conn, LIVE_TS, rolled)
     return rolled
+
+
+def hold_idle(conn: Connection, gpu: int, now: int, hours: int, rolled: int) -> None:
+    """A notebook (pid 4711, carol, a Slurm job) holding 20 GiB of `gpu` for the last 9 h
+    and idle for the last `hours`: its samples and roll-ups say so."""
+    with atomic(conn):
+        process = conn.execute(
+            "INSERT INTO processes (pid, started, user, command, first_seen, last_seen, workload) "
+            "VALUES (4711, ?, 'carol', 'jupyter-kernel --notebook analysis.ipynb', ?, ?, "
+            "'slurm job 4242') RETURNING id",
+            (now - 10 * HOUR, now - 9 * HOUR, now),
+        ).fetchone()[0]
+        conn.executemany(
+            "INSERT INTO process_samples VALUES (?, ?, ?, 20480, 0)",
+            [(ts, gpu, process) for ts in range(now - 9 * HOUR, now + 1, STEP)],
+        )
+        idle_from = now - hours * HOUR
+        conn.execute(
+            "UPDATE samples SET util = 0, active_ms = 0 WHERE gpu = ? AND ts >= ?",
+            (gpu, idle_from),
+        )
+        conn.execute(
+            "UPDATE hourly SET held_idle_s = 3600 * (1 - util_mean / 100.0) WHERE gpu = ? "
+            "AND hour >= ? AND hour < ?",
+            (gpu, now // HOUR * HOUR - 9 * HOUR, rolled),
+        )
+        conn.execute(
+            "UPDATE hourly SET held_idle_s = 3600, util_mean = 0, util_max = 0 WHERE gpu = ? "
+            "AND hour >= ?",
+            (gpu, idle_from // HOUR * HOUR),
+        )

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.support.browser import CHROMIUM, chromium
-from tests.support.history import fill_history
+from tests.support.history import fill_history, hold_idle
 from tests.support.lab import seed
 from tests.support.rows import add_gpu, add_sample, set_meta_value
 from tests.support.servers import start_gunicorn, stop
@@ -27,9 +27,10 @@ def server(conn, db_path):
     now = int(time.time()) // 300 * 300
     seed(conn, now)
     add_gpu(conn, 3, 2, "GPU-cccc", "NVIDIA H100 80GB HBM3", seen=now)
-    add_sample(conn, now, 3, util=0, mem_used_mib=20_480, temp_c=33, power_dw=712)
+    add_sample(conn, now, 3, util=0, active_ms=0, mem_used_mib=20_480, temp_c=33, power_dw=712)
     set_meta_value(conn, "interval", "600")  # fresh for the whole test
-    fill_history(conn, (1, 2, 3), now)
+    rolled = fill_history(conn, (1, 2, 3), now)
+    hold_idle(conn, 3, now, 5, rolled)
     proc, base = start_gunicorn(
         db_path, workers=1, GPUPULSE_GPU_NAMES="NVIDIA GeForce RTX 4090=4090"
     )
@@ -63,6 +64,12 @@ def test_status_page_sparklines_in_chromium(server, tmp_path):
         assert '<svg class="spark util"' in row and '<svg class="spark mem"' in row
         assert row.count('class="mean" d="M') == 2
         assert re.search(r'href="/gpus/\d"', row)
+    # GPU #2: carol's notebook has held it idle for 5 h: flagged, and its hours marked.
+    assert re.search(
+        r'<div class="held-alert".*?#2</span> NVIDIA H100 80GB HBM3: idle 5 h', dom, re.S
+    )
+    assert "slurm job 4242" in dom
+    assert rows[2].count('class="mark"') >= 2 * 5
     for scheme in SCHEMES:
         shoot(tmp_path, server + "/", "status", scheme, 1500)
 
