@@ -12,7 +12,7 @@ from api.lab.page_rows import gib
 from api.lab.usage import days_back
 from api.svg.text import duration, number
 from store.db import Connection
-from store.held_idle import held_idle_now, user_seconds_days
+from store.held_idle import Stretch, user_seconds_days
 
 
 def since_text(ts: int, now: float, tz: tzinfo) -> str:
@@ -22,19 +22,18 @@ def since_text(ts: int, now: float, tz: tzinfo) -> str:
 
 
 def held_flags(
-    conn: Connection,
+    stretches: list[Stretch],
     gpus: list[dict],
     names: DisplayNames,
-    rule: tuple[float, int, int],
+    alert_s: float,
     now: float,
     tz: tzinfo,
 ) -> dict[int, dict]:
-    """{GPU row id: its flag} for every GPU held idle for at least the alert's seconds;
-    `rule` is (active threshold, MiB that hold a GPU, alert seconds)."""
-    threshold, held_mib, alert_s = rule
+    """{GPU row id: its flag} for every GPU held idle (store.held_idle.held_idle_now) for at
+    least `alert_s` seconds."""
     by_id = {g["id"]: g for g in gpus}
     flags = {}
-    for stretch in held_idle_now(conn, threshold, held_mib, now):
+    for stretch in stretches:
         gpu = by_id.get(stretch.gpu)
         if gpu is None or stretch.seconds < alert_s:
             continue

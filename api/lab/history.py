@@ -79,6 +79,10 @@ class HeldRule:
     threshold: float
     held_mib: int
 
+    def args(self) -> tuple[float, int]:
+        """(threshold, held MiB), in store.held_idle's argument order."""
+        return self.threshold, self.held_mib
+
 
 def with_held(bucket: Bucket, seconds: float, until: int) -> Bucket:
     """The bucket with the share of it (up to `until`, for the bucket still filling) that
@@ -95,7 +99,7 @@ def hour_buckets(
     first = lo // HOUR * HOUR
     rolled = max(first, min(rolled_up_until(conn) // HOUR * HOUR, hi // HOUR * HOUR + HOUR))
     held = hourly_held(conn, first, rolled, gpu)
-    held.update(gpu_buckets(conn, rolled, hi + 1, HOUR, rule.threshold, rule.held_mib))
+    held.update(gpu_buckets(conn, rolled, hi + 1, HOUR, *rule.args()))
     out: dict[int, list[Bucket]] = {}
     for row in hourly_rows(conn, first, rolled, gpu):
         if row["gpu"] != HOST:
@@ -111,12 +115,22 @@ def hour_buckets(
 def raw_buckets(
     conn: Connection, lo: int, hi: int, size: int, gpu: int, rule: HeldRule
 ) -> list[Bucket]:
-    """One GPU's `size`-second buckets from the raw samples in [lo, hi]."""
-    held = gpu_buckets(conn, lo, hi + 1, size, rule.threshold, rule.held_mib)
-    return [
-        with_held(from_raw(row, size), held.get((row["start"], gpu), 0.0), hi + 1)
-        for row in sample_buckets(conn, lo, hi + 1, size, gpu)
-    ]
+    """One GPU's `size`-second buckets (a divisor of an hour) from the raw samples in
+    [lo, hi]; how much of them it was held idle comes from the hourly roll-ups where the
+    scheduler has been (each bucket gets its hour's share), from the raw ticks after."""
+    rolled = min(max(rolled_up_until(conn) // HOUR * HOUR, lo), hi + 1)
+    by_hour = hourly_held(conn, lo // HOUR * HOUR, rolled, gpu)
+    fresh = gpu_buckets(conn, rolled, hi + 1, size, *rule.args())
+    out = []
+    for row in sample_buckets(conn, lo, hi + 1, size, gpu):
+        bucket, start = from_raw(row, size), row["start"]
+        if start < rolled:
+            out.append(
+                replace(bucket, held_idle=by_hour.get((start // HOUR * HOUR, gpu), 0) / HOUR)
+            )
+        else:
+            out.append(with_held(bucket, fresh.get((start, gpu), 0.0), hi + 1))
+    return out
 
 
 def percent(mib: float | None, total: float | None) -> float | None:
@@ -173,13 +187,11 @@ def detail_path(gpu: dict, gpus: list[dict]) -> str:
     return f"/gpus/{gpu['uuid'] if shared else gpu['index']}"
 
 
-def add_history(
-    conn: Connection, gpus: list[dict], views: list[dict], now: float, rule: HeldRule
-) -> None:
-    """Give the status page's own GPU rows their sparklines and a link to the GPU page."""
-    sparks = status_sparks(conn, gpus, now, rule)
+def add_history(gpus: list[dict], views: list[dict], sparks: dict[int, dict]) -> None:
+    """Give the status page's own GPU rows their sparklines (status_sparks) and a link to
+    the GPU page."""
     for gpu, view in zip(gpus, views, strict=True):
-        view["history"] = sparks[gpu["id"]]
+        view["history"] = sparks.get(gpu["id"])
         view["detail"] = detail_path(gpu, gpus)
 
 

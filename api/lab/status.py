@@ -25,8 +25,9 @@ from flask import (
 
 from api.catalog import CSS, JS, Endpoint
 from api.gpus import host_name
+from api.lab.every import Every
 from api.lab.held_view import held_flags, held_hours
-from api.lab.history import HeldRule, add_history
+from api.lab.history import HeldRule, add_history, status_sparks
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
 from api.lab.quotas import month_span, quota_rows, this_month
 from api.lab.recent import HELD_IDLE, RecentUsage
@@ -37,6 +38,7 @@ from api.source import LocalSource, Source
 from api.state import state
 from api.svg.text import duration, number
 from store.db import Connection
+from store.held_idle import held_idle_now
 from store.reservations import active_by_gpu, list_reservations
 from store.samples import STALE_AFTER_TICKS, collector_interval, host_facts, latest_state
 
@@ -74,6 +76,9 @@ class PageState:
 
     recent: RecentUsage = field(default_factory=RecentUsage)
     held: RecentUsage = field(default_factory=lambda: RecentUsage(measure=HELD_IDLE))
+    # Hourly sparklines and held-idle stretches: once per refresh period per worker.
+    sparks: Every = field(default_factory=lambda: Every(REFRESH_S))
+    stretches: Every = field(default_factory=lambda: Every(REFRESH_S))
     host_sections: HostSections | None = None
 
 
@@ -140,10 +145,12 @@ def status_context(
     today: date,
     recent: Callable[[], dict[str, float]],
     held_day: Callable[[], dict[str, float]] | None = None,
+    page: PageState | None = None,
 ) -> dict:
     """Everything the template shows about this host (users' hours from `users`, their
-    held-idle hours of the last 24 h from `held_day`)."""
+    held-idle hours of the last 24 h from `held_day`; what `page` keeps, if given)."""
     lab = lab_settings(settings)
+    page = page or PageState()
     names, tz = lab.names, settings.tz
     stale_after = STALE_AFTER_TICKS * collector_interval(conn)
     reservations = list_reservations(conn, now)
@@ -155,9 +162,11 @@ def status_context(
         )
         for g in gpus
     ]
-    add_history(conn, gpus, views, now, HeldRule(lab.threshold, lab.held_mib))
-    alert = (lab.threshold, lab.held_mib, lab.held_idle_alert_s)
-    flags = held_flags(conn, gpus, names, alert, now, tz)
+    rule = HeldRule(lab.threshold, lab.held_mib)
+    sparks = page.sparks.get(now, lambda: status_sparks(conn, gpus, now, rule))
+    add_history(gpus, views, sparks)
+    stretches = page.stretches.get(now, lambda: held_idle_now(conn, *rule.args(), now))
+    flags = held_flags(stretches, gpus, names, lab.held_idle_alert_s, now, tz)
     for gpu, view in zip(gpus, views, strict=True):
         view["held_idle"] = flags.get(gpu["id"])
     held = None if held_day is None else held_hours(conn, today, held_day)
@@ -212,7 +221,7 @@ def status_page() -> Response:
         others = page.host_sections(conn, settings, now, here)
     # Users' week and quota count every host's hours on a hub; "now" and "last 24 h" stay local.
     users = app_state.source({}, fleet=True)
-    context = status_context(conn, users, settings, now, app_state.today(), recent, held_day)
+    context = status_context(conn, users, settings, now, app_state.today(), recent, held_day, page)
     body = render_template(
         "status.html", **context, hosts=others.sections, show_local=others.show_local
     )

@@ -4,10 +4,13 @@ GPU that is not there."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
+from api.lab.every import Every
 from api.lab.readings import clocks_event_text
 from store.db import atomic
+from store.rollups import LIVE_TS, set_rollup_state
 from tests.support.app import NOW
 from tests.support.lab import HOSTILE, lab_app, seed
 from tests.support.rows import add_gpu, add_process, add_sample
@@ -130,3 +133,31 @@ def test_process_without_workload_shows_a_dash(conn, db_path):
     add_process(conn, T, 1, 55, "carol", 100)
     text = text_of(lab_app(db_path).test_client().get("/gpus/0", headers=BROWSER).get_data(True))
     assert "55 carol \N{EN DASH} python train.py --pid 55" in text
+
+
+def test_day_chart_marks_rolled_up_hours_by_their_held_idle_share(conn, db_path):
+    """10-minute slots of an hour the scheduler rolled up take that hour's held-idle share."""
+    add_gpu(conn, 1, 0, "GPU-aaaa", "A100", seen=T)
+    hour = T - 3 * 3600
+    for ts in range(hour, T + 1, 600):
+        add_sample(conn, ts, 1, tick_ms=600_000, active_ms=0, util=0)
+    with atomic(conn):
+        conn.execute(
+            "INSERT INTO hourly (hour, gpu, samples, active_s, gpu_active_s, process_rows, "
+            "held_idle_s) VALUES (?, 1, 6, 0, 0, 0, 2700)",
+            (hour,),
+        )
+        set_rollup_state(conn, LIVE_TS, hour + 3600)
+    html = lab_app(db_path).test_client().get("/gpus/0", headers=BROWSER).get_data(as_text=True)
+    util = re.search(r'<svg class="spark util".*?</svg>', html, re.S).group(0)
+    opacities = re.findall(r'<rect class="mark" x="[\d.]+" width="[\d.]+" opacity="([\d.]+)"', util)
+    assert opacities == ["0.75"] * 6  # the rolled-up hour's six slots; nothing held after
+
+
+def test_every_keeps_a_value_for_its_period():
+    calls = []
+    every = Every(30)
+    assert every.get(60, lambda: calls.append(1) or "a") == "a"
+    assert every.get(89, lambda: calls.append(1) or "b") == "a"
+    assert every.get(90, lambda: calls.append(1) or "c") == "c"
+    assert len(calls) == 2
