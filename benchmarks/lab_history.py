@@ -153,11 +153,15 @@ def history_figures(days: int, seconds: float, clients: int) -> None:
             f"per GPU, whole hours rolled up; {size:.1f} GiB, built in {built:.0f} s"
         )
         parts(db, now)
+        print(
+            "(the sparklines and the held-idle stretches are computed once per 30 s refresh "
+            "period per worker; the 24 h per user once a minute)"
+        )
         proc, port = serve(db)
         try:
             print(f"{'scenario':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
             measure(port, "status page (HTML)", "/", BROWSER, seconds, clients)
-            measure(port, "GPU page /gpus/0 (HTML)", "/gpus/0", BROWSER, seconds, clients)
+            measure(port, "GPU page /gpus/0 (HTML)", "/gpus/0", BROWSER, seconds, clients, False)
         finally:
             stop(proc)
 
