@@ -48,24 +48,24 @@ def gpu_processes(conn: Connection, gpu: int, lo: int, hi: int, limit: int = 50)
     )
 
 
-def gpu_user_seconds(conn: Connection, gpu: int, lo: int, hi: int) -> dict[str, float]:
-    """GPU-seconds per user on one GPU in the rolled-up UTC hours [lo, hi) (user_hourly)."""
+def _gpu_user_totals(conn: Connection, table: str, key: str, lo, hi, gpu: int) -> dict:
+    """{user: GPU-seconds} of one GPU's rows in a roll-up table with lo <= key <= hi."""
     rows = conn.execute(
-        "SELECT user, total(gpu_seconds) FROM user_hourly "
-        "WHERE hour >= ? AND hour < ? AND gpu = ? GROUP BY user",
+        f"SELECT user, total(gpu_seconds) FROM {table} "
+        f"WHERE {key} BETWEEN ? AND ? AND gpu = ? GROUP BY user",
         (lo, hi, gpu),
     )
     return dict(rows.fetchall())
 
 
+def gpu_user_seconds(conn: Connection, gpu: int, lo: int, hi: int) -> dict[str, float]:
+    """GPU-seconds per user on one GPU in the rolled-up UTC hours [lo, hi) (user_hourly)."""
+    return _gpu_user_totals(conn, "user_hourly", "hour", lo, hi - 1, gpu)
+
+
 def gpu_user_days(conn: Connection, gpu: int, first: str, last: str) -> dict[str, float]:
     """GPU-seconds per user on one GPU over local days first..last (user_daily)."""
-    rows = conn.execute(
-        "SELECT user, total(gpu_seconds) FROM user_daily "
-        "WHERE day BETWEEN ? AND ? AND gpu = ? GROUP BY user",
-        (first, last, gpu),
-    )
-    return dict(rows.fetchall())
+    return _gpu_user_totals(conn, "user_daily", "day", first, last, gpu)
 
 
 def hourly_held(conn: Connection, lo: int, hi: int, gpu: int | None = None) -> dict:

@@ -97,13 +97,20 @@ def user_rows(day: dict[str, float], month: dict[str, float], names: DisplayName
 
 
 def degrees_slots(buckets: list, attr: str, scale: float) -> list[Slot]:
-    """Slots of a reading drawn as a share of `scale` (°C of 100, watts of the limit)."""
+    """Slots of a reading drawn as a share of `scale` (°C of 100, watts of the limit), the
+    held-idle stretches marked as on the others."""
 
     def pct(value: float | None) -> float | None:
         return None if value is None or not scale else 100 * value / scale
 
     return [
-        Slot(b.start, b.end, pct(getattr(b, f"{attr}_mean")), pct(getattr(b, f"{attr}_max")))
+        Slot(
+            b.start,
+            b.end,
+            pct(getattr(b, f"{attr}_mean")),
+            pct(getattr(b, f"{attr}_max")),
+            b.held_idle,
+        )
         for b in buckets
     ]
 
@@ -155,6 +162,8 @@ def gpu_context(conn: Connection, gpu: dict, gpus: list[dict], now: int) -> dict
             "ref": detail_path(gpu, gpus).rsplit("/", 1)[1],
         },
         "readings": readings(gpu, tz),
+        "day_from": clock(now - DAY, tz),
+        "month_from": clock(now - 30 * DAY, tz)[:10],
         "day": day_charts(conn, gpu, now, rule),
         "month": month_charts(conn, gpu, now, rule),
         "processes": process_rows(gpu_processes(conn, gpu["id"], now - DAY, now + 1), names, tz),

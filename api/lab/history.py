@@ -171,6 +171,7 @@ def spark_pair(
     held = sum((b.end - b.start) * b.held_idle for b in buckets)
     held_text = f", held idle {number(held / HOUR)} h" if held else ""
     return {
+        "held": held_text,
         "util": sparkline(
             frame, util, f"Utilization, {span}: {peak_text(util)}{held_text}", "util"
         ),

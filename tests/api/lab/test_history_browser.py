@@ -82,5 +82,11 @@ def test_gpu_page_in_chromium(server, tmp_path):
     assert dom.count('<svg class="spark') == 6
     for scheme in SCHEMES:
         shoot(tmp_path, server + "/gpus/0", "gpu", scheme, 1600)
+    held = chromium(tmp_path, "--dump-dom", server + "/gpus/2").stdout
+    # carol's notebook: held idle for its last 5 h, marked on every 24 h chart's slots.
+    assert held.count('<rect class="mark"') >= 4 * 5 * 6
+    assert "held idle marked" in held
+    assert "slurm job 4242" in held and "jupyter-kernel" in held
+    shoot(tmp_path, server + "/gpus/2", "gpu-held", "light", 1600)
     missing = chromium(tmp_path, "--dump-dom", server + "/gpus/9")
     assert "No GPU “9”" in missing.stdout
