@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from api.gpus import GpuRef, host_name, known_gpus
-from store import aggregate, usage
+from store import aggregate, usage, workloads
 from store.db import Connection
 from store.rollups import HOST, daily_rows, data_version, hourly_rows, user_daily_rows
 from store.usage import Span
@@ -48,6 +48,14 @@ class Source(Protocol):
 
     def idle_harvest(self, span: Span, tz: ZoneInfo) -> list[dict]:
         """GPU-seconds idle-runner jobs harvested per day (store.aggregate.idle_harvest)."""
+        ...
+
+    def workload_users(self, span: Span) -> dict[str, dict[str, float]]:
+        """{workload: {user: GPU-seconds}} (store.workloads; '' = no workload)."""
+        ...
+
+    def user_day_extras(self, span: Span) -> list[dict]:
+        """Per-user rows (day, gpu, user, store.usage.EXTRA_FIGURES: held idle, ...)."""
         ...
 
 
@@ -93,6 +101,14 @@ class LocalSource:
     def idle_harvest(self, span: Span, tz: ZoneInfo) -> list[dict]:
         """From the idle runner's runs on this host."""
         return aggregate.idle_harvest(self.conn, span.first.isoformat(), span.last.isoformat(), tz)
+
+    def workload_users(self, span: Span) -> dict[str, dict[str, float]]:
+        """From this host's workload_daily."""
+        return workloads.workload_users(self.conn, span)
+
+    def user_day_extras(self, span: Span) -> list[dict]:
+        """From this host's user_daily."""
+        return usage.user_day_extras(self.conn, span)
 
 
 def local_source(conn: Connection, query: Mapping[str, Any], fleet: bool) -> Source:

@@ -177,3 +177,24 @@ class HostPort(Kind):
     def allowed(self) -> str:
         """The shape."""
         return "`HOST:PORT`"
+
+
+@dataclass(frozen=True)
+class Endpoint(Kind):
+    """Where an HTTP API answers: a unix socket (`unix:///path` or a bare `/path`) or an
+    `http://` / `https://` (or `tcp://`) URL."""
+
+    label: str = field(default="socket or URL", kw_only=True)
+
+    def parse(self, raw: str) -> str:
+        """The text, once its form is checked."""
+        if raw.startswith("/") or raw.startswith("unix:///"):
+            return raw
+        scheme, _, rest = raw.partition("://")
+        if scheme in ("http", "https", "tcp") and rest.strip("/"):
+            return raw
+        raise Misfit("must be unix:///path, a socket path, or an http(s):// URL")
+
+    def allowed(self) -> str:
+        """The shapes."""
+        return "`unix:///path`, `/path` or `http(s)://host:port`"

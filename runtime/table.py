@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.kinds import Choice, Flag, HostPort, Kind, Number, Path, TimeZone, seconds, whole
+from runtime.kinds import (
+    Choice,
+    Endpoint,
+    Flag,
+    HostPort,
+    Kind,
+    Number,
+    Path,
+    TimeZone,
+    seconds,
+    whole,
+)
 
 COLLECTOR, SCHEDULER, API, IDLE, COMPOSE = "collector", "scheduler", "api", "idle", "compose"
 SERVICES = (COLLECTOR, SCHEDULER, API, IDLE, COMPOSE)
@@ -142,6 +153,17 @@ GROUPS = (
                 "Passwd file for user names; `compose.yaml` sets `/host/etc/passwd` (the "
                 "host's, read-only).",
                 SAMPLING,
+            ),
+            Setting(
+                "GPUPULSE_DOCKER_API",
+                Endpoint(),
+                "",
+                "Optional Docker Engine API (socket or URL) the collector asks for container "
+                "names, so workloads read `docker trainer`, not an id. Anyone who can use the "
+                "Docker API controls the host: give a filtering proxy that allows only `GET "
+                "/containers` (docs/lab.md).",
+                SAMPLING,
+                shown="empty (off)",
             ),
             Setting(
                 "GPUPULSE_DRIVER_MISMATCH_EXIT",
@@ -506,6 +528,30 @@ GROUPS = (
                 "Seconds a GPU may stay held idle before the status page flags it and an "
                 "alert goes out.",
                 (SCHEDULER, API),
+            ),
+            Setting(
+                "GPUPULSE_CARBON_G_PER_KWH",
+                Number(0, 5000),
+                "",
+                "Grid carbon intensity (g CO2e per kWh) for usage's and `/metrics`' kg CO2e; "
+                "unset, none is reported.",
+                (API,),
+                shown="empty (none)",
+            ),
+            Setting(
+                "GPUPULSE_PRICE_PER_KWH",
+                Number(0),
+                "",
+                "Price of a kWh for usage's and `/metrics`' energy cost; unset, none is reported.",
+                (API,),
+                shown="empty (none)",
+            ),
+            Setting(
+                "GPUPULSE_CURRENCY",
+                NAME,
+                "",
+                "The price's currency as shown with costs, e.g. `EUR`.",
+                (API,),
             ),
         ),
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sampling import docker_names
 from sampling.backend import Backend, BackendUnavailable
 from sampling.procinfo import ProcInfo
 from sampling.settings import BackendSettings
@@ -35,5 +36,8 @@ def make_nvml(settings: BackendSettings) -> Backend:
 
 
 def procinfo(settings: BackendSettings) -> ProcInfo:
-    """Process owners and commands from the /proc and passwd file the settings name."""
-    return ProcInfo(settings.proc, settings.passwd)
+    """Process owners, commands and workloads from the /proc and passwd file the settings
+    name, container names from the Docker API when one is set."""
+    return ProcInfo(
+        settings.proc, settings.passwd, names=docker_names.from_setting(settings.docker_api)
+    )

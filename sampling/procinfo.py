@@ -8,6 +8,7 @@ and the host's passwd file mounted somewhere (GPUPULSE_PASSWD).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,9 @@ class ProcInfo:
         proc_root: str | Path = DEFAULTS.proc,
         passwd: str | Path = DEFAULTS.passwd,
         clk_tck: int | None = None,
+        names: Callable[[str], str | None] | None = None,
     ) -> None:
+        """`names` resolves a container id to its name (sampling.docker_names), if given."""
         self.proc_root = Path(proc_root)
         self.passwd = Path(passwd)
         self.clk_tck = clk_tck or os.sysconf("SC_CLK_TCK")
@@ -48,6 +51,7 @@ class ProcInfo:
         self._users: dict[int, str] = {}
         self._passwd_mtime: float | None = None
         self._cache: dict[tuple[int, int], ProcessIdentity] = {}
+        self.names = names
 
     def lookup(self, pid: int) -> ProcessIdentity:
         """The identity of `pid`; GONE when the process has vanished or cannot be read."""
@@ -57,7 +61,7 @@ class ProcInfo:
             if key not in self._cache:
                 if len(self._cache) >= _CACHE_MAX:
                     self._cache.clear()
-                found = workload.of_pid(pid, self.proc_root)
+                found = workload.named(workload.of_pid(pid, self.proc_root), self.names)
                 self._cache[key] = ProcessIdentity(
                     self._user(pid),
                     self._command(pid),

@@ -18,6 +18,7 @@ class BackendSettings:
     sim_seed: int = setting("GPUPULSE_SIM_SEED")
     proc: str = setting("GPUPULSE_PROC")
     passwd: str = setting("GPUPULSE_PASSWD")
+    docker_api: str = setting("GPUPULSE_DOCKER_API")
     mismatch_exit_s: float = setting("GPUPULSE_DRIVER_MISMATCH_EXIT")
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
 

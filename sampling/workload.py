@@ -18,7 +18,8 @@ Hybrid hosts list v1 and v2 paths that disagree; the most specific workload wins
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 CONTAINER = re.compile(r"(?:^|[/:-])([0-9a-f]{64})(?:\.scope)?$")
@@ -46,17 +47,19 @@ class Workload:
     slurm_job: str | None = None
     slurm_step: str | None = None
     unit: str | None = None
+    container_name: str | None = None  # from the Docker API, where one is configured
 
     @property
     def name(self) -> str | None:
         """The short name people use for it, what usage groups by: 'slurm job 17',
-        'pod 3d274242', 'docker 9d5b23edb1ba', 'docker.service'."""
+        'pod 3d274242', 'docker 9d5b23edb1ba' (or 'docker trainer' named), 'docker.service'."""
         if self.slurm_job:
             return f"slurm job {self.slurm_job}"
         if self.pod_uid:
             return f"pod {self.pod_uid[:8]}"
         if self.container_id:
-            return f"{self.runtime or 'container'} {self.container_id[:12]}"
+            label = self.container_name or self.container_id[:12]
+            return f"{self.runtime or 'container'} {label}"
         return self.unit
 
     @property
@@ -105,6 +108,17 @@ def runtime_of(path: str, last: str) -> str | None:
     if named:
         return RUNTIME_NAMES[named.group(1)]
     return "docker" if "/docker/" in path else None
+
+
+def named(found: Workload, names: Callable[[str], str | None] | None) -> Workload:
+    """`found` with its container's name from `names` (a Docker API), for Docker and Podman
+    containers outside a pod (a pod's name comes first anyway); unchanged without one."""
+    if names is None or not found.container_id or found.pod_uid:
+        return found
+    if found.runtime not in (None, "docker", "podman"):
+        return found
+    name = names(found.container_id)
+    return replace(found, container_name=name) if name else found
 
 
 def of_cgroup_text(text: str) -> Workload:

@@ -38,6 +38,7 @@ TABLES = {
     "events": ("id", "ts"),
     "daily": ("day, gpu", "day"),
     "user_daily": ("day, gpu, user", "day"),
+    "workload_daily": ("day, gpu, workload, user", "day"),
 }
 
 
@@ -64,6 +65,7 @@ def cutoffs(conn: Connection, settings: Settings, now: float) -> dict[str, int |
         "events": hourly,
         "daily": daily,
         "user_daily": daily,
+        "workload_daily": daily,
     }
 
 

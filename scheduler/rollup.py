@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 from scheduler import outbox
 from scheduler.settings import Settings
-from store import aggregate
+from store import aggregate, workloads
 from store.db import Connection, atomic
 from store.rollups import (
     DAILY_FIELDS,
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 AUDIT_AT = "rollup_audit_at"
 PRUNED_BEFORE = "raw_pruned_before"
 HOUR_COLUMNS = (*HOURLY_FIELDS, *HOURLY_SUMS, "process_rows", "held_idle_s")
-USER_COLUMNS = ("gpu", "user", "gpu_seconds", "peak_mem_mib", "held_idle_s")
+USER_COLUMNS = ("gpu", "user", "gpu_seconds", "peak_mem_mib", "held_idle_s", "energy_wh")
 DAY_COLUMNS = (*DAILY_FIELDS, "held_idle_s")
 
 
@@ -93,9 +93,14 @@ def run(conn: Connection, settings: Settings, now: float) -> dict:
             aggregate.compute(conn, first, last, settings.tz, settings.threshold, settings.held_mib)
             for first, last in runs
         ]
+        per_workload = [
+            row
+            for first, last in runs
+            for row in workloads.compute(conn, first, last, settings.tz, settings.threshold)
+        ]
     finally:
         conn.execute("COMMIT")
-    written = _write(conn, hours - skipped, runs, results, settings, newest, now)
+    written = _write(conn, hours - skipped, runs, (results, per_workload), settings, newest, now)
     with atomic(conn):
         conn.executemany("DELETE FROM rollup_dirty WHERE hour = ?", [(h,) for h in skipped])
     if skipped:
@@ -155,8 +160,10 @@ def _day_runs(
     return runs, skipped
 
 
-def _write(conn, hours, runs, results, settings, newest, now) -> int:
-    """Replace exactly the changed hours and days in one short write transaction."""
+def _write(conn, hours, runs, computed, settings, newest, now) -> int:
+    """Replace exactly the changed hours and days in one short write transaction;
+    `computed` is (the runs' aggregate.Rollup results, their workload_daily rows)."""
+    results, per_workload = computed
     hourly = [r for res in results for r in res.hourly if r["hour"] in hours]
     user_hourly = [r for res in results for r in res.user_hourly if r["hour"] in hours]
     days = [(d.isoformat(),) for first, last in runs for d in aggregate.dates(first, last)]
@@ -175,13 +182,14 @@ def _write(conn, hours, runs, results, settings, newest, now) -> int:
         users = [r for res in results for r in res.user_daily]
         conn.executemany(_insert("daily", DAY_COLUMNS), daily)
         conn.executemany(_insert("user_daily", ("day", *USER_COLUMNS)), users)
+        workloads.write(conn, [d for (d,) in days], per_workload)
         conn.executemany("DELETE FROM rollup_dirty WHERE hour = ?", [(h,) for h in hours])
         if newest is not None:
             set_rollup_state(conn, LIVE_TS, newest)
         outbox.enqueue(conn, settings, now, {r["hour"] for r in hourly})
         if hours or days:
             bump_data_version(conn)
-    return len(hourly) + len(user_hourly) + len(daily) + len(users)
+    return len(hourly) + len(user_hourly) + len(daily) + len(users) + len(per_workload)
 
 
 def _insert(table: str, columns: tuple[str, ...]) -> str:

@@ -42,6 +42,7 @@ class Settings:
     tz: ZoneInfo = setting("GPUPULSE_TZ")
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
     held_mib: int = setting("GPUPULSE_HELD_MEMORY")
+    held_idle_alert_s: int = setting("GPUPULSE_HELD_IDLE_ALERT")
     rollup_every_s: int = setting("GPUPULSE_ROLLUP_EVERY")
     audit_every_s: int = setting("GPUPULSE_ROLLUP_AUDIT_EVERY")
     lateness_s: int = setting("GPUPULSE_ROLLUP_LATENESS")

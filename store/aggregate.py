@@ -17,6 +17,8 @@ directly. Rules:
   Peak memory is the largest per-tick sum of that user's process memory.
 - Held idle (`held_idle_s` on every row): the part of a held tick that is not active, by
   the definition in `store.held_idle`, merged from its own statement's partials.
+- Per-user energy (`energy_wh`): a tick's energy shared among its processes by the same
+  share as its active time; a tick with no process on the GPU is no one's.
 - Processes the idle runner started (idle_run_processes) take their share like anyone's,
   but it is harvested time, not a person's: it is left out of the per-user rows (see
   `idle_harvest` for the harvested hours).
@@ -34,7 +36,7 @@ merged the same way, so hours and days come from one set of partials and agree.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -88,7 +90,7 @@ PARTIALS = (
 )
 PARTIAL_OPS = {name: how for name, _, how in PARTIALS}
 # A user's GPU time adds up; their peak memory is the largest of the parts.
-USER_OPS = {"gpu_seconds": SUM, "peak_mem_mib": MAX}
+USER_OPS = {"gpu_seconds": SUM, "peak_mem_mib": MAX, "energy_wh": SUM}
 
 # Joules of a sample: the counter's rise since the same GPU's previous sample when that one
 # is at most 1.5 ticks back and the counter did not go backwards; else mean power x tick.
@@ -128,40 +130,51 @@ SELECT ts / :bucket, total(m) FROM (
 ) GROUP BY 1
 """
 
-# Per (bucket, gpu, user): GPU-seconds, peak memory and process rows (the hourly late-data
-# audit counts those), the idle runner's processes included under IDLE_LABEL.
+
+# Per (bucket, gpu, user): GPU-seconds, peak memory, process rows (the hourly late-data
+# audit counts those) and joules, the idle runner's processes included under IDLE_LABEL.
+# A tick's energy is shared like its active time (the same share), so the energy of ticks
+# with no process on the GPU is no one's.
 # `t` is one row per tick and GPU, grouped in key order (no sort, no window function). A
 # process alone on the GPU in a tick (the usual case) gets the whole active time; grouping
 # those by process id and naming users only afterwards keeps the big sort on integers.
 # Ticks with several processes (`shared`) give each its share: its SM utilization over the
 # total when every process reports one (and the total is > 0), else 1 / processes.
-USER_ROWS_SQL = f"""
+def booked_rows_sql(who: str) -> str:
+    """The per-(bucket, gpu, who) statement below, `who` being SQL over a `processes` row
+    `pr` naming whom its share is booked to (the user; a workload and user for workloads)."""
+    return f"""
 WITH idle AS ({IDLE_PROCESSES_SQL}), t AS (
     SELECT ts, gpu, count(*) AS n, count(sm_util) AS nk, total(sm_util) AS tot,
         min(process) AS p1, max(process) AS p2, sum(mem_mib) AS mem
     FROM process_samples WHERE ts >= :lo AND ts < :hi GROUP BY ts, gpu
 ), alone AS (
     SELECT t.ts / :bucket AS b, t.gpu, t.p1 AS process, total({active_sql("s.")}) AS ms,
-        max(t.mem) AS mem, count(*) AS n
-    FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu
+        max(t.mem) AS mem, count(*) AS n, total({ENERGY_SQL}) AS e
+    FROM t LEFT JOIN samples s ON s.ts = t.ts AND s.gpu = t.gpu {PREVIOUS_SECOND_SQL}
     WHERE t.p1 = t.p2 GROUP BY 1, 2, 3
 ), shared AS (
-    SELECT t.ts, t.gpu, {user_of()} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
+    SELECT t.ts, t.gpu, {who} AS user, sum(ps.mem_mib) AS mem, count(*) AS n,
         total(CASE WHEN t.nk = t.n AND t.tot > 0 THEN ps.sm_util / t.tot ELSE 1.0 / t.n END)
             AS share
     FROM t CROSS JOIN process_samples ps ON ps.ts = t.ts AND ps.gpu = t.gpu  -- few ticks
     JOIN processes pr ON pr.id = ps.process
     WHERE t.p1 <> t.p2 GROUP BY 1, 2, 3
 ), booked AS (
-    SELECT a.b, a.gpu, {user_of()} AS user, a.ms, a.mem, a.n
+    SELECT a.b, a.gpu, {who} AS user, a.ms, a.mem, a.n, a.e
     FROM alone a JOIN processes pr ON pr.id = a.process
     UNION ALL
-    SELECT h.ts / :bucket, h.gpu, h.user, h.share * ({active_sql("s.")}), h.mem, h.n
-    FROM shared h LEFT JOIN samples s ON s.ts = h.ts AND s.gpu = h.gpu
+    SELECT h.ts / :bucket, h.gpu, h.user, h.share * ({active_sql("s.")}), h.mem, h.n,
+        h.share * {ENERGY_SQL}
+    FROM shared h LEFT JOIN samples s ON s.ts = h.ts AND s.gpu = h.gpu {PREVIOUS_SECOND_SQL}
 )
-SELECT b, gpu, user, total(ms) / 1000.0 AS seconds, max(mem) AS mem, sum(n) AS n
+SELECT b, gpu, user, total(ms) / 1000.0 AS seconds, max(mem) AS mem, sum(n) AS n,
+    total(e) AS joules
 FROM booked GROUP BY 1, 2, 3
 """
+
+
+USER_ROWS_SQL = booked_rows_sql(user_of())
 
 # People's usage only: (bucket, gpu, user, GPU-seconds, peak memory MiB).
 USER_SQL = f"""
@@ -214,6 +227,19 @@ def day_bounds(first: date, last: date, tz: tzinfo) -> list[tuple[str, int, int]
     return [(d.isoformat(), *day_span(d, d, tz)) for d in dates(first, last)]
 
 
+def day_buckets(first: date, last: date, tz: ZoneInfo) -> tuple[list, int, Callable[[int], int]]:
+    """The local days first..last (day_bounds), the partials' bucket in seconds (one that
+    splits every day at its midnight) and the day index of a bucket number."""
+    days = day_bounds(first, last, tz)
+    bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
+    starts = [s for _, s, _ in days]
+
+    def day_index(b: int) -> int:
+        return bisect.bisect_right(starts, b * bucket) - 1
+
+    return days, bucket, day_index
+
+
 def compute(
     conn: Connection,
     first: date,
@@ -224,19 +250,13 @@ def compute(
 ) -> Rollup:
     """Hourly, daily and per-user roll-ups of the local days `first`..`last` (inclusive);
     `held_mib` is the process memory that holds a GPU (store.held_idle)."""
-    days = day_bounds(first, last, tz)
+    days, bucket, day_index = day_buckets(first, last, tz)
     lo, hi = days[0][1], days[-1][2]
-    bucket = next(b for b in (900, 60, 1) if all(s % b == 0 and e % b == 0 for _, s, e in days))
     parts, host_active, user_rows, user_mem, held = _scan(
         conn, lo, hi, bucket, (threshold, held_mib)
     )
     people = [row for row in user_rows if row["user"] != IDLE_LABEL]
     proc_rows = [(row["b"], row["gpu"], row["n"]) for row in user_rows]  # runner's included
-    starts = [s for _, s, _ in days]
-
-    def day_index(b: int) -> int:
-        return bisect.bisect_right(starts, b * bucket) - 1
-
     per_hour = 3600 // bucket
 
     def hour_of(b: int) -> int:
@@ -459,11 +479,12 @@ def _per_user(users, user_mem, key) -> list[tuple[int, dict]]:
     """Per-user rows merged into (key(bucket), gpu, user), host totals (gpu 0) included."""
     acc: dict[tuple, dict] = {}
     for r in users:
-        part = {"gpu_seconds": r["seconds"], "peak_mem_mib": r["mem"]}
+        wh = r["joules"] / 3600
+        part = {"gpu_seconds": r["seconds"], "peak_mem_mib": r["mem"], "energy_wh": wh}
         merge_partial(acc.setdefault((key(r["b"]), r["gpu"], r["user"]), {}), part, USER_OPS)
         # The host's peak is per tick over all GPUs (user_mem), not any one GPU's.
         host = acc.setdefault((key(r["b"]), HOST, r["user"]), {})
-        merge_partial(host, {"gpu_seconds": r["seconds"]}, USER_OPS)
+        merge_partial(host, {"gpu_seconds": r["seconds"], "energy_wh": wh}, USER_OPS)
     for r in user_mem:
         host = acc.setdefault((key(r["b"]), HOST, r["user"]), {"gpu_seconds": 0.0})
         merge_partial(host, {"peak_mem_mib": r["mem"]}, USER_OPS)
@@ -475,6 +496,7 @@ def _per_user(users, user_mem, key) -> list[tuple[int, dict]]:
                 "user": user,
                 "gpu_seconds": row["gpu_seconds"],
                 "peak_mem_mib": None if row["peak_mem_mib"] is None else int(row["peak_mem_mib"]),
+                "energy_wh": row.get("energy_wh") or 0.0,
             },
         )
         for (k, gpu, user), row in sorted(acc.items())

@@ -13,7 +13,7 @@ Definition (the README's "Held idle" says the same to people):
   share under IDLE_LABEL, left out of people's rows as for GPU time.
 - The host (gpu 0) adds its GPUs' held-idle seconds, like GPU time.
 - A *held-idle stretch* ("episode") of a GPU runs from the first held-idle tick after its
-  last tick that was active or not held, to its newest sample.
+  last tick that was active or not held (or after a gap in its samples), to its newest one.
 """
 
 from __future__ import annotations
@@ -54,13 +54,18 @@ FROM (SELECT * FROM alone UNION ALL SELECT * FROM shared) x
 JOIN processes pr ON pr.id = x.process GROUP BY 1, 2, 3
 """
 
-# Per GPU in [lo, hi): its newest sample and its newest tick that breaks a held-idle stretch
-# (active, or held by no process), by primary key: a lookup per sample, no sort.
+# Per GPU in [lo, hi): its newest and oldest sample and where its newest held-idle stretch
+# begins after: a tick that was active or held by no process (its ts), or a gap in the data
+# (more than 1.5 ticks without a sample: the ts just before the sample after it), as the
+# collector cannot say what happened while it did not sample. Lookups by primary key only.
 BREAKS_SQL = f"""
 SELECT s.gpu, max(s.ts) AS newest, min(s.ts) AS oldest,
     max(CASE WHEN ({active_sql("s.")}) > 0 OR NOT EXISTS (
-        SELECT 1 FROM process_samples ps WHERE ps.ts = s.ts AND ps.gpu = s.gpu
-        AND ps.mem_mib >= :held) THEN s.ts END) AS broke
+            SELECT 1 FROM process_samples ps WHERE ps.ts = s.ts AND ps.gpu = s.gpu
+            AND ps.mem_mib >= :held) THEN s.ts
+        WHEN NOT EXISTS (
+            SELECT 1 FROM samples q WHERE q.ts < s.ts AND q.gpu = s.gpu
+            AND q.ts >= s.ts - max(1, s.tick_ms * 3 / 2000)) THEN s.ts - 1 END) AS broke
 FROM samples s WHERE s.ts >= :lo AND s.ts < :hi GROUP BY s.gpu
 """
 

@@ -357,6 +357,27 @@ ALTER TABLE user_daily ADD COLUMN held_idle_s REAL NOT NULL DEFAULT 0;
 INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
 """
 
+# Version 9: GPU time per workload (a process's container, pod, Slurm job or unit) and user
+# per local day, for usage by workload; gpu 0 is the whole host, '' the processes without one.
+V9_WORKLOAD_DAILY = """
+CREATE TABLE workload_daily (
+    day TEXT NOT NULL,
+    gpu INTEGER NOT NULL,
+    workload TEXT NOT NULL,
+    user TEXT NOT NULL,
+    gpu_seconds REAL NOT NULL,
+    PRIMARY KEY (day, gpu, workload, user)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
+# Version 10: each user's share of the GPUs' energy (watt-hours) beside their GPU time.
+V10_USER_ENERGY = """
+ALTER TABLE user_hourly ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
+ALTER TABLE user_daily ADD COLUMN energy_wh REAL NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO rollup_dirty (hour) SELECT DISTINCT ts / 3600 * 3600 FROM samples;
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -366,6 +387,8 @@ MIGRATIONS: list[str] = [
     V6_DRIVER_READINGS,
     V7_WORKLOADS,
     V8_HELD_IDLE,
+    V9_WORKLOAD_DAILY,
+    V10_USER_ENERGY,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from store.aggregate import USER_SQL, merge_partial
-from store.db import Connection
+from store.db import Connection, dict_rows
 from store.rollups import HOST
 
 
@@ -31,6 +31,10 @@ class Span:
         return "day BETWEEN ? AND ?", (self.first.isoformat(), self.last.isoformat())
 
 
+# user_daily's figures beside GPU time: held-idle seconds, the user's share of energy (Wh).
+EXTRA_FIGURES = ("held_idle_s", "energy_wh")
+
+
 def user_days(conn: Connection, span: Span) -> Iterator[tuple[str, str, float]]:
     """(day, user, GPU-seconds on the whole host) for each day and user with usage."""
     where, params = span._where()
@@ -41,6 +45,42 @@ def user_days(conn: Connection, span: Span) -> Iterator[tuple[str, str, float]]:
             FROM user_daily WHERE {where} GROUP BY day, user ORDER BY day, user""",
         params,
     )
+
+
+def user_day_extras(conn: Connection, span: Span) -> list[dict]:
+    """user_daily's {day, gpu, user, *EXTRA_FIGURES} rows of the span, host rows included."""
+    where, params = span._where()
+    return dict_rows(
+        conn.execute(
+            f"SELECT day, gpu, user, {', '.join(EXTRA_FIGURES)} FROM user_daily WHERE {where} "
+            "ORDER BY day, gpu, user",
+            params,
+        )
+    )
+
+
+def extras_by(rows: Iterable[Mapping], key) -> dict:
+    """{key(row): {figure: sum}} over user_day_extras rows; rows `key` maps to None are
+    left out."""
+    out: dict = {}
+    for row in rows:
+        k = key(row)
+        if k is not None:
+            merge_partial(out.setdefault(k, {}), {f: row.get(f) or 0.0 for f in EXTRA_FIGURES})
+    return out
+
+
+def extras_on_host(rows: Iterable[Mapping]) -> list[dict]:
+    """user_day_extras rows as one host row per day and user, by the host-level rule (the
+    gpu 0 row where written, else the sum of the user's GPU rows)."""
+    host: dict[tuple[str, str], dict] = {}
+    per_gpu: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        into = host if row["gpu"] == HOST else per_gpu
+        acc = into.setdefault((row["day"], row["user"]), {})
+        merge_partial(acc, {f: row.get(f) or 0.0 for f in EXTRA_FIGURES})
+    merged = {**per_gpu, **host}
+    return [{"day": d, "gpu": HOST, "user": u, **v} for (d, u), v in sorted(merged.items())]
 
 
 def user_days_of(rows: Iterable[Mapping]) -> list[tuple[str, str, float]]:

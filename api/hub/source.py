@@ -50,6 +50,14 @@ class HubRows:
         """None: idle runs stay on the host that ran them."""
         return []
 
+    def workload_users(self, span: Span) -> dict[str, dict[str, float]]:
+        """None: workloads stay on the host (pushes carry users' GPU time)."""
+        return {}
+
+    def user_day_extras(self, span: Span) -> list[dict]:
+        """None: held idle and energy per user stay on the host (pushes carry GPU time)."""
+        return []
+
     def user_daily(self, first: str, last: str, user: str | None = None) -> list[dict]:
         """Per-user rows; each source reads its own."""
         raise NotImplementedError

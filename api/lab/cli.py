@@ -32,7 +32,9 @@ def add_commands(
 ) -> None:
     """Add the lab subcommands to gpupulse-api's parser; `parents` add its shared options."""
     parents = parents or []
-    usage = sub.add_parser("usage", parents=parents, help="GPU-hours by user, day, month or gpu")
+    usage = sub.add_parser(
+        "usage", parents=parents, help="GPU-hours by user, day, month, gpu or workload"
+    )
     usage.add_argument("--by", default="user", help=f"one of {', '.join(USAGE_GROUPS)}")
     export = sub.add_parser(
         "export", parents=parents, help="write one CSV per day (the older lab format)"
@@ -86,22 +88,54 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
     query = days_of(args, today)
     with closing(open_args(args, settings)) as conn:
         source = LocalSource(conn)
-        names = lab_settings(settings).names
-        report = usage_report(source, query["by"], span_of(query, today), names, settings.tz)
+        lab = lab_settings(settings)
+        span = span_of(query, today)
+        report = usage_report(source, query["by"], span, lab.names, settings.tz, lab.rates)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     print(f"GPU-hours by {report['by']}, {report['from']} to {report['to']} ({report['timezone']})")
+    columns = [(t, f) for t, f in TABLE_COLUMNS if f not in RATED or report[f] is not None]
+    print(f"{'':<32}" + "".join(f" {title:>12}" for title, _ in columns))
+    names = lab_settings(settings).names
     for row in report["rows"]:
-        key = row.get(report["by"]) if report["by"] != "gpu" else row["gpu_index"]
-        if report["by"] == "user":
-            key = lab_settings(settings).names.user(row["user"])
-        elif report["by"] == "gpu":
-            key = f"{row['gpu_index']} {row['display_name']}"
-        print(f"{key!s:<32} {row['gpu_hours']:>12,.2f}")
-    print(f"{'total':<32} {report['total_gpu_hours']:>12,.2f}")
+        print(f"{row_label(row, report['by'], names)!s:<32}{table_cells(row, columns)}")
+    print(f"{'total':<32}{table_cells(report, columns, 'total_')}")
     print(f"{'idle jobs (not in the total)':<32} {report['idle_harvested_gpu_hours']:>12,.2f}")
     return 0
+
+
+# The usage table's columns: title and the row's JSON field.
+TABLE_COLUMNS = (
+    ("GPU-hours", "gpu_hours"),
+    ("held idle h", "held_idle_gpu_hours"),
+    ("kWh", "energy_kwh"),
+    ("kg CO2e", "co2e_kg"),
+    ("cost", "cost"),
+)
+
+
+RATED = ("co2e_kg", "cost")  # shown only where their rate is set
+
+
+def table_cells(row: dict, columns: list, prefix: str = "") -> str:
+    """One usage table line's numbers (`prefix`: the report's total_ fields)."""
+    cells = []
+    for _title, field in columns:
+        value = row.get(prefix + field, row.get(field))
+        cells.append(f" {'-':>12}" if value is None else f" {value:>12,.2f}")
+    return "".join(cells)
+
+
+def row_label(row: dict, by: str, names) -> str:
+    """The first column of a usage table line: the user's display name, the GPU, the day."""
+    if by == "user":
+        return names.user(row["user"])
+    if by == "gpu":
+        return f"{row['gpu_index']} {row['display_name']}"
+    if by == "workload":
+        return row["workload"] or "(no workload)"
+    return row[by]
 
 
 def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:

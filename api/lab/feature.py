@@ -7,7 +7,7 @@ from functools import partial
 
 from flask import Flask
 
-from api.lab import charts, export, gpu_page, quotas, reservations, status, usage
+from api.lab import charts, export, gpu_page, lab_metrics, quotas, reservations, status, usage
 from api.lab import cli as commands
 from api.lab.settings import NAME, LabSettings, lab_settings
 from api.names import Names
@@ -34,7 +34,7 @@ def display_names(api: ApiSettings) -> Names:
 
 def register(app: Flask) -> None:
     """Add the lab's endpoints, its display names, the status page as `/` for browsers, the
-    page's per-worker state and the quota gauges."""
+    page's per-worker state, the quota gauges and the held-idle metrics."""
     core = app_state(app)
     features = core.features
     for module in (usage, export, quotas, reservations, charts, status, gpu_page):
@@ -45,3 +45,4 @@ def register(app: Flask) -> None:
     # On a hub the gauges count a user's hours on every host, as /api/v1/quotas does.
     every_host = partial(core.source, {}, fleet=True)
     features.add_metrics(quotas.QuotaCollector(every_host, core.settings))
+    features.add_metrics(lab_metrics.LabCollector(core.readers.get, core.settings))

@@ -11,7 +11,7 @@ from api.svg.theme import THEMES
 from protocol.limits import MAX_GPU_INDEX
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
-USAGE_GROUPS = ("user", "day", "month", "gpu")
+USAGE_GROUPS = ("user", "day", "month", "gpu", "workload")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ THEME = Choice(
     "theme", "colours: light, dark, or auto (follows prefers-color-scheme)", "light", THEMES
 )
 USAGE_PARAMS = (
-    Choice("by", "group GPU-hours by user, day, month or gpu", "user", USAGE_GROUPS),
+    Choice("by", "group GPU-hours by user, day, month, gpu or workload", "user", USAGE_GROUPS),
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: the first of `to`'s month)"),
     Day("to", "last day, inclusive (default: today in GPUPULSE_TZ)"),
 )

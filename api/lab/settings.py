@@ -8,12 +8,13 @@ from api.lab.names import DisplayNames, load_names
 from api.lab.quota_limits import Quotas, load_quotas
 from api.settings import ApiSettings
 from runtime.settings import derived, setting
+from store.energy import Rates
 
 
 @dataclass(frozen=True)
 class LabSettings:
     """Quotas, display names, the admin token for reservation writes, the active threshold,
-    what holds a GPU and how long held idle is flagged."""
+    what holds a GPU, how long held idle is flagged, and energy's carbon and price."""
 
     quotas: Quotas = derived(
         ("GPUPULSE_QUOTAS", "GPUPULSE_QUOTAS_FILE"), load_quotas, default_factory=Quotas
@@ -25,6 +26,11 @@ class LabSettings:
     threshold: float = setting("GPUPULSE_ACTIVE_THRESHOLD")
     held_mib: int = setting("GPUPULSE_HELD_MEMORY")
     held_idle_alert_s: int = setting("GPUPULSE_HELD_IDLE_ALERT")
+    rates: Rates = derived(
+        ("GPUPULSE_CARBON_G_PER_KWH", "GPUPULSE_PRICE_PER_KWH", "GPUPULSE_CURRENCY"),
+        Rates,
+        default_factory=Rates,
+    )
 
 
 NAME = "lab"

@@ -1,4 +1,4 @@
-"""GET /api/v1/usage: GPU-hours per user, day, month or GPU, from the per-user roll-ups.
+"""GET /api/v1/usage: GPU-hours per user, day, month, GPU or workload, from the roll-ups.
 
 Hours that idle-runner jobs harvested are never in these rows (the roll-ups leave those
 processes out); they are reported apart as `idle_harvested_gpu_hours`.
@@ -18,17 +18,23 @@ from api.lab.settings import lab_settings
 from api.params import BadParam
 from api.source import Source
 from api.state import state
+from store.energy import Rates
 from store.rollups import HOST
-from store.usage import Span, month_of, seconds_by
+from store.usage import Span, extras_by, extras_on_host, month_of, seconds_by
 
 bp = Blueprint("lab_usage", __name__)
 ENDPOINTS = (
     Endpoint(
-        "/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, USAGE_PARAMS, (400, 503)
+        "/api/v1/usage",
+        "GPU-hours by user, day, month, GPU or workload",
+        JSON,
+        USAGE_PARAMS,
+        (400, 503),
     ),
 )
 HOUR = 3600.0
 MAX_DAYS = 3660  # ten years
+NO_RATES = Rates()
 
 
 def span_of(query: dict, today: date) -> Span:
@@ -112,23 +118,74 @@ def by_gpu(source: Source, span: Span, names: DisplayNames) -> list[dict]:
     return rows
 
 
+def by_workload(source: Source, span: Span) -> list[dict]:
+    """[{workload, gpu_hours, users}] busiest first; workload None: processes the collector
+    found in no container, pod, job or unit."""
+    rows = [
+        {
+            "workload": workload or None,
+            "gpu_hours": hours(sum(users.values())),
+            "users": {u: hours(s) for u, s in sorted(users.items())},
+        }
+        for workload, users in source.workload_users(span).items()
+    ]
+    return sorted(rows, key=lambda r: (-r["gpu_hours"], r["workload"] or ""))
+
+
 def usage_rows(
     source: Source, by: str, span: Span, names: DisplayNames, days: list[tuple[str, str, float]]
 ) -> list[dict]:
-    """The rows of a usage report grouped `by` user, day, month or gpu (`days`: the span's
+    """The rows of a usage report grouped `by` user, day, month, gpu or workload (`days`: the span's
     (day, user, seconds) rows, read once by the caller)."""
     if by == "user":
         return by_user(days)
     if by == "gpu":
         return by_gpu(source, span, names)
+    if by == "workload":
+        return by_workload(source, span)
     key = (lambda day: day) if by == "day" else month_of
     return grouped(seconds_by(iter(days), key), by)
 
 
-def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo) -> dict:
+# The group a user_daily row's figures beside GPU time count in: groups past GPUs read the
+# rows by the host-level rule (store.usage.extras_on_host), by=gpu the GPUs' own rows.
+EXTRA_KEYS = {
+    "user": lambda r: r["user"],
+    "day": lambda r: r["day"],
+    "month": lambda r: month_of(r["day"]),
+    "gpu": lambda r: r["gpu"] if r["gpu"] != HOST else None,
+    "all": lambda _r: "all",
+}
+
+
+def extra_fields(figures: dict[str, float], rates: Rates) -> dict:
+    """A group's figures beside GPU time as its JSON fields: held-idle GPU-hours, and its
+    share of energy in kWh with kg CO2e and cost where their rates are set."""
+    footprint = rates.footprint(figures.get("energy_wh", 0.0) / 1000)
+    del footprint["currency"]  # said once, at the top of the report
+    return {"held_idle_gpu_hours": hours(figures.get("held_idle_s", 0.0)), **footprint}
+
+
+def add_extras(rows: list[dict], by: str, extras: list[dict], rates: Rates) -> list[dict]:
+    """Give each row of a report grouped `by` its extra_fields (not per workload: those
+    are rolled up per user and GPU only); returns `rows`."""
+    if by not in EXTRA_KEYS:
+        return rows
+    found = extras_by(extras if by == "gpu" else extras_on_host(extras), EXTRA_KEYS[by])
+    for row in rows:
+        row.update(extra_fields(found.get(row[by], {}), rates))
+    return rows
+
+
+def usage_report(
+    source: Source, by: str, span: Span, names: DisplayNames, tz: ZoneInfo, rates: Rates = NO_RATES
+) -> dict:
     """The whole /api/v1/usage body (also what `gpupulse-api usage --json` prints)."""
     days = source.user_days(span)
-    rows = usage_rows(source, by, span, names, days)
+    extras = source.user_day_extras(span)
+    rows = add_extras(usage_rows(source, by, span, names, days), by, extras, rates)
+    first, last = span.first.isoformat(), span.last.isoformat()
+    drawn = sum(r["energy_kwh"] or 0.0 for r in source.daily(first, last))
     users = {u for _d, u, _s in days}
     total = sum(s for _d, _u, s in days)
     return {
@@ -137,6 +194,10 @@ def usage_report(source: Source, by: str, span: Span, names: DisplayNames, tz: Z
         "to": span.last.isoformat(),
         "timezone": tz.key,
         "total_gpu_hours": hours(total),
+        **extra_fields(extras_by(extras_on_host(extras), EXTRA_KEYS["all"]).get("all", {}), rates),
+        "currency": rates.currency or None,
+        # every GPU's whole draw over the span, people's shares and no one's ticks alike
+        "host_energy_kwh": round(drawn, 4),
         "idle_harvested_gpu_hours": hours(harvested_seconds(source, span, tz)),
         "display_names": {u: names.user(u) for u in sorted(users)},
         "rows": rows,
@@ -151,7 +212,8 @@ def usage() -> Response:
     span = span_of(query, app_state.today())
     settings = app_state.settings
     source = app_state.source(query)
-    body = usage_report(source, query["by"], span, lab_settings(settings).names, settings.tz)
+    lab = lab_settings(settings)
+    body = usage_report(source, query["by"], span, lab.names, settings.tz, lab.rates)
     return jsonify(body)
 
 

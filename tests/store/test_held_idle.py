@@ -181,3 +181,14 @@ def test_window_and_day_queries(conn):
     slots = held_idle.gpu_buckets(conn, lo, hi, 3600, 1.0, 1024)
     gid0 = conn.execute("SELECT id FROM gpus WHERE idx = 0").fetchone()[0]
     assert slots[(lo, gid0)] == slots[(lo + 3600, gid0)] == 3600.0
+
+
+def test_a_gap_in_the_samples_ends_a_stretch(conn):
+    # The collector was down for an hour: what the GPU did then is unknown, so the stretch
+    # shown now starts after the gap, not before it.
+    start = 2_000_000
+    ticks = stretch_ticks(start, 60) + stretch_ticks(start + 2 * 3600, 30)
+    Recorder(conn).write(ticks)
+    gid0 = conn.execute("SELECT id FROM gpus WHERE idx = 0").fetchone()[0]
+    found = {s.gpu: s for s in held_idle.held_idle_now(conn, 1.0, 1024)}
+    assert (found[gid0].since, found[gid0].seconds) == (start + 2 * 3600, 30 * 60.0)

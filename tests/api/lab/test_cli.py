@@ -51,8 +51,10 @@ def test_usage_table_and_json(conn, db_path):
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "GPU-hours by user, 2026-02-01 to 2026-03-31 (UTC)"
-    assert lines[1].split() == ["alice", "12.00"] and lines[2].split() == ["bob", "7.00"]
-    assert lines[-2].split() == ["total", "19.50"]
+    assert lines[1].split() == ["GPU-hours", "held", "idle", "h", "kWh"]
+    assert lines[2].split() == ["alice", "12.00", "0.00", "0.00"]
+    assert lines[3].split() == ["bob", "7.00", "0.00", "0.00"]
+    assert lines[-2].split() == ["total", "19.50", "0.00", "0.00"]
     done = cli(
         "usage", "--by", "month", "--from", "2026-02-01", "--to", "2026-03-31", "--json", db=db_path
     )

@@ -47,7 +47,15 @@ def test_host_rows_are_not_counted_twice(lab_client, conn):
     # The scheduler also writes gpu 0 (whole host) rows: those win over the per-GPU sum.
     add_user_days(conn, "alice", {"2026-03-01": 2 * 3600}, gpu=0)
     body = lab_client.get("/api/v1/usage").get_json()
-    assert body["rows"][0] == {"user": "alice", "gpu_hours": 11.0, "active_days": 2}
+    assert body["rows"][0] == {
+        "user": "alice",
+        "gpu_hours": 11.0,
+        "active_days": 2,
+        "held_idle_gpu_hours": 0,
+        "energy_kwh": 0,
+        "co2e_kg": None,
+        "cost": None,
+    }
 
 
 @pytest.mark.parametrize(
