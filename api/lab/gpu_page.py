@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, render_template, send_from_direc
 
 from api.catalog import CSS, HTML, Endpoint
 from api.gpus import host_name
+from api.lab.energy_view import energy_text
 from api.lab.history import (
     DAY,
     HOUR,
@@ -22,7 +23,7 @@ from api.lab.history import (
 )
 from api.lab.names import DisplayNames
 from api.lab.page_rows import gib
-from api.lab.readings import NONE, readings
+from api.lab.readings import NONE, readings, row
 from api.lab.settings import lab_settings
 from api.lab.status import HTML_CSP, STATIC_DIR
 from api.params import PathParam
@@ -31,6 +32,7 @@ from api.state import state
 from api.svg.spark import Frame, Slot, sparkline
 from api.svg.text import number
 from store.db import Connection
+from store.energy import gpu_kwh
 from store.history import gpu_processes, gpu_user_days, gpu_user_seconds
 from store.samples import latest_state
 
@@ -150,6 +152,7 @@ def gpu_context(conn: Connection, gpu: dict, gpus: list[dict], now: int) -> dict
     names, tz, rule = lab.names, settings.tz, HeldRule(lab.threshold, lab.held_mib)
     today = app_state.today()
     month_first = (today - timedelta(days=29)).isoformat()
+    month_kwh = gpu_kwh(conn, month_first, today.isoformat())
     day_users = gpu_user_seconds(conn, gpu["id"], now // HOUR * HOUR - 23 * HOUR, now + 1)
     return {
         "host": host_name(conn),
@@ -161,7 +164,10 @@ def gpu_context(conn: Connection, gpu: dict, gpus: list[dict], now: int) -> dict
             "uuid": gpu["uuid"],
             "ref": detail_path(gpu, gpus).rsplit("/", 1)[1],
         },
-        "readings": readings(gpu, tz),
+        "readings": [
+            *readings(gpu, tz),
+            row("Energy, last 30 days", energy_text(month_kwh.get(gpu["id"], 0.0), lab.rates)),
+        ],
         "day_from": clock(now - DAY, tz),
         "month_from": clock(now - 30 * DAY, tz)[:10],
         "day": day_charts(conn, gpu, now, rule),

@@ -25,6 +25,7 @@ from flask import (
 
 from api.catalog import CSS, JS, Endpoint
 from api.gpus import host_name
+from api.lab.energy_view import energy_text
 from api.lab.every import Every
 from api.lab.held_view import held_flags, held_hours
 from api.lab.history import HeldRule, add_history, status_sparks
@@ -38,6 +39,7 @@ from api.source import LocalSource, Source
 from api.state import state
 from api.svg.text import duration, number
 from store.db import Connection
+from store.energy import user_kwh
 from store.held_idle import held_idle_now
 from store.reservations import active_by_gpu, list_reservations
 from store.samples import STALE_AFTER_TICKS, collector_interval, host_facts, latest_state
@@ -100,10 +102,11 @@ def user_views(
     recent: Callable[[], dict[str, float]],
     now: float,
     held: Callable[[str], tuple[str, str]] | None = None,
+    energy: dict[str, float] | None = None,
 ) -> list[dict]:
     """One row per user seen now, in the last 7 days, or with a quota of their own (the week
     and the quota from `users`: on a hub, every host's hours); `held` gives a user's
-    held-idle hours (24 h, 7 days) on this host."""
+    held-idle hours (24 h, 7 days) on this host, `energy` their kWh this month on it."""
     lab = lab_settings(settings)
     on_gpus: dict[str, set[int]] = {}
     for gpu in gpus:
@@ -132,6 +135,7 @@ def user_views(
                 "percent_text": None if q.get("percent") is None else number(q["percent"]),
                 "_sort": (-len(on_gpus.get(user, ())), -week.get(user, 0.0), user),
                 "held": None if held is None else held(user),
+                "energy": None if energy is None else energy_text(energy.get(user, 0.0), lab.rates),
             }
         )
     return sorted(rows, key=lambda r: r["_sort"])
@@ -170,16 +174,18 @@ def status_context(
     for gpu, view in zip(gpus, views, strict=True):
         view["held_idle"] = flags.get(gpu["id"])
     held = None if held_day is None else held_hours(conn, today, held_day)
+    month = month_span(*this_month(now, tz))
+    energy = user_kwh(conn, month.first.isoformat(), month.last.isoformat())
     local = LocalSource(conn)
     harvested = harvested_seconds(local, days_back(today, 7), tz) / 3600
-    month = month_span(*this_month(now, tz))
     return {
         "host": host_name(conn),
         "refresh_s": REFRESH_S,
         "generated": datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
         "gpus": views,
         "stale": bool(views) and all(v["stale"] for v in views),
-        "users": user_views(users, gpus, settings, today, recent, now, held),
+        "users": user_views(users, gpus, settings, today, recent, now, held, energy),
+        "energy_month": energy_text(sum(energy.values()), lab.rates),
         "held_idle": list(flags.values()),
         "held_alert": duration(lab.held_idle_alert_s / 60),
         "summary": gpu_counts(gpus, set(active), lab.threshold),

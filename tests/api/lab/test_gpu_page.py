@@ -161,3 +161,15 @@ def test_every_keeps_a_value_for_its_period():
     assert every.get(89, lambda: calls.append(1) or "b") == "a"
     assert every.get(90, lambda: calls.append(1) or "c") == "c"
     assert len(calls) == 2
+
+
+def test_gpu_energy_of_30_days(conn, db_path):
+    client = seeded_page(conn, db_path)
+    with atomic(conn):
+        conn.execute(
+            "INSERT INTO daily (day, gpu, samples, active_minutes, gpu_minutes, energy_kwh) "
+            "VALUES ('2026-03-01', 1, 10, 1, 1, 3.25), ('2026-03-02', 1, 10, 1, 1, 1.0), "
+            "('2026-03-02', 2, 10, 1, 1, 9.0)"
+        )
+    text = text_of(client.get("/gpus/0", headers=BROWSER).get_data(as_text=True))
+    assert "Energy, last 30 days 4.2 kWh" in text

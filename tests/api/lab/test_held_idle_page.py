@@ -7,6 +7,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from store.db import atomic
+from store.energy import Rates
 from tests.support.app import NOW
 from tests.support.lab import lab_app
 from tests.support.rows import add_gpu, add_sample, set_meta_value
@@ -109,3 +110,18 @@ def test_workload_shown_next_to_the_user(conn, db_path):
     text = " ".join(page(db_path).parts)
     assert "20@bob docker 9d5b23edb1ba python train.py" in text
     assert "10@carol slurm job 17 jupyter-kernel" in text
+
+
+def test_energy_per_user_with_carbon_and_cost(conn, db_path):
+    notebook(conn)
+    with atomic(conn):
+        conn.execute(
+            "INSERT INTO user_daily (day, gpu, user, gpu_seconds, energy_wh) "
+            "VALUES ('2026-03-03', 0, 'bob', 7200, 12500)"
+        )
+    plain = " ".join(page(db_path).parts)
+    assert "Energy 2026-03" in plain and "bob #0 2.1 h 0 h · 0 h 12.5 kWh" in plain
+    rates = Rates(carbon_g_per_kwh=400, price_per_kwh=0.2, currency="EUR")
+    text = " ".join(page(db_path, rates=rates).parts)
+    assert "12.5 kWh · 5 kg CO2e · 2.5 EUR" in text
+    assert "People's share of the GPUs' energy in 2026-03: 12.5 kWh · 5 kg CO2e · 2.5 EUR" in text

@@ -27,7 +27,17 @@ def server(conn, db_path):
     now = int(time.time()) // 300 * 300
     seed(conn, now)
     add_gpu(conn, 3, 2, "GPU-cccc", "NVIDIA H100 80GB HBM3", seen=now)
-    add_sample(conn, now, 3, util=0, active_ms=0, mem_used_mib=20_480, temp_c=33, power_dw=712)
+    add_sample(
+        conn,
+        now,
+        3,
+        util=0,
+        active_ms=0,
+        tick_ms=300_000,
+        mem_used_mib=20_480,
+        temp_c=33,
+        power_dw=712,
+    )
     set_meta_value(conn, "interval", "600")  # fresh for the whole test
     rolled = fill_history(conn, (1, 2, 3), now)
     hold_idle(conn, 3, now, 5, rolled)

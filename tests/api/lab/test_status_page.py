@@ -87,8 +87,8 @@ def test_users_recent_hours_and_quota_flag(seeded, conn):
     add_process(conn, int(NOW) - 7200, 1, 55, "bob", 100)
     _html, parsed = page(lab_app(seeded).test_client())
     text = " ".join(parsed.text)
-    # GPUs now, last 24 h, held idle (24 h · 7 days), last 7 days (roll-ups)
-    assert "bob #1 1 h 0 h · 0 h 5 h" in text
+    # GPUs now, last 24 h, held idle (24 h · 7 days), energy, last 7 days (roll-ups)
+    assert "bob #1 1 h 0 h · 0 h 0 kWh 5 h" in text
     # alice: 12 h this month against a 10 h quota -> over, flagged.
     assert "12 h / 10 h" in text and "120 %" in text and "over quota" in text
     assert "over" in parsed.classes
