@@ -161,3 +161,17 @@ def test_held_idle_hours_are_marked_as_much_as_they_were_held(conn, db_path):
     ]
     assert marks_of(spark_of(html, "mem")) == got
     assert "held idle 0.5 h" in spark_of(html, "util").find(f"{NS}title").text
+
+
+def test_a_gpu_new_since_the_sparklines_were_drawn_keeps_the_table_aligned(conn, db_path):
+    seeded(conn)
+    app = lab_app(db_path)
+    client = app.test_client()
+    client.get("/", headers=BROWSER)  # draws (and keeps) the sparklines of GPU #0
+    add_gpu(conn, 2, 1, "GPU-bbbb", "A100", seen=END)
+    add_sample(conn, END, 2)
+    html = client.get("/", headers=BROWSER).get_data(as_text=True)
+    rows = re.findall(r'<tr class="gpu[ "].*?</tr>', html, re.S)
+    assert len(rows) == 2
+    assert [row.count("<td") for row in rows] == [7, 7]
+    assert '<svg class="spark util"' in rows[0] and "<svg" not in rows[1]
