@@ -14,6 +14,7 @@ from api.params import Day, Param
 JSON, SVG, TEXT = "application/json", "image/svg+xml", "text/plain"
 CSV, CSS, JS = "text/csv", "text/css", "text/javascript"
 ICO = "image/x-icon"
+HTML = "text/html"
 GPU_FILTER = Param("gpu", "all (every row), a GPU index, or a GPU UUID", "all")
 DAYS_PARAMS = (
     Day("from", "first day, YYYY-MM-DD in GPUPULSE_TZ (default: 29 days before `to`)"),
@@ -203,13 +204,14 @@ BODY_SCHEMAS = {
     CSS: {"type": "string"},
     JS: {"type": "string"},
     ICO: {"type": "string", "format": "binary"},
+    HTML: {"type": "string"},
 }
 STATUS_TEXT = {
     304: "Not modified (If-None-Match matched the ETag)",
     400: "Bad parameter",
     503: "Database unreadable, or (for /health) samples stale",
     401: "Missing or wrong Bearer token",
-    404: "No such reservation",
+    404: "Not found: no such reservation, or no such GPU",
     403: "Not allowed: reservation writes are off (no GPUPULSE_ADMIN_TOKEN), "
     "or a host token used for another host",
     413: "Body over the size limit (16 KiB for reservations, GPUPULSE_HUB_MAX_BODY for the hub)",

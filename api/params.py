@@ -79,6 +79,15 @@ class Param:
 
 
 @dataclass(frozen=True)
+class PathParam(Param):
+    """A part of the path (`/gpus/{gpu}`), always there; the route reads it, not the query."""
+
+    def openapi(self) -> dict:
+        """The OpenAPI parameter object (a required path parameter)."""
+        return {**super().openapi(), "in": "path", "required": True}
+
+
+@dataclass(frozen=True)
 class Choice(Param):
     """One of a fixed set of words."""
 

@@ -10,7 +10,9 @@
    rows/s of the streaming generator and Python's peak allocation while streaming
    (tracemalloc), then rows/s through gunicorn for the full day.
 
-    .venv/bin/python benchmarks/lab.py [--seconds 3] [--clients 2]
+3. The status page and the GPU page over 30 days of raw samples (benchmarks/lab_history.py).
+
+    .venv/bin/python benchmarks/lab.py [--seconds 3] [--clients 2] [--history-days 30]
 """
 
 from __future__ import annotations
@@ -192,8 +194,10 @@ def serve_figures(seconds: float, clients: int) -> None:
             stop(proc)
 
 
-def measure(port: int, name: str, path: str, headers, seconds: float, clients: int) -> None:
-    """Warm up, then print req/s and p50/p99 with the target verdict."""
+def measure(
+    port: int, name: str, path: str, headers, seconds: float, clients: int, target: bool = True
+) -> None:
+    """Warm up, then print req/s and p50/p99 with the target verdict (if it has the target)."""
     from benchmarks import api as base
 
     saved = base.HEADERS
@@ -204,7 +208,8 @@ def measure(port: int, name: str, path: str, headers, seconds: float, clients: i
     finally:
         base.HEADERS = saved
     verdict = "ok" if p50 <= 30 else "MISSED"
-    print(f"{name:<40}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}   p50 target <= 30 ms: {verdict}")
+    note = f"   p50 target <= 30 ms: {verdict}" if target else ""
+    print(f"{name:<40}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{note}")
 
 
 def export_figures() -> None:
@@ -278,10 +283,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--skip-serve", action="store_true")
+    ap.add_argument("--history-days", type=int, default=30, help="0 skips the history part")
     args = ap.parse_args()
     if not args.skip_serve:
         serve_figures(args.seconds, args.clients)
     export_figures()
+    if args.history_days:
+        from benchmarks.lab_history import history_figures  # it builds on this module
+
+        print()
+        history_figures(args.history_days, args.seconds, args.clients)
 
 
 if __name__ == "__main__":

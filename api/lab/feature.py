@@ -7,7 +7,7 @@ from functools import partial
 
 from flask import Flask
 
-from api.lab import charts, export, lab_metrics, quotas, reservations, status, usage
+from api.lab import charts, export, gpu_page, lab_metrics, quotas, reservations, status, usage
 from api.lab import cli as commands
 from api.lab.settings import NAME, LabSettings, lab_settings
 from api.names import Names
@@ -37,7 +37,7 @@ def register(app: Flask) -> None:
     page's per-worker state, the quota gauges and the held-idle metrics."""
     core = app_state(app)
     features = core.features
-    for module in (usage, export, quotas, reservations, charts, status):
+    for module in (usage, export, quotas, reservations, charts, status, gpu_page):
         features.add(module.bp, *module.ENDPOINTS)
     features.names = display_names(core.settings)
     features.home_page = status.status_page

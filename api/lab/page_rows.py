@@ -78,6 +78,9 @@ def gpu_view(
                 # (browsers would split "--config" after its hyphens).
                 "words": (p["command"] or "").split(),
                 "memory": gib(p["mem_mib"]),
+                # The container, pod or Slurm job: inside a container everyone is often root.
+                "workload": p.get("workload"),
+                "workload_id": p.get("workload_id"),
             }
             for p in gpu["processes"]
         ],

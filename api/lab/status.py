@@ -25,16 +25,22 @@ from flask import (
 
 from api.catalog import CSS, ICO, JS, Endpoint
 from api.gpus import host_name
+from api.lab.energy_view import energy_text
+from api.lab.every import Every
+from api.lab.held_view import held_flags, held_hours
+from api.lab.history import HeldRule, add_history, status_sparks
 from api.lab.page_rows import gpu_counts, gpu_view, reservation_view
 from api.lab.quotas import month_span, quota_rows, this_month
-from api.lab.recent import RecentUsage
+from api.lab.recent import HELD_IDLE, RecentUsage
 from api.lab.settings import lab_settings
 from api.lab.usage import days_back, harvested_seconds, user_totals
 from api.settings import ApiSettings
 from api.source import LocalSource, Source
 from api.state import state
-from api.svg.text import MONTHS, number
+from api.svg.text import MONTHS, duration, number
 from store.db import Connection
+from store.energy import user_kwh
+from store.held_idle import held_idle_now
 from store.reservations import active_by_gpu, list_reservations
 from store.samples import STALE_AFTER_TICKS, collector_interval, host_facts, latest_state
 
@@ -72,6 +78,10 @@ class PageState:
     """What the page keeps per app: the last 24 h per user, and who adds hosts' sections."""
 
     recent: RecentUsage = field(default_factory=RecentUsage)
+    held: RecentUsage = field(default_factory=lambda: RecentUsage(measure=HELD_IDLE))
+    # Hourly sparklines and held-idle stretches: once per refresh period per worker.
+    sparks: Every = field(default_factory=lambda: Every(REFRESH_S))
+    stretches: Every = field(default_factory=lambda: Every(REFRESH_S))
     host_sections: HostSections | None = None
 
 
@@ -92,9 +102,12 @@ def user_views(
     today: date,
     recent: Callable[[], dict[str, float]],
     now: float,
+    held: Callable[[str], tuple[str, str]] | None = None,
+    energy: dict[str, float] | None = None,
 ) -> list[dict]:
     """One row per user seen now, in the last 7 days, or with a quota of their own (the week
-    and the quota from `users`: on a hub, every host's hours)."""
+    and the quota from `users`: on a hub, every host's hours); `held` gives a user's
+    held-idle hours (24 h, 7 days) on this host, `energy` their kWh this month on it."""
     lab = lab_settings(settings)
     on_gpus: dict[str, set[int]] = {}
     for gpu in gpus:
@@ -122,6 +135,8 @@ def user_views(
                 "over": q.get("over", False),
                 "percent_text": None if q.get("percent") is None else number(q["percent"]),
                 "_sort": (-len(on_gpus.get(user, ())), -week.get(user, 0.0), user),
+                "held": None if held is None else held(user),
+                "energy": None if energy is None else energy_text(energy.get(user, 0.0), lab.rates),
             }
         )
     return sorted(rows, key=lambda r: r["_sort"])
@@ -134,9 +149,14 @@ def status_context(
     now: float,
     today: date,
     recent: Callable[[], dict[str, float]],
+    held_day: Callable[[], dict[str, float]] | None = None,
+    page: PageState | None = None,
 ) -> dict:
-    """Everything the template shows about this host (users' hours from `users`)."""
-    names, tz = lab_settings(settings).names, settings.tz
+    """Everything the template shows about this host (users' hours from `users`, their
+    held-idle hours of the last 24 h from `held_day`; what `page` keeps, if given)."""
+    lab = lab_settings(settings)
+    page = page or PageState()
+    names, tz = lab.names, settings.tz
     stale_after = STALE_AFTER_TICKS * collector_interval(conn)
     reservations = list_reservations(conn, now)
     active = active_by_gpu(reservations, now)
@@ -147,22 +167,34 @@ def status_context(
         )
         for g in gpus
     ]
+    rule = HeldRule(lab.threshold, lab.held_mib)
+    sparks = page.sparks.get(now, lambda: status_sparks(conn, gpus, now, rule))
+    add_history(gpus, views, sparks)
+    stretches = page.stretches.get(now, lambda: held_idle_now(conn, *rule.args(), now))
+    flags = held_flags(stretches, gpus, names, lab.held_idle_alert_s, now, tz)
+    for gpu, view in zip(gpus, views, strict=True):
+        view["held_idle"] = flags.get(gpu["id"])
+    held = None if held_day is None else held_hours(conn, today, held_day)
+    month = month_span(*this_month(now, tz))
+    energy = user_kwh(conn, month.first.isoformat(), month.last.isoformat())
     local = LocalSource(conn)
     harvested = harvested_seconds(local, days_back(today, 7), tz) / 3600
-    month = month_span(*this_month(now, tz))
     return {
         "host": host_name(conn),
         "refresh_s": REFRESH_S,
         "generated": datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
         "gpus": views,
         "stale": bool(views) and all(v["stale"] for v in views),
-        "users": user_views(users, gpus, settings, today, recent, now),
-        "summary": gpu_counts(gpus, set(active), lab_settings(settings).threshold),
+        "users": user_views(users, gpus, settings, today, recent, now, held, energy),
+        "energy_month": energy_text(sum(energy.values()), lab.rates),
+        "held_idle": list(flags.values()),
+        "held_alert": duration(lab.held_idle_alert_s / 60),
+        "summary": gpu_counts(gpus, set(active), lab.threshold),
         "reservations": [reservation_view(r, names, tz, now) for r in reservations],
         "idle_week": number(harvested),
         "idle_month": number(harvested_seconds(local, month, tz) / 3600),
         "month": month_heading(month.first),
-        "quotas": bool(lab_settings(settings).quotas),
+        "quotas": bool(lab.quotas),
         "driver": driver_text(host_facts(conn)),
     }
 
@@ -187,8 +219,13 @@ def status_page() -> Response:
     now, page = app_state.now(), current_app.extensions[LAB_EXTENSION]
     settings = app_state.settings
 
+    lab = lab_settings(settings)
+
     def recent() -> dict[str, float]:
-        return page.recent.get(conn, now, lab_settings(settings).threshold)
+        return page.recent.get(conn, now, lab.threshold)
+
+    def held_day() -> dict[str, float]:
+        return page.held.get(conn, now, lab.threshold, lab.held_mib)
 
     here = host_name(conn)
     others = OtherHosts()
@@ -196,7 +233,7 @@ def status_page() -> Response:
         others = page.host_sections(conn, settings, now, here)
     # Users' week and quota count every host's hours on a hub; "now" and "last 24 h" stay local.
     users = app_state.source({}, fleet=True)
-    context = status_context(conn, users, settings, now, app_state.today(), recent)
+    context = status_context(conn, users, settings, now, app_state.today(), recent, held_day, page)
     body = render_template(
         "status.html", **context, hosts=others.sections, show_local=others.show_local
     )

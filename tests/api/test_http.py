@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -285,7 +286,7 @@ def test_info_lists_every_endpoint_with_defaults(client):
 def flask_routes(app) -> set[tuple[str, str]]:
     """Every (path, method) the app serves, HEAD and OPTIONS aside."""
     return {
-        (rule.rule, method)
+        (re.sub(r"<(\w+)>", r"{\1}", rule.rule), method)  # /gpus/<gpu> is /gpus/{gpu}
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }

@@ -89,7 +89,8 @@ def test_users_recent_hours_and_quota_flag(seeded, conn):
     add_process(conn, int(NOW) - 7200, 1, 55, "bob", 100)
     _html, parsed = page(lab_app(seeded).test_client())
     text = " ".join(parsed.text)
-    assert "bob #1 1 GPU-h 5 GPU-h" in text  # GPUs now, last 24 h, last 7 days (roll-ups)
+    # GPUs now, last 24 h, held idle (24 h · 7 days), energy, last 7 days (roll-ups)
+    assert "bob #1 1 GPU-h 0 GPU-h · 0 GPU-h 0 kWh 5 GPU-h" in text
     # alice: 12 h this month against a 10 h quota -> over, flagged.
     assert "12 GPU-h / 10 GPU-h" in text and "120 %" in text and "over quota" in text
     assert "Mar 2026 (to date) / quota" in text  # the month column says which month
