@@ -50,6 +50,31 @@ USAGE_REPLY = {
             **HOURS_FIELD,
             "description": "idle-runner jobs' run time x GPUs, not in the total",
         },
+        "held_idle_gpu_hours": {
+            "type": "number",
+            "nullable": True,
+            "description": "GPU-hours held (memory allocated) but idle; null on a hub",
+        },
+        "energy_kwh": {
+            "type": "number",
+            "nullable": True,
+            "description": "people's share of the GPUs' energy; null on a hub",
+        },
+        "co2e_kg": {
+            "type": "number",
+            "nullable": True,
+            "description": "energy_kwh x GPUPULSE_CARBON_G_PER_KWH; null when unset",
+        },
+        "cost": {
+            "type": "number",
+            "nullable": True,
+            "description": "energy_kwh x GPUPULSE_PRICE_PER_KWH; null when unset",
+        },
+        "currency": {"type": "string", "nullable": True, "description": "GPUPULSE_CURRENCY"},
+        "host_energy_kwh": {
+            "type": "number",
+            "description": "every GPU's whole draw over the span, people's shares and no one's",
+        },
         "display_names": {"type": "object", "additionalProperties": {"type": "string"}},
         "rows": {"type": "array", "items": {"type": "object"}},
     },

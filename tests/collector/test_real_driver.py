@@ -259,7 +259,9 @@ def test_xid_errors_are_counted_on_old_and_new_drivers(host, variant):
 
 def test_doctor_says_a_lost_gpus_mig_devices_are_lost_too(host):
     scenario = standin.hopper_mig()
-    scenario.gpus[0].lost_after_s = 0.001
+    # Lost between doctor's two readings (a second apart), after its MIG devices were listed:
+    # a GPU lost before anything listed them has no MIG devices to report.
+    scenario.gpus[0].lost_after_s = 0.6
     result = collector("doctor", env=collector_env(host, scenario))
     assert "fail  GPU 0: lost: GPU is lost" in result.stdout
     assert "fail  GPU 100: lost: GPU is lost" in result.stdout

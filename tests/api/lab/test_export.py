@@ -181,13 +181,16 @@ def gpu_hours_by_user(db: Path, day: str, tmp: Path) -> dict[str, float]:
 
 
 def test_export_then_import_keeps_every_users_gpu_hours(tmp_path):
-    # A weekday of the simulated fleet at 5 s ticks, written by the collector's own code.
+    # A weekday of the simulated fleet at 5 s ticks, written by the collector's own code. One
+    # GPU, whose jobs run one after another: gpu_stats' rows carry the GPU's utilization, not
+    # each process's, so a GPU shared between processes is split equally on import (the
+    # README says so) and only time that was never shared can come back exactly per user.
     original, imported = tmp_path / "original.db", tmp_path / "imported.db"
     day = "2026-03-03"
     conn = open_db(original, migrate=True)
     set_meta(conn, [("host_id", "simbox")])
     end = int(datetime(2026, 3, 4, tzinfo=UTC).timestamp())
-    assert backfill(SimulatedBackend(), Recorder(conn), 1, end, tick_s=5) == 17_280
+    assert backfill(SimulatedBackend(gpus=1), Recorder(conn), 1, end, tick_s=5) == 17_280
     conn.close()
     out = str(tmp_path / "out")
     run(gpupulse_api("export", "--dir", out, "--from", day, "--to", day), original, tmp_path)

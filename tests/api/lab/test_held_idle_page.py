@@ -101,8 +101,8 @@ def test_users_table_shows_held_idle_hours(conn, db_path):
     text = " ".join(page(db_path).parts)
     assert "Held idle 24 h · 7 d" in text
     # Raw ticks (nothing rolled up yet) for the last 24 h; the daily roll-up for the week.
-    assert "carol #1 0 h 2.1 h · 10 h" in text
-    assert "bob #0" in text and "0 h · 0 h" in text
+    assert "carol #1 0 GPU-h 2.1 GPU-h · 10 GPU-h" in text
+    assert "bob #0" in text and "0 GPU-h · 0 GPU-h" in text
 
 
 def test_workload_shown_next_to_the_user(conn, db_path):
@@ -120,8 +120,8 @@ def test_energy_per_user_with_carbon_and_cost(conn, db_path):
             "VALUES ('2026-03-03', 0, 'bob', 7200, 12500)"
         )
     plain = " ".join(page(db_path).parts)
-    assert "Energy 2026-03" in plain and "bob #0 2.1 h 0 h · 0 h 12.5 kWh" in plain
+    assert "Energy Mar 2026" in plain and "bob #0 2.1 GPU-h 0 GPU-h · 0 GPU-h 12.5 kWh" in plain
     rates = Rates(carbon_g_per_kwh=400, price_per_kwh=0.2, currency="EUR")
     text = " ".join(page(db_path, rates=rates).parts)
     assert "12.5 kWh · 5 kg CO2e · 2.5 EUR" in text
-    assert "People's share of the GPUs' energy in 2026-03: 12.5 kWh · 5 kg CO2e · 2.5 EUR" in text
+    assert "People's share of the GPUs' energy in Mar 2026: 12.5 kWh · 5 kg CO2e · 2.5 EUR" in text

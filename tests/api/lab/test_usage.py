@@ -115,7 +115,16 @@ def test_no_process_time_closes_the_gap_to_the_graph(lab_client, conn):
     add_days(conn, {"2026-03-05": 60}, gpu_minutes=60)
     alone = lab_client.get("/api/v1/usage?by=day&from=2026-03-05&to=2026-03-05").get_json()
     assert alone["rows"] == [
-        {"day": "2026-03-05", "gpu_hours": 0.0, "no_process_gpu_hours": 1.0, "users": {}}
+        {
+            "day": "2026-03-05",
+            "gpu_hours": 0.0,
+            "no_process_gpu_hours": 1.0,
+            "users": {},
+            "held_idle_gpu_hours": 0.0,
+            "energy_kwh": 0.0,
+            "co2e_kg": None,
+            "cost": None,
+        }
     ]
 
 
