@@ -39,7 +39,8 @@ class ServerSettings:
 
     bind: str = setting("GPUPULSE_API_BIND")
     workers: int = setting("GPUPULSE_API_WORKERS")
-    threads: int = setting("GPUPULSE_API_THREADS")
+    connections: int = setting("GPUPULSE_API_CONNECTIONS")
+    idle_timeout: int = setting("GPUPULSE_API_IDLE_TIMEOUT")
     access_log: bool = setting("GPUPULSE_API_ACCESS_LOG")
     log_level: str = setting("GPUPULSE_LOG_LEVEL")
 

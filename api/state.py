@@ -30,6 +30,7 @@ class AppState:
     def __init__(self, settings: ApiSettings, app: Flask) -> None:
         self.settings = settings
         self.readers = Readers(settings.db)
+        app.teardown_appcontext(self.readers.release)
         self.svg_cache = RenderCache(settings.svg_cache_size)
         # Parsed, validated SVG queries by raw query string: graphs are fetched with the
         # same few URLs over and over, and parsing is a third of a cached request's time.

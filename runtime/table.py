@@ -197,7 +197,21 @@ GROUPS = (
             Setting(
                 "GPUPULSE_API_WORKERS", whole(1, 64), "2", "gunicorn worker processes.", (API,)
             ),
-            Setting("GPUPULSE_API_THREADS", whole(1, 64), "4", "Threads per worker.", (API,)),
+            Setting(
+                "GPUPULSE_API_CONNECTIONS",
+                whole(10, 10_000),
+                "1000",
+                "Connections one worker holds open at most (gevent); more wait to be accepted.",
+                (API,),
+            ),
+            Setting(
+                "GPUPULSE_API_IDLE_TIMEOUT",
+                seconds(1, 300, whole=True),
+                "5",
+                "Seconds a connection may take to send a request's line and headers, and may "
+                "sit idle between requests, before it is closed (slow or idle clients).",
+                (API,),
+            ),
             Setting("GPUPULSE_API_ACCESS_LOG", Flag(), "false", "Log every request.", (API,)),
             Setting(
                 "GPUPULSE_API_CACHE_MAX_AGE",

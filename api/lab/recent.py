@@ -25,7 +25,7 @@ class RecentUsage:
         self._key: int | None = None
         self._value: dict[str, float] = {}
         self._hours: dict[int, dict[str, float]] = {}
-        self._lock = threading.Lock()  # gthread workers share this object
+        self._lock = threading.Lock()  # a worker's requests share this object
 
     def get(self, conn: Connection, now: float, threshold: float) -> dict[str, float]:
         """GPU-seconds per user in the 24 h up to and including `now`."""
