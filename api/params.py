@@ -7,13 +7,15 @@ so a parameter cannot be documented one way and parsed another.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 MAX_TEXT = 128
 FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9000, 12, 31)
+# Whatever the retention, no request reads more days than this: ten years.
+MAX_SPAN_DAYS = 3660
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -155,6 +157,27 @@ class Day(Param):
     def schema(self) -> dict:
         """An ISO date string."""
         return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+
+
+def day_range(
+    query: Mapping[str, Any], today: date, default_first: Callable[[date], date], max_days: int
+) -> tuple[date, date]:
+    """(from, to) of a parsed query, `to` defaulting to today and `from` to default_first(to);
+    BadParam naming `from` when it is after `to`, and naming the one sent when the two span
+    more than `max_days` days: a request reads a bounded number of days whatever it asks."""
+    last = query["to"] or today
+    first = query["from"] or default_first(last)
+    if first > last:
+        raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
+    if (last - first).days >= max_days:
+        name = "from" if query["from"] is not None else "to"
+        earliest = last - timedelta(days=max_days - 1)
+        raise BadParam(
+            name,
+            f"from and to may span at most {max_days:,} days",
+            f"from no earlier than {earliest} when to is {last}",
+        )
+    return first, last
 
 
 def parse_query(params: Sequence[Param], args: Mapping[str, str]) -> dict[str, Any]:

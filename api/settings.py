@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from api.features import feature_modules
+from api.params import MAX_SPAN_DAYS
 from runtime.settings import environment, load, setting
 
 T = TypeVar("T")
@@ -24,8 +25,15 @@ class ApiSettings:
     tz: ZoneInfo = setting("GPUPULSE_TZ")
     cache_max_age: int = setting("GPUPULSE_API_CACHE_MAX_AGE")
     svg_cache_size: int = setting("GPUPULSE_API_SVG_CACHE_SIZE")
+    daily_days: int = setting("GPUPULSE_RETAIN_DAILY_DAYS")
+    hourly_days: int = setting("GPUPULSE_RETAIN_HOURLY_DAYS")
     clock: Callable[[], float] = field(default=time.time, compare=False)
     features: Mapping[str, Any] = field(default_factory=dict)
+
+    def span_days(self, hourly: bool = False) -> int:
+        """The most days one request's from..to may span: what the daily (or hourly) roll-ups
+        are kept for, and never more than MAX_SPAN_DAYS."""
+        return min(self.hourly_days if hourly else self.daily_days, MAX_SPAN_DAYS)
 
     def feature(self, name: str, cls: type[T]) -> T:
         """The settings of feature `name` (its defaults if none were given)."""

@@ -273,15 +273,17 @@ GROUPS = (
                 "GPUPULSE_RETAIN_HOURLY_DAYS",
                 whole(1, label="days"),
                 "365",
-                "Days of hourly roll-ups, push queue, ledger and events kept.",
-                (SCHEDULER,),
+                "Days of hourly roll-ups, push queue, ledger and events kept; the api's hourly "
+                "views span at most this many days.",
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_RETAIN_DAILY_DAYS",
                 whole(1, label="days"),
                 "730",
-                "Days of daily and per-user roll-ups kept (a 53-week graph needs more than 365).",
-                (SCHEDULER,),
+                "Days of daily and per-user roll-ups kept (a 53-week graph needs more than 365); "
+                "the api's daily views span at most this many days.",
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_PRUNE_LOCK_MS",

@@ -84,10 +84,11 @@ def days_of(args: argparse.Namespace, today: date) -> dict:
 def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
     """Print GPU-hours grouped --by, as a table or as JSON."""
     query = days_of(args, today)
+    span = span_of(query, today, settings.span_days())
     with closing(open_args(args, settings)) as conn:
         source = LocalSource(conn)
         names = lab_settings(settings).names
-        report = usage_report(source, query["by"], span_of(query, today), names, settings.tz)
+        report = usage_report(source, query["by"], span, names, settings.tz)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -107,7 +108,7 @@ def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) ->
 def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
     """Write one CSV file per day from --from to --to into --dir."""
     query = days_of(args, today)
-    span = span_of(query, today)
+    span = span_of(query, today, settings.span_days())
     with closing(open_args(args, settings)) as conn:
         for path, rows in write_day_files(conn, span.first, span.last, settings.tz, Path(args.dir)):
             print(f"wrote {path} ({rows:,} rows)")
