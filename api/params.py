@@ -16,7 +16,31 @@ MAX_TEXT = 128
 FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9000, 12, 31)
 # Whatever the retention, no request reads more days than this: ten years.
 MAX_SPAN_DAYS = 3660
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# C0 and C1 controls (NUL, escapes, DEL) and the bidi embeddings, overrides and isolates that
+# make text shown on a page read as something else ("alice" drawn from "ecila" + U+202E).
+UNSAFE_CHARS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[{UNSAFE_CHARS}]")
+TEXT_PATTERN = f"^[^{UNSAFE_CHARS}]*$"  # free text in the OpenAPI document
+
+
+def unsafe_character(text: str) -> str | None:
+    """'U+202E' for the first control or bidi-override character in `text`, else None."""
+    found = _UNSAFE.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def is_ascii_number(text: str) -> bool:
+    """True for ASCII digits only: '3', not '٣' or '³', which str.isdigit also accepts."""
+    return text.isascii() and text.isdigit()
+
+
+def checked_text(name: str, value: str, allowed: Any) -> str:
+    """`value` if it holds no control or bidi-override character; BadParam naming `name`."""
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise BadParam(name, f"{name} contains the control character {bad}", allowed)
+    return value
 
 
 class BadParam(ValueError):
@@ -47,15 +71,17 @@ class Param:
             raise BadParam(
                 self.name, f"{self.name} is longer than {MAX_TEXT} characters", self.allowed()
             )
-        return raw
+        return checked_text(self.name, raw, self.allowed())
 
     def allowed(self) -> Any:
         """What the error body lists as acceptable."""
-        return f"text of at most {MAX_TEXT} characters"
+        return f"text of at most {MAX_TEXT} characters, no control characters"
 
     def schema(self) -> dict:
         """The OpenAPI schema of the parameter."""
-        return self._with_default({"type": "string", "maxLength": MAX_TEXT})
+        return self._with_default(
+            {"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN}
+        )
 
     def describe(self) -> dict:
         """The parameter as the API info lists it."""
@@ -116,7 +142,7 @@ class IntRange(Param):
         if raw is None:
             return self.default
         text = raw.strip()
-        if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 12:
+        if not is_ascii_number(text.lstrip("+-")) or len(text) > 12:
             raise BadParam(self.name, f"{self.name} must be a whole number", self.allowed())
         value = int(text)
         if not self.low <= value <= self.high:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from api.params import unsafe_character
 from runtime.settings import SettingError
 
 MAX_NAME = 64
@@ -46,6 +47,9 @@ def parse_pairs(text: str, variable: str, separator: str = ",") -> dict[str, str
             raise SettingError(f"{variable}: {where} must look like NAME=VALUE")
         if len(value.strip()) > MAX_NAME:
             raise SettingError(f"{variable}: alias for {key.strip()!r} is over {MAX_NAME} chars")
+        bad = unsafe_character(item)
+        if bad is not None:
+            raise SettingError(f"{variable}: item {number} contains the control character {bad}")
         out[key.strip()] = value.strip()
     return out
 

@@ -10,7 +10,7 @@ from api.params import BadParam, Choice, Day, IntRange, Param
 from api.svg.theme import THEMES
 from protocol.limits import MAX_GPU_INDEX
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 USAGE_GROUPS = ("user", "day", "month", "gpu")
 
 

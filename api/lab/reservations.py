@@ -19,7 +19,7 @@ from api.gpus import known_gpus
 from api.lab.params import DELETE_PARAMS
 from api.lab.settings import lab_settings
 from api.lab.until import BadUntil, iso, parse_until
-from api.params import BadParam, parse_query
+from api.params import BadParam, checked_text, is_ascii_number, parse_query
 from api.state import state
 from store import atomic, open_db
 from store.db import Connection
@@ -130,23 +130,21 @@ def read_body() -> dict | Response:
 
 
 def text_field(body: dict, name: str, limit: int, required: bool) -> str:
-    """A string field, stripped and capped; BadParam naming it otherwise."""
+    """A string field, stripped and capped, without control characters; BadParam naming it
+    otherwise."""
     value = body.get(name, "")
+    allowed = f"text, 1..{limit} characters" if required else f"text, 0..{limit}"
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
         need = "a non-empty string" if required else "a string"
-        raise BadParam(
-            name,
-            f"{name} must be {need} of at most {limit} characters",
-            f"text, 1..{limit} characters" if required else f"text, 0..{limit}",
-        )
-    return value.strip()
+        raise BadParam(name, f"{name} must be {need} of at most {limit} characters", allowed)
+    return checked_text(name, value, f"{allowed}, no control characters").strip()
 
 
 def gpu_field(conn: Connection, body: dict) -> int:
     """The GPU index sent, which must be a GPU this host has; BadParam naming `gpu`."""
     indices = sorted({g.index for g in known_gpus(conn)})
     value = body.get("gpu")
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and is_ascii_number(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value not in indices:
         raise BadParam("gpu", "gpu must be the index of a GPU on this host", indices)

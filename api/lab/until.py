@@ -9,7 +9,7 @@ from datetime import date, datetime, tzinfo
 from store.aggregate import day_span
 
 UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_PART = re.compile(r"\s*(\d{1,6})\s*(w|d|h|m|s)\s*", re.IGNORECASE)
+_PART = re.compile(r"\s*(\d{1,6})\s*(w|d|h|m|s)\s*", re.IGNORECASE | re.ASCII)
 MAX_AHEAD_S = 366 * 86_400
 
 
