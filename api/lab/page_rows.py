@@ -24,8 +24,9 @@ def reservation_view(
     """What the page shows of a reservation."""
     if r is None:
         return None
-    until = "until removed" if r.until is None else f"until {iso(r.until, tz)[:16]}"
-    left = "" if r.until is None or r.until <= now else f" ({duration((r.until - now) / 60)} left)"
+    ends = iso(r.until, tz)  # None: until removed, "until 9999-12-31" included
+    until = "until removed" if ends is None else f"until {ends[:16]}"
+    left = "" if ends is None or r.until <= now else f" ({duration((r.until - now) / 60)} left)"
     return {
         "gpu": r.gpu,
         "name": names.user(r.name),
