@@ -13,7 +13,10 @@ from datetime import date, timedelta
 from typing import Any
 
 MAX_TEXT = 128
-FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9000, 12, 31)
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9000, 12, 31)
+# The years FIRST_DAY..LAST_DAY, for the OpenAPI document's patterns of dates and months.
+YEAR_PATTERN = "(19[7-9][0-9]|[2-8][0-9]{3}|9000)"
+MONTH_PATTERN = "(0[1-9]|1[0-2])"
 # Whatever the retention, no request reads more days than this: ten years.
 MAX_SPAN_DAYS = 3660
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -22,6 +25,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 UNSAFE_CHARS = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 _UNSAFE = re.compile(f"[{UNSAFE_CHARS}]")
 TEXT_PATTERN = f"^[^{UNSAFE_CHARS}]*$"  # free text in the OpenAPI document
+# Free text with something besides spaces in it (a name).
+NAME_PATTERN = f"^[^{UNSAFE_CHARS}]*[^\\s{UNSAFE_CHARS}][^{UNSAFE_CHARS}]*$"
 
 
 def unsafe_character(text: str) -> str | None:
@@ -142,7 +147,8 @@ class IntRange(Param):
         if raw is None:
             return self.default
         text = raw.strip()
-        if not is_ascii_number(text.lstrip("+-")) or len(text) > 12:
+        longest = len(str(max(abs(self.low), abs(self.high)))) + 1  # a sign, then the digits
+        if not is_ascii_number(text.lstrip("+-")) or len(text) > longest:
             raise BadParam(self.name, f"{self.name} must be a whole number", self.allowed())
         value = int(text)
         if not self.low <= value <= self.high:
@@ -182,7 +188,12 @@ class Day(Param):
 
     def schema(self) -> dict:
         """An ISO date string."""
-        return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+        days = "(0[1-9]|[12][0-9]|3[01])"
+        return {
+            "type": "string",
+            "format": "date",
+            "pattern": f"^{YEAR_PATTERN}-{MONTH_PATTERN}-{days}$",
+        }
 
 
 def day_range(

@@ -19,8 +19,16 @@ from api.gpus import known_gpus
 from api.lab.params import DELETE_PARAMS
 from api.lab.settings import lab_settings
 from api.lab.until import BadUntil, iso, parse_until
-from api.params import BadParam, checked_text, is_ascii_number, parse_query
+from api.params import (
+    NAME_PATTERN,
+    TEXT_PATTERN,
+    BadParam,
+    checked_text,
+    is_ascii_number,
+    parse_query,
+)
 from api.state import state
+from protocol.limits import MAX_GPU_INDEX
 from store import atomic, open_db
 from store.db import Connection
 from store.reservations import Reservation, delete, list_reservations, prune, replace
@@ -31,10 +39,15 @@ RESERVATION_BODY = {
     "required": ["gpu", "name", "until"],
     "additionalProperties": False,
     "properties": {
-        "gpu": {"type": "integer", "minimum": 0},
-        "name": {"type": "string", "minLength": 1, "maxLength": 64},
-        "until": {"type": "string", "description": "ISO date-time or e.g. 2d 3h"},
-        "comment": {"type": "string", "maxLength": 1000},
+        "gpu": {"type": "integer", "minimum": 0, "maximum": MAX_GPU_INDEX},
+        "name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN},
+        "until": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "ISO date-time, a date, or e.g. 2d 3h; in the coming year",
+        },
+        "comment": {"type": "string", "maxLength": 1000, "pattern": TEXT_PATTERN},
     },
 }
 ENDPOINTS = (
