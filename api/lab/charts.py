@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response
 
 from api.activity_stats import level_function
-from api.catalog import SVG, Endpoint
+from api.catalog import HOURLY, SVG, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
 from api.lab.quotas import month_span, this_month
@@ -45,6 +45,7 @@ ENDPOINTS = (
         SVG,
         HOURS_CHART_PARAMS,
         ERRORS,
+        span=HOURLY,
     ),
     Endpoint(
         "/charts/months.svg",

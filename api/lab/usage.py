@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify
 
-from api.catalog import JSON, Endpoint
+from api.catalog import DAILY, JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import USAGE_PARAMS
 from api.lab.settings import lab_settings
@@ -24,7 +24,12 @@ from store.usage import Span, month_of, seconds_by
 bp = Blueprint("lab_usage", __name__)
 ENDPOINTS = (
     Endpoint(
-        "/api/v1/usage", "GPU-hours by user, day, month or GPU", JSON, USAGE_PARAMS, (400, 503)
+        "/api/v1/usage",
+        "GPU-hours by user, day, month or GPU",
+        JSON,
+        USAGE_PARAMS,
+        (400, 503),
+        span=DAILY,
     ),
 )
 HOUR = 3600.0

@@ -76,3 +76,13 @@ def test_the_command_line_refuses_the_widest_range_in_one_line(db_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "--from" in done.stderr and "span at most" in done.stderr
+
+
+def test_the_documents_state_each_range_limit(db_path):
+    client = lab_app(db_path).test_client()
+    document = client.get("/openapi.json").get_json()["paths"]
+    limits = {path: document[path]["get"].get("x-max-span-days") for path in DAILY + HOURLY}
+    assert limits == {path: 730 for path in DAILY} | {path: 365 for path in HOURLY}
+    assert "730 days" in document["/api/v1/days"]["get"]["description"]
+    listed = {e["path"]: e.get("max_span_days") for e in client.get("/api").get_json()["endpoints"]}
+    assert listed["/api/v1/usage"] == 730 and listed["/charts/hours.svg"] == 365
