@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from api.features import feature_modules
 from api.params import MAX_SPAN_DAYS
+from protocol.limits import ANSWERED_SPAN_DAYS
 from runtime.settings import environment, load, setting
 
 T = TypeVar("T")
@@ -32,8 +33,9 @@ class ApiSettings:
 
     def span_days(self, hourly: bool = False) -> int:
         """The most days one request's from..to may span: what the daily (or hourly) roll-ups
-        are kept for, and never more than MAX_SPAN_DAYS."""
-        return min(self.hourly_days if hourly else self.daily_days, MAX_SPAN_DAYS)
+        are kept for, at least ANSWERED_SPAN_DAYS and never more than MAX_SPAN_DAYS."""
+        kept = self.hourly_days if hourly else self.daily_days
+        return min(max(kept, ANSWERED_SPAN_DAYS), MAX_SPAN_DAYS)
 
     def feature(self, name: str, cls: type[T]) -> T:
         """The settings of feature `name` (its defaults if none were given)."""

@@ -51,7 +51,7 @@ def test_only_from_sent_too_far_back_names_from(db_path):
     assert reply.status_code == 400 and reply.get_json()["parameter"] == "from"
 
 
-@pytest.mark.parametrize(("path", "limit"), [("/api/v1/days", 730), ("/api/v1/hours", 365)])
+@pytest.mark.parametrize(("path", "limit"), [("/api/v1/days", 730), ("/api/v1/hours", 371)])
 def test_the_retention_is_the_limit(db_path, path, limit):
     client = make_app(db_path).test_client()
     assert client.get(f"{path}?{span(limit)}").status_code == 200
@@ -82,7 +82,14 @@ def test_the_documents_state_each_range_limit(db_path):
     client = lab_app(db_path).test_client()
     document = client.get("/openapi.json").get_json()["paths"]
     limits = {path: document[path]["get"].get("x-max-span-days") for path in DAILY + HOURLY}
-    assert limits == {path: 730 for path in DAILY} | {path: 365 for path in HOURLY}
+    assert limits == {path: 730 for path in DAILY} | {path: 371 for path in HOURLY}
     assert "730 days" in document["/api/v1/days"]["get"]["description"]
     listed = {e["path"]: e.get("max_span_days") for e in client.get("/api").get_json()["endpoints"]}
-    assert listed["/api/v1/usage"] == 730 and listed["/charts/hours.svg"] == 365
+    assert listed["/api/v1/usage"] == 730 and listed["/charts/hours.svg"] == 371
+
+
+def test_a_short_retention_still_answers_53_weeks(db_path):
+    client = make_app(db_path, daily_days=30, hourly_days=7).test_client()
+    assert client.get(f"/api/v1/days?{span(371)}").status_code == 200
+    assert client.get(f"/api/v1/hours?{span(371)}").status_code == 200
+    assert client.get(f"/api/v1/hours?{span(372)}").status_code == 400
