@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.support.lab import TOKEN, seed
-from tests.support.servers import start_gunicorn, stop
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.slow
 METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
@@ -44,10 +44,8 @@ def served(tmp_path_factory):
     conn = open_db(path, write=True)
     seed(conn, int(time.time()))
     conn.close()
-    proc, base = start_gunicorn(path, workers=1, GPUPULSE_ADMIN_TOKEN=TOKEN)
-    yield base
-    log = stop(proc)
-    assert "Traceback" not in log, log
+    with serving(path, workers=1, GPUPULSE_ADMIN_TOKEN=TOKEN) as (_proc, base):
+        yield base
 
 
 def answer(base: str, path: str, method: str) -> tuple[int, dict]:

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from tests.support.rows import add_days, add_gpu, add_sample, set_meta_value
-from tests.support.servers import start_gunicorn, stop
+from tests.support.rows import seed_fresh_host
+from tests.support.servers import serving
 from tests.support.slow_clients import SlowClients
 
 pytestmark = pytest.mark.slow
@@ -24,15 +24,9 @@ def fetch(url: str, timeout: float) -> tuple[int, bytes]:
 
 @pytest.fixture
 def served(conn, db_path):
-    now = int(time.time())
-    add_gpu(conn, 1, 0, "GPU-aaaa", "NVIDIA A100", seen=now)
-    add_sample(conn, now, 1, util=64)
-    set_meta_value(conn, "interval", "600")  # stays fresh for the whole test
-    add_days(conn, {time.strftime("%Y-%m-%d", time.gmtime(now - 86400)): 90})
-    proc, base = start_gunicorn(db_path)
-    yield proc, base
-    log = stop(proc)
-    assert "Traceback" not in log, log
+    seed_fresh_host(conn, interval_s=600)  # stays fresh for the whole test
+    with serving(db_path) as (proc, base):
+        yield proc, base
 
 
 def test_health_and_svg_answer_while_slow_and_idle_clients_hold_connections(served):

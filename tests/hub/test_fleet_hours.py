@@ -10,23 +10,6 @@ from store import atomic
 from store import hub as hubstore
 from store.rollups import HOST
 
-COLUMNS = (
-    "host",
-    "hour",
-    "gpu",
-    "samples",
-    "active_ms",
-    "gpu_active_ms",
-    "util_mean",
-    "util_min",
-    "util_max",
-    "mem_used_mean",
-    "energy_j",
-    "power_mean",
-    "power_max",
-    "temp_min",
-)
-
 
 def fill(conn, hosts: int, hours: int, seed: int) -> list[int]:
     rnd = random.Random(seed)
@@ -42,24 +25,24 @@ def fill(conn, hosts: int, hours: int, seed: int) -> list[int]:
                 if rnd.random() < 0.2:
                     continue  # a host that sent nothing that hour
                 maybe = lambda v: None if rnd.random() < 0.25 else v  # noqa: E731
-                row = (
-                    h,
-                    3600 * k,
-                    HOST,
-                    rnd.choice((12, 60, 720)),
-                    rnd.randint(0, 3_600_000),
-                    rnd.randint(0, 3_600_000),
-                    maybe(rnd.uniform(0, 100)),
-                    maybe(rnd.randint(0, 9)),
-                    maybe(rnd.randint(50, 100)),
-                    maybe(rnd.uniform(0, 8e4)),
-                    maybe(rnd.uniform(0, 1e6)),
-                    maybe(rnd.uniform(50, 700)),
-                    maybe(rnd.uniform(100, 700)),
-                    maybe(rnd.randint(20, 40)),
-                )
-                marks = ", ".join("?" * len(COLUMNS))
-                conn.execute(f"INSERT INTO hub_hourly ({', '.join(COLUMNS)}) VALUES ({marks})", row)
+                values = {
+                    "host": h,
+                    "hour": 3600 * k,
+                    "gpu": HOST,
+                    "samples": rnd.choice((12, 60, 720)),
+                    "active_ms": rnd.randint(0, 3_600_000),
+                    "gpu_active_ms": rnd.randint(0, 3_600_000),
+                    "util_mean": maybe(rnd.uniform(0, 100)),
+                    "util_min": maybe(rnd.randint(0, 9)),
+                    "util_max": maybe(rnd.randint(50, 100)),
+                    "mem_used_mean": maybe(rnd.uniform(0, 8e4)),
+                    "energy_j": maybe(rnd.uniform(0, 1e6)),
+                    "power_mean": maybe(rnd.uniform(50, 700)),
+                    "power_max": maybe(rnd.uniform(100, 700)),
+                    "temp_min": maybe(rnd.randint(20, 40)),
+                }
+                row = tuple(values.get(column) for column in hubstore.ROW_COLUMNS)
+                conn.execute(hubstore.INSERT_HOURLY, row)
     return ids
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from store.db import Connection, atomic
 from store.rollups import bump_data_version
 
@@ -111,3 +113,15 @@ def add_idle_run(conn: Connection, started: int, stopped: int, gpu_seconds: floa
             "gpu_seconds) VALUES ('render', '0,1', 99, ?, ?, ?, 'exited 0', ?)",
             (started, stopped, stopped, gpu_seconds),
         )
+
+
+def seed_fresh_host(conn: Connection, interval_s: int = 120) -> int:
+    """One GPU sampled now with carol's process and yesterday's roll-up; the sample stays
+    fresh for /health for 3 x `interval_s`. Returns now."""
+    now = int(time.time())
+    add_gpu(conn, 1, 0, "GPU-aaaa", "NVIDIA A100", seen=now)
+    add_sample(conn, now, 1, util=64)
+    add_process(conn, now, 1, 99, "carol", 512)
+    set_meta_value(conn, "interval", str(interval_s))
+    add_days(conn, {time.strftime("%Y-%m-%d", time.gmtime(now - 86400)): 90})
+    return now

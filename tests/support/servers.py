@@ -9,7 +9,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from os import PathLike
 
 from api.cli import GUNICORN_ARGS
@@ -80,3 +81,17 @@ def stop(proc: subprocess.Popen) -> str:
         proc.kill()
         out, _ = proc.communicate()
     return out.decode(errors="replace")
+
+
+@contextmanager
+def serving(
+    db_path: str | PathLike[str], workers: int = 2, **env_extra: str
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """start_gunicorn for a `with` block; afterwards it is stopped and must have logged no
+    traceback."""
+    proc, base = start_gunicorn(db_path, workers, **env_extra)
+    try:
+        yield proc, base
+    finally:
+        log = stop(proc)
+    assert "Traceback" not in log, log
