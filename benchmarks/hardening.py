@@ -17,7 +17,7 @@
 Needs `wrk` (Debian: apt install wrk). On a shared machine, quote medians and ratios of one
 run.
 
-    .venv/bin/python benchmarks/hardening.py [--seconds 3] [--rounds 3] [--requests 100]
+    .venv/bin/python benchmarks/hardening.py [--seconds 3] [--rounds 5] [--requests 100]
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def main() -> None:
     """Run each part and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--days", type=int, default=ApiSettings().span_days())
     args = ap.parse_args()
