@@ -45,12 +45,13 @@ def bad_param(problem: BadParam) -> tuple[Response, int]:
     return jsonify(problem.body()), 400
 
 
-def http_error(problem: HTTPException) -> tuple[Response, int]:
-    """404, 405 and friends as JSON instead of HTML."""
+def http_error(problem: HTTPException) -> tuple[Response, int, list]:
+    """404, 405 and friends as JSON instead of HTML, with their own headers (a 405's Allow)."""
     body = {"error": problem.description or problem.name, "status": problem.code}
     if problem.code == 404:
         body["hint"] = "GET / lists every endpoint"
-    return jsonify(body), problem.code or 500
+    headers = [(k, v) for k, v in problem.get_headers() if k.lower() != "content-type"]
+    return jsonify(body), problem.code or 500, headers
 
 
 def database_error(problem: Exception) -> tuple[Response, int]:

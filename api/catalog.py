@@ -4,7 +4,7 @@ a test checks it against the Flask URL map."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 
@@ -12,6 +12,7 @@ from api.activity import SVG_PARAMS
 from api.params import Day, Param
 
 JSON, SVG, TEXT = "application/json", "image/svg+xml", "text/plain"
+DAILY, HOURLY = "daily", "hourly"  # which roll-ups a from..to range reads
 CSV, CSS, JS = "text/csv", "text/css", "text/javascript"
 ICO = "image/x-icon"
 HTML = "text/html"
@@ -101,6 +102,7 @@ class Endpoint:
     body: dict | None = None  # JSON request body schema
     ok: int = 200  # the success status
     reply: dict | None = None  # the success body's schema, when more than "an object"
+    span: str | None = None  # DAILY or HOURLY: from..to is bounded by that roll-up's retention
 
 
 ENDPOINTS = (
@@ -124,6 +126,7 @@ ENDPOINTS = (
         DAYS_PARAMS,
         (400, 503),
         reply=DAYS_REPLY,
+        span=DAILY,
     ),
     Endpoint(
         "/api/v1/hours",
@@ -132,6 +135,7 @@ ENDPOINTS = (
         HOURS_PARAMS,
         (400, 503),
         reply=HOURS_REPLY,
+        span=HOURLY,
     ),
     Endpoint("/metrics", "Prometheus text exposition of the newest state", TEXT),
     Endpoint("/openapi.json", "This API as an OpenAPI 3 document", errors=()),
@@ -172,8 +176,9 @@ def package_version() -> str:
         return "0.0.0"
 
 
-def api_info(endpoints: tuple[Endpoint, ...]) -> dict:
-    """What GET / returns: each endpoint, its parameters, their defaults and allowed values."""
+def api_info(endpoints: tuple[Endpoint, ...], spans: Mapping[str, int]) -> dict:
+    """What GET / returns: each endpoint, its parameters, their defaults and allowed values,
+    and the most days its from..to may span (`spans` by DAILY and HOURLY)."""
     return {
         "name": "GPU Pulse",
         "version": package_version(),
@@ -185,6 +190,7 @@ def api_info(endpoints: tuple[Endpoint, ...]) -> dict:
                 "summary": e.summary,
                 "returns": e.media_type,
                 "parameters": [p.describe() for p in e.params],
+                **({"max_span_days": spans[e.span]} if e.span else {}),
             }
             for e in endpoints
         ],
@@ -219,8 +225,8 @@ STATUS_TEXT = {
 }
 
 
-def operation(e: Endpoint) -> dict:
-    """The OpenAPI operation object for one endpoint."""
+def operation(e: Endpoint, spans: Mapping[str, int]) -> dict:
+    """The OpenAPI operation object for one endpoint (`spans`: as for api_info)."""
     body = {e.media_type: {"schema": e.reply or BODY_SCHEMAS[e.media_type]}}
     ok = str(e.ok)
     responses: dict[str, dict] = {ok: {"description": "OK", "content": body}}
@@ -237,6 +243,9 @@ def operation(e: Endpoint) -> dict:
         "parameters": [p.openapi() for p in e.params],
         "responses": responses,
     }
+    if e.span is not None:  # a rule between two parameters: said in words and an extension
+        op["description"] = f"`from` and `to` may span at most {spans[e.span]:,} days."
+        op["x-max-span-days"] = spans[e.span]
     if e.body is not None:
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": e.body}}}
     return op
@@ -248,19 +257,19 @@ def operation_id(path: str, method: str = "GET") -> str:
     return f"{method.lower()}_{slug}"
 
 
-def openapi(endpoints: tuple[Endpoint, ...]) -> dict:
-    """The OpenAPI 3.0 document for `endpoints`."""
+def openapi(endpoints: tuple[Endpoint, ...], spans: Mapping[str, int]) -> dict:
+    """The OpenAPI 3.0 document for `endpoints` (`spans`: as for api_info)."""
     return {
         "openapi": "3.0.3",
         "info": {"title": "GPU Pulse", "version": package_version()},
-        "paths": paths(endpoints),
+        "paths": paths(endpoints, spans),
         "components": {"schemas": {"Error": ERROR_SCHEMA}},
     }
 
 
-def paths(endpoints: tuple[Endpoint, ...]) -> dict:
+def paths(endpoints: tuple[Endpoint, ...], spans: Mapping[str, int]) -> dict:
     """The OpenAPI paths object: each path with an operation per method."""
     out: dict[str, dict] = {}
     for e in endpoints:
-        out.setdefault(e.path, {})[e.method.lower()] = operation(e)
+        out.setdefault(e.path, {})[e.method.lower()] = operation(e, spans)
     return out

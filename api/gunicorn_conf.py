@@ -29,12 +29,25 @@ class SharedFormatLogger(Logger):
 
 bind = [_server.bind]
 workers = _server.workers
-threads = _server.threads
-worker_class = "gthread"  # keep-alive connections, threads share the worker's cache
+# The api is published without a buffering proxy, so it must serve slow clients itself: with
+# gevent's worker a connection that trickles its headers or sits idle holds a greenlet, not
+# one of a few threads, and everyone else is still answered (api.readers keeps database
+# connections per request, not per greenlet).
+worker_class = "gevent"
+worker_connections = _server.connections  # past this a worker stops accepting until one ends
+# With gevent, keepalive bounds the whole request line and headers of every request, the
+# first one included, as well as the wait between requests: a slowloris client is dropped.
+keepalive = _server.idle_timeout
 preload_app = False
 timeout = 30
 graceful_timeout = 10
-keepalive = 5
+# Requests are GETs with short query strings and small JSON bodies: refuse oversized heads.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+# gunicorn's control socket would let anyone with the container's UID resize or stop the
+# server, and the container's home does not exist: nothing manages the api through it.
+control_socket_disable = True
 accesslog = "-" if _server.access_log else None
 errorlog = "-"
 loglevel = _server.log_level.lower()

@@ -7,14 +7,37 @@ so a parameter cannot be documented one way and parsed another.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from runtime.text import UNSAFE_CHARS, unsafe_character
+
 MAX_TEXT = 128
-FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9000, 12, 31)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9000, 12, 31)
+# The years FIRST_DAY..LAST_DAY, for the OpenAPI document's patterns of dates and months.
+YEAR_PATTERN = "(19[7-9][0-9]|[2-8][0-9]{3}|9000)"
+MONTH_PATTERN = "(0[1-9]|1[0-2])"
+# Whatever the retention, no request reads more days than this: ten years.
+MAX_SPAN_DAYS = 3660
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+TEXT_PATTERN = f"^[^{UNSAFE_CHARS}]*$"  # free text in the OpenAPI document
+# Free text with something besides spaces in it (a name).
+NAME_PATTERN = f"^[^{UNSAFE_CHARS}]*[^\\s{UNSAFE_CHARS}][^{UNSAFE_CHARS}]*$"
+
+
+def is_ascii_number(text: str) -> bool:
+    """True for ASCII digits only: '3', not '٣' or '³', which str.isdigit also accepts."""
+    return text.isascii() and text.isdigit()
+
+
+def checked_text(name: str, value: str, allowed: Any) -> str:
+    """`value` if it holds no control or bidi-override character; BadParam naming `name`."""
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise BadParam(name, f"{name} contains the control character {bad}", allowed)
+    return value
 
 
 class BadParam(ValueError):
@@ -45,15 +68,17 @@ class Param:
             raise BadParam(
                 self.name, f"{self.name} is longer than {MAX_TEXT} characters", self.allowed()
             )
-        return raw
+        return checked_text(self.name, raw, self.allowed())
 
     def allowed(self) -> Any:
         """What the error body lists as acceptable."""
-        return f"text of at most {MAX_TEXT} characters"
+        return f"text of at most {MAX_TEXT} characters, no control characters"
 
     def schema(self) -> dict:
         """The OpenAPI schema of the parameter."""
-        return self._with_default({"type": "string", "maxLength": MAX_TEXT})
+        return self._with_default(
+            {"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN}
+        )
 
     def describe(self) -> dict:
         """The parameter as the API info lists it."""
@@ -123,7 +148,8 @@ class IntRange(Param):
         if raw is None:
             return self.default
         text = raw.strip()
-        if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 12:
+        longest = len(str(max(abs(self.low), abs(self.high)))) + 1  # a sign, then the digits
+        if not is_ascii_number(text.lstrip("+-")) or len(text) > longest:
             raise BadParam(self.name, f"{self.name} must be a whole number", self.allowed())
         value = int(text)
         if not self.low <= value <= self.high:
@@ -163,7 +189,33 @@ class Day(Param):
 
     def schema(self) -> dict:
         """An ISO date string."""
-        return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+        days = "(0[1-9]|[12][0-9]|3[01])"
+        return {
+            "type": "string",
+            "format": "date",
+            "pattern": f"^{YEAR_PATTERN}-{MONTH_PATTERN}-{days}$",
+        }
+
+
+def day_range(
+    query: Mapping[str, Any], today: date, default_first: Callable[[date], date], max_days: int
+) -> tuple[date, date]:
+    """(from, to) of a parsed query, `to` defaulting to today and `from` to default_first(to);
+    BadParam naming `from` when it is after `to`, and naming the one sent when the two span
+    more than `max_days` days: a request reads a bounded number of days whatever it asks."""
+    last = query["to"] or today
+    first = query["from"] or default_first(last)
+    if first > last:
+        raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
+    if (last - first).days >= max_days:
+        name = "from" if query["from"] is not None else "to"
+        earliest = last - timedelta(days=max_days - 1)
+        raise BadParam(
+            name,
+            f"from and to may span at most {max_days:,} days",
+            f"from no earlier than {earliest} when to is {last}",
+        )
+    return first, last
 
 
 def parse_query(params: Sequence[Param], args: Mapping[str, str]) -> dict[str, Any]:

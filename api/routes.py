@@ -13,7 +13,7 @@ from api.catalog import JSON
 from api.gpus import ALL, HOST_REF, resolve_gpu
 from api.health import error_body, health
 from api.names import with_display_names
-from api.params import BadParam
+from api.params import day_range
 from api.source import Source
 from api.state import state
 from api.svg_cache import Rendered
@@ -119,13 +119,13 @@ def prefers_html() -> bool:
     return best == "text/html" and request.accept_mimetypes["text/html"] > 0
 
 
-def date_range(query: dict, default_days: int) -> tuple:
-    """(from, to) with defaults filled in; BadParam when from is after to."""
-    last = query["to"] or state().today()
-    first = query["from"] or last - timedelta(days=default_days - 1)
-    if first > last:
-        raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
-    return first, last
+def date_range(query: dict, default_days: int, hourly: bool = False) -> tuple:
+    """(from, to) with defaults filled in; BadParam when reversed or wider than the roll-ups
+    are kept for."""
+    app_state = state()
+    limit = app_state.settings.span_days(hourly)
+    back = timedelta(days=default_days - 1)
+    return day_range(query, app_state.today(), lambda last: last - back, limit)
 
 
 def selected_gpus(source: Source, ref: str, with_host: bool) -> list:
@@ -175,7 +175,7 @@ def days() -> Response:
 def hours() -> Response:
     """Hourly roll-ups for the hours of a range of days (in GPUPULSE_TZ)."""
     query = state().query("/api/v1/hours")
-    first, last = date_range(query, 1)
+    first, last = date_range(query, 1, hourly=True)
     tz = state().settings.tz
     start, end = day_span(first, last, tz)
     source = state().source(query)

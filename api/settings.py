@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from api.features import feature_modules
+from api.params import MAX_SPAN_DAYS
+from protocol.limits import ANSWERED_SPAN_DAYS
 from runtime.settings import environment, load, setting
 
 T = TypeVar("T")
@@ -25,8 +27,16 @@ class ApiSettings:
     cache_max_age: int = setting("GPUPULSE_API_CACHE_MAX_AGE")
     svg_cache_size: int = setting("GPUPULSE_API_SVG_CACHE_SIZE")
     dcgm_metrics: bool = setting("GPUPULSE_DCGM_METRICS")
+    daily_days: int = setting("GPUPULSE_RETAIN_DAILY_DAYS")
+    hourly_days: int = setting("GPUPULSE_RETAIN_HOURLY_DAYS")
     clock: Callable[[], float] = field(default=time.time, compare=False)
     features: Mapping[str, Any] = field(default_factory=dict)
+
+    def span_days(self, hourly: bool = False) -> int:
+        """The most days one request's from..to may span: what the daily (or hourly) roll-ups
+        are kept for, at least ANSWERED_SPAN_DAYS and never more than MAX_SPAN_DAYS."""
+        kept = self.hourly_days if hourly else self.daily_days
+        return min(max(kept, ANSWERED_SPAN_DAYS), MAX_SPAN_DAYS)
 
     def feature(self, name: str, cls: type[T]) -> T:
         """The settings of feature `name` (its defaults if none were given)."""
@@ -40,7 +50,8 @@ class ServerSettings:
 
     bind: str = setting("GPUPULSE_API_BIND")
     workers: int = setting("GPUPULSE_API_WORKERS")
-    threads: int = setting("GPUPULSE_API_THREADS")
+    connections: int = setting("GPUPULSE_API_CONNECTIONS")
+    idle_timeout: int = setting("GPUPULSE_API_IDLE_TIMEOUT")
     access_log: bool = setting("GPUPULSE_API_ACCESS_LOG")
     log_level: str = setting("GPUPULSE_LOG_LEVEL")
 

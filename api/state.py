@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from api.catalog import api_info, openapi
+from api.catalog import DAILY, HOURLY, api_info, openapi
 from api.features import Features
 from api.metrics import registry_for
 from api.params import parse_query
@@ -30,6 +30,7 @@ class AppState:
     def __init__(self, settings: ApiSettings, app: Flask) -> None:
         self.settings = settings
         self.readers = Readers(settings.db)
+        app.teardown_appcontext(self.readers.release)
         self.svg_cache = RenderCache(settings.svg_cache_size)
         # Parsed, validated SVG queries by raw query string: graphs are fetched with the
         # same few URLs over and over, and parsing is a third of a cached request's time.
@@ -42,12 +43,19 @@ class AppState:
     @cached_property
     def info_body(self) -> bytes:
         """The API info at `/` as sent."""
-        return json.dumps(api_info(self.features.catalog.endpoints()), indent=1).encode()
+        return json.dumps(
+            api_info(self.features.catalog.endpoints(), self.spans), indent=1
+        ).encode()
 
     @cached_property
     def openapi_body(self) -> bytes:
         """The OpenAPI document as sent."""
-        return json.dumps(openapi(self.features.catalog.endpoints()), indent=1).encode()
+        return json.dumps(openapi(self.features.catalog.endpoints(), self.spans), indent=1).encode()
+
+    @property
+    def spans(self) -> dict[str, int]:
+        """The most days a from..to range may span, by the roll-ups it reads."""
+        return {DAILY: self.settings.span_days(), HOURLY: self.settings.span_days(hourly=True)}
 
     def query(self, path: str) -> dict[str, Any]:
         """The request's query parameters of the GET endpoint at `path` (the core's and any a

@@ -1,4 +1,4 @@
-"""How much one host may send in a payload or a snapshot."""
+"""How much one host may send in a payload or a snapshot, and ask for in one request."""
 
 from __future__ import annotations
 
@@ -10,3 +10,7 @@ MAX_GPU_INDEX = 99_999
 # and past 2200 a time is garbage (3e11 is the year 11476, which no view can show).
 EARLIEST_TIME = 946_684_800  # 2000-01-01
 LATEST_TIME = 7_258_118_400  # 2200-01-01
+
+# Every api answers a from..to range of this many days (53 weeks), whatever its retention;
+# a hub's pull asks a host for no more in one request.
+ANSWERED_SPAN_DAYS = 371

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime.kinds import SettingError
+from runtime.text import unsafe_character
 
 MAX_NAME = 64
 
@@ -23,6 +24,9 @@ def parse_pairs(text: str, variable: str, separator: str = ",") -> dict[str, str
             raise SettingError(f"{variable}: {where} must look like NAME=VALUE")
         if len(value.strip()) > MAX_NAME:
             raise SettingError(f"{variable}: alias for {key.strip()!r} is over {MAX_NAME} chars")
+        bad = unsafe_character(item)
+        if bad is not None:
+            raise SettingError(f"{variable}: item {number} contains the control character {bad}")
         out[key.strip()] = value.strip()
     return out
 

@@ -238,7 +238,21 @@ GROUPS = (
             Setting(
                 "GPUPULSE_API_WORKERS", whole(1, 64), "2", "gunicorn worker processes.", (API,)
             ),
-            Setting("GPUPULSE_API_THREADS", whole(1, 64), "4", "Threads per worker.", (API,)),
+            Setting(
+                "GPUPULSE_API_CONNECTIONS",
+                whole(10, 10_000),
+                "1000",
+                "Connections one worker holds open at most (gevent); more wait to be accepted.",
+                (API,),
+            ),
+            Setting(
+                "GPUPULSE_API_IDLE_TIMEOUT",
+                seconds(1, 300, whole=True),
+                "5",
+                "Seconds a connection may take to send a request's line and headers, and may "
+                "sit idle between requests, before it is closed (slow or idle clients).",
+                (API,),
+            ),
             Setting("GPUPULSE_API_ACCESS_LOG", Flag(), "false", "Log every request.", (API,)),
             Setting(
                 "GPUPULSE_API_CACHE_MAX_AGE",
@@ -308,15 +322,17 @@ GROUPS = (
                 "GPUPULSE_RETAIN_HOURLY_DAYS",
                 whole(1, label="days"),
                 "365",
-                "Days of hourly roll-ups, push queue, ledger and events kept.",
-                (SCHEDULER,),
+                "Days of hourly roll-ups, push queue, ledger and events kept; the api's hourly "
+                "views span at most this many days.",
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_RETAIN_DAILY_DAYS",
                 whole(1, label="days"),
                 "730",
-                "Days of daily and per-user roll-ups kept (a 53-week graph needs more than 365).",
-                (SCHEDULER,),
+                "Days of daily and per-user roll-ups kept (a 53-week graph needs more than 365); "
+                "the api's daily views span at most this many days.",
+                (SCHEDULER, API),
             ),
             Setting(
                 "GPUPULSE_PRUNE_LOCK_MS",

@@ -28,6 +28,7 @@ from datetime import UTC, timedelta
 from protocol.fields import Invalid
 from protocol.hourly import entry
 from protocol.ingest import check_hourly
+from protocol.limits import ANSWERED_SPAN_DAYS
 from protocol.snapshot import check_snapshot, make_snapshot
 from scheduler.push import Transport, TransportError, http_transport
 from scheduler.settings import Settings
@@ -112,8 +113,9 @@ class Polled:
 def poll(target: Target, since: int, now: float, timeout: float, transport: Transport) -> Polled:
     """Read one host (runs in a worker thread; touches no database)."""
     gpus = get_json(transport, f"{target.url}/api/v1/gpus", timeout).get("gpus", [])
-    first = day_of(since, UTC) - timedelta(days=1)
     last = day_of(now, UTC) + timedelta(days=1)
+    # A host silent for longer than any api answers in one go: read what a request may.
+    first = max(day_of(since, UTC) - timedelta(days=1), last - timedelta(ANSWERED_SPAN_DAYS - 1))
     url = f"{target.url}/api/v1/hours?from={first}&to={last}"
     hours = get_json(transport, url, timeout).get("hours", [])
     try:

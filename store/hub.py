@@ -532,6 +532,30 @@ def hourly(conn: Connection, host: int, start: int, end: int, gpu: int | None = 
     return dict_rows(conn.execute(sql, params))
 
 
+def fleet_hourly(conn: Connection, hosts: Sequence[int], start: int, end: int) -> list[dict]:
+    """Several hosts' whole-host hours with start <= hour < end, combined per hour as
+    `combine` does (sums, maxima, minima, means weighted by samples) but in one grouped scan:
+    a fleet's year of hours must not be merged row by row in Python within one request."""
+    cols = [f"{HOST} AS gpu" if f == "gpu" else _fleet_column(f) for f in HOURLY_FIELDS]
+    sql = (
+        f"SELECT {', '.join(cols)} FROM hub_hourly WHERE host IN ({_ids(hosts) or 'NULL'}) "
+        f"AND gpu = {HOST} AND hour >= ? AND hour < ? GROUP BY hour ORDER BY hour"
+    )
+    return dict_rows(conn.execute(sql, (start, end)))
+
+
+def _fleet_column(field: str) -> str:
+    """The SQL of one HOURLY_FIELDS column over several hosts' rows of an hour."""
+    if field == "hour":
+        return "hour"
+    value, how = HOURLY_SQL.get(field, field), _how(field)
+    if how == "mean":
+        weight = f"CASE WHEN {value} IS NOT NULL THEN samples END"
+        weighted = f"sum(({value}) * samples) / nullif(sum({weight}), 0)"
+        return f"coalesce({weighted}, avg({value})) AS {field}"  # avg: hours of no samples
+    return f"{how}({value}) AS {field}"
+
+
 def user_daily(conn: Connection, query: DayQuery) -> list[dict]:
     """Per-user GPU-seconds and peak memory per day and GPU (gpu 0: a user's total)."""
     merged = _by_day(conn, USER_DAY_SQL, query, ["gpu", "user"], USER_OPS)

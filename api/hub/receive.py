@@ -245,6 +245,7 @@ def init_app(app: Flask, api: ApiSettings) -> HubState:
     """The hub's state on an app, with the api's hub settings, and the receiving side's
     error handlers."""
     hub = app.extensions[HUB] = HubState(hub_settings(api), api.db, api.clock, api.tz)
+    app.teardown_appcontext(hub.writers.release)
     app.register_error_handler(Refused, refused)
     app.register_error_handler(Invalid, invalid)
     return hub

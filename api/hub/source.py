@@ -140,8 +140,8 @@ class FleetSource(HubRows):
 
     def _hourly(self, start: int, end: int) -> list[dict]:
         local = hourly_rows(self.conn, start, end, HOST) if self.hosts.local else []
-        remote = [hubstore.hourly(self.conn, h, start, end, HOST) for h in self.hosts.remote]
-        return hubstore.combine([local, *remote], ("hour", "gpu"))
+        remote = hubstore.fleet_hourly(self.conn, self.hosts.remote, start, end)
+        return hubstore.combine([local, remote], ("hour", "gpu"))
 
     def _users(self, first: str, last: str) -> list[dict]:
         rows = user_daily_rows(self.conn, first, last) if self.hosts.local else []

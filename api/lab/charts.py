@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response
 
 from api.activity_stats import level_function, level_tops
-from api.catalog import SVG, Endpoint
+from api.catalog import HOURLY, SVG, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import HOURS_CHART_PARAMS, MONTHS_CHART_PARAMS, USERS_CHART_PARAMS
 from api.lab.quotas import month_span, this_month
 from api.lab.settings import lab_settings
 from api.lab.usage import no_process_by, user_totals
-from api.params import BadParam
+from api.params import day_range
 from api.routes import svg_reply
 from api.source import Source
 from api.state import state
@@ -46,6 +46,7 @@ ENDPOINTS = (
         SVG,
         HOURS_CHART_PARAMS,
         ERRORS,
+        span=HOURLY,
     ),
     Endpoint(
         "/charts/months.svg",
@@ -180,11 +181,11 @@ def users_job(query: dict, app_state) -> Callable[[Source], str]:
 
 
 def hours_job(query: dict, app_state) -> Callable[[Source], str]:
-    """Draws /charts/hours.svg (default: the last four weeks); BadParam if `from` > `to`."""
-    last = query["to"] or app_state.today()
-    first = query["from"] or last - timedelta(days=27)
-    if first > last:
-        raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
+    """Draws /charts/hours.svg (default: the last four weeks); BadParam if `from` > `to` or
+    the range is wider than the hourly roll-ups are kept for."""
+    limit = app_state.settings.span_days(hourly=True)
+    four_weeks = timedelta(days=27)
+    first, last = day_range(query, app_state.today(), lambda end: end - four_weeks, limit)
     tz = app_state.settings.tz
     return lambda source: hours_svg(source, first, last, tz, query["theme"])
 

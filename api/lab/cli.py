@@ -86,10 +86,10 @@ def days_of(args: argparse.Namespace, today: date) -> dict:
 def print_usage(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
     """Print GPU-hours grouped --by, as a table or as JSON."""
     query = days_of(args, today)
+    span = span_of(query, today, settings.span_days())
     with closing(open_args(args, settings)) as conn:
         source = LocalSource(conn)
         lab = lab_settings(settings)
-        span = span_of(query, today)
         report = usage_report(source, query["by"], span, lab.names, settings.tz, lab.rates)
     if args.json:
         print(json.dumps(report, indent=1))
@@ -148,7 +148,7 @@ def row_label(row: dict, by: str, names) -> str:
 def export_days(args: argparse.Namespace, settings: ApiSettings, today: date) -> int:
     """Write one CSV file per day from --from to --to into --dir."""
     query = days_of(args, today)
-    span = span_of(query, today)
+    span = span_of(query, today, settings.span_days())
     with closing(open_args(args, settings)) as conn:
         for path, rows in write_day_files(conn, span.first, span.last, settings.tz, Path(args.dir)):
             print(f"wrote {path} ({rows:,} rows)")

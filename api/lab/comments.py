@@ -13,6 +13,7 @@ from datetime import tzinfo
 from typing import Any
 
 from api.lab.until import iso, parse_instant
+from runtime.text import unsafe_character
 from store.reservations import LOCAL, Reservation
 
 ENTRY_KEYS = ("name", "date", "comment")
@@ -45,6 +46,9 @@ def field_of(where: str, entry: Mapping, key: str) -> str:
         return ""
     if not isinstance(value, str) or len(value) > 1000:
         raise CommentsError(f"{where}.{key} must be text of at most 1000 characters")
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise CommentsError(f"{where}.{key} contains the control character {bad}")
     return value.strip()
 
 

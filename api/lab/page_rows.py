@@ -22,12 +22,13 @@ def until_text(until: int | None, tz: tzinfo) -> str:
     """'until 2026-12-02 18:00', or 'until the end of 2026-12-02' for a reservation that ends
     at local midnight (what booking 'until 2026-12-02' means), so the page says the day that
     was entered rather than the midnight after it."""
-    if until is None:
+    ends = None if until is None else iso(until, tz)  # None too past the calendar's end
+    if until is None or ends is None:
         return "until removed"
     moment = datetime.fromtimestamp(until, tz)
     if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
         return f"until the end of {(moment - timedelta(days=1)).date().isoformat()}"
-    return f"until {iso(until, tz)[:16].replace('T', ' ')}"
+    return f"until {ends[:16].replace('T', ' ')}"
 
 
 def reservation_view(
@@ -36,7 +37,8 @@ def reservation_view(
     """What the page shows of a reservation."""
     if r is None:
         return None
-    left = "" if r.until is None or r.until <= now else f" ({duration((r.until - now) / 60)} left)"
+    ends = iso(r.until, tz)  # None: until removed, "until 9999-12-31" included
+    left = "" if ends is None or r.until <= now else f" ({duration((r.until - now) / 60)} left)"
     return {
         "gpu": r.gpu,
         "name": names.user(r.name),

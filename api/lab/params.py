@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from api.params import BadParam, Choice, Day, IntRange, Param
+from api.params import MONTH_PATTERN, YEAR_PATTERN, BadParam, Choice, Day, IntRange, Param
 from api.svg.theme import THEMES
 from protocol.limits import MAX_GPU_INDEX
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 USAGE_GROUPS = ("user", "day", "month", "gpu", "workload")
 
 
@@ -33,7 +33,7 @@ class Month(Param):
 
     def schema(self) -> dict:
         """A YYYY-MM string."""
-        return {"type": "string", "pattern": r"^\d{4}-\d{2}$"}
+        return {"type": "string", "pattern": f"^{YEAR_PATTERN}-{MONTH_PATTERN}$"}
 
 
 THEME = Choice(

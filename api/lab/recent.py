@@ -63,7 +63,7 @@ class RecentUsage:
         self._key: int | None = None
         self._value: dict[str, float] = {}
         self._hours: dict[int, dict[str, float]] = {}
-        self._lock = threading.Lock()  # gthread workers share this object
+        self._lock = threading.Lock()  # a worker's requests share this object
 
     def get(self, conn: Connection, now: float, *rule: float) -> dict[str, float]:
         """Seconds per user in the 24 h up to and including `now`; `rule` is what the

@@ -19,8 +19,16 @@ from api.gpus import known_gpus
 from api.lab.params import DELETE_PARAMS
 from api.lab.settings import lab_settings
 from api.lab.until import BadUntil, iso, parse_until
-from api.params import BadParam, parse_query
+from api.params import (
+    NAME_PATTERN,
+    TEXT_PATTERN,
+    BadParam,
+    checked_text,
+    is_ascii_number,
+    parse_query,
+)
 from api.state import state
+from protocol.limits import MAX_GPU_INDEX
 from store import atomic, open_db
 from store.db import Connection
 from store.reservations import Reservation, delete, list_reservations, prune, replace
@@ -31,10 +39,15 @@ RESERVATION_BODY = {
     "required": ["gpu", "name", "until"],
     "additionalProperties": False,
     "properties": {
-        "gpu": {"type": "integer", "minimum": 0},
-        "name": {"type": "string", "minLength": 1, "maxLength": 64},
-        "until": {"type": "string", "description": "ISO date-time or e.g. 2d 3h"},
-        "comment": {"type": "string", "maxLength": 1000},
+        "gpu": {"type": "integer", "minimum": 0, "maximum": MAX_GPU_INDEX},
+        "name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN},
+        "until": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "ISO date-time, a date, or e.g. 2d 3h; in the coming year",
+        },
+        "comment": {"type": "string", "maxLength": 1000, "pattern": TEXT_PATTERN},
     },
 }
 ENDPOINTS = (
@@ -130,23 +143,21 @@ def read_body() -> dict | Response:
 
 
 def text_field(body: dict, name: str, limit: int, required: bool) -> str:
-    """A string field, stripped and capped; BadParam naming it otherwise."""
+    """A string field, stripped and capped, without control characters; BadParam naming it
+    otherwise."""
     value = body.get(name, "")
+    allowed = f"text, 1..{limit} characters" if required else f"text, 0..{limit}"
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
         need = "a non-empty string" if required else "a string"
-        raise BadParam(
-            name,
-            f"{name} must be {need} of at most {limit} characters",
-            f"text, 1..{limit} characters" if required else f"text, 0..{limit}",
-        )
-    return value.strip()
+        raise BadParam(name, f"{name} must be {need} of at most {limit} characters", allowed)
+    return checked_text(name, value, f"{allowed}, no control characters").strip()
 
 
 def gpu_field(conn: Connection, body: dict) -> int:
     """The GPU index sent, which must be a GPU this host has; BadParam naming `gpu`."""
     indices = sorted({g.index for g in known_gpus(conn)})
     value = body.get("gpu")
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and is_ascii_number(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value not in indices:
         raise BadParam("gpu", "gpu must be the index of a GPU on this host", indices)

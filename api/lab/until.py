@@ -9,7 +9,7 @@ from datetime import date, datetime, tzinfo
 from store.aggregate import day_span
 
 UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_PART = re.compile(r"\s*(\d{1,6})\s*(w|d|h|m|s)\s*", re.IGNORECASE)
+_PART = re.compile(r"\s*(\d{1,6})\s*(w|d|h|m|s)\s*", re.IGNORECASE | re.ASCII)
 MAX_AHEAD_S = 366 * 86_400
 
 
@@ -30,6 +30,8 @@ def parse_duration(text: str) -> int | None:
 
 
 FOREVER = 253_402_300_799  # 9999-12-31T23:59:59Z: where calendar arithmetic ends
+# An end from here on is "9999-12-31" in some time zone (UTC-12 to UTC+14): no real end.
+NO_END_FROM = FOREVER - 2 * 86_400
 
 
 def parse_instant(text: str, tz: tzinfo) -> int | None:
@@ -67,5 +69,8 @@ def parse_until(text: str, now: float, tz: tzinfo) -> int:
 
 
 def iso(ts: int | None, tz: tzinfo) -> str | None:
-    """'2026-03-06T18:00:00+01:00' in `tz`, or None."""
-    return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat()
+    """'2026-03-06T18:00:00+01:00' in `tz`, or None for no end: None, or an end at the
+    calendar's last days or past them (a booking "until 9999-12-31" is until removed)."""
+    if ts is None or ts >= NO_END_FROM:
+        return None
+    return datetime.fromtimestamp(ts, tz).isoformat()

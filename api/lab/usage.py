@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify
 
-from api.catalog import JSON, Endpoint
+from api.catalog import DAILY, JSON, Endpoint
 from api.lab.names import DisplayNames
 from api.lab.params import USAGE_PARAMS
 from api.lab.settings import lab_settings
-from api.params import BadParam
+from api.params import day_range
 from api.source import Source
 from api.state import state
 from store.energy import Rates
@@ -87,27 +87,17 @@ ENDPOINTS = (
         USAGE_PARAMS,
         (400, 503),
         reply=USAGE_REPLY,
+        span=DAILY,
     ),
 )
 HOUR = 3600.0
-MAX_DAYS = 3660  # ten years
 NO_RATES = Rates()
 
 
-def span_of(query: dict, today: date) -> Span:
+def span_of(query: dict, today: date, max_days: int) -> Span:
     """The days a usage query covers (default: this month so far); BadParam if reversed or
-    longer than MAX_DAYS (the idle-harvest figure walks every day of the span)."""
-    last = query["to"] or today
-    first = query["from"] or last.replace(day=1)
-    if first > last:
-        raise BadParam("from", f"from ({first}) is after to ({last})", f"a date up to {last}")
-    if (last - first).days >= MAX_DAYS:
-        earliest = last - timedelta(days=MAX_DAYS - 1)
-        raise BadParam(
-            "from",
-            f"from and to may span at most {MAX_DAYS:,} days",
-            f"a date from {earliest} to {last}",
-        )
+    wider than `max_days` (the idle-harvest figure walks every day of the span)."""
+    first, last = day_range(query, today, lambda end: end.replace(day=1), max_days)
     return Span(first, last)
 
 
@@ -317,7 +307,7 @@ def usage() -> Response:
     """GPU-hours per user, day, month or GPU for a range of days."""
     app_state = state()
     query = app_state.query("/api/v1/usage")
-    span = span_of(query, app_state.today())
+    span = span_of(query, app_state.today(), app_state.settings.span_days())
     settings = app_state.settings
     source = app_state.source(query)
     lab = lab_settings(settings)

@@ -302,16 +302,21 @@ def test_days_follow_gpupulse_tz(conn, db_path):
     assert cells[-1].get("data-level") == "4"
 
 
-HOSTILE = "<script>alert(\"x\")</script> & 'quotes' \x00\x07\x1b\u202e"
+MARKUP = "<script>alert(\"x\")</script> & 'quotes' "
+HOSTILE = MARKUP + "\x00\x07\x1b\u202e"
 
 
 def test_hostile_names_are_escaped_and_stripped(conn, db_path):
     add_gpu(conn, 1, 0, "GPU-evil", HOSTILE + "x" * 200)
     set_meta_value(conn, "host_id", HOSTILE)
-    add_user_days(conn, HOSTILE, {"2026-03-03": 600}, gpu=1)
+    add_user_days(conn, MARKUP, {"2026-03-03": 600}, gpu=1)
     from urllib.parse import quote
 
-    response = make_app(db_path).test_client().get(f"/gpu-activity.svg?gpu=0&user={quote(HOSTILE)}")
+    client = make_app(db_path).test_client()
+    # A recorded name may hold control characters; a query parameter may not.
+    refused = client.get(f"/gpu-activity.svg?gpu=0&user={quote(HOSTILE)}")
+    assert refused.status_code == 400 and refused.get_json()["parameter"] == "user"
+    response = client.get(f"/gpu-activity.svg?gpu=0&user={quote(MARKUP)}")
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     root = parse(response.data)  # well-formed despite the control characters

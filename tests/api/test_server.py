@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.rows import add_days, add_gpu, add_process, add_sample, set_meta_value
-from tests.support.servers import free_port, start_gunicorn, stop
+from tests.support.rows import add_days, add_gpu, add_sample, seed_fresh_host
+from tests.support.servers import free_port, serving, start_gunicorn, stop
 from tests.support.svg_parse import day_cells, parse
 
 pytestmark = pytest.mark.slow
@@ -40,16 +40,9 @@ def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def server(conn, db_path):
-    now = int(time.time())
-    add_gpu(conn, 1, 0, "GPU-aaaa", "NVIDIA A100", seen=now)
-    add_sample(conn, now, 1, util=64)
-    add_process(conn, now, 1, 99, "carol", 512)
-    set_meta_value(conn, "interval", "120")  # stays fresh for the whole test
-    add_days(conn, {time.strftime("%Y-%m-%d", time.gmtime(now - 86400)): 90})
-    proc, base = start_gunicorn(db_path)
-    yield base, proc
-    log = stop(proc)
-    assert "Traceback" not in log, log
+    seed_fresh_host(conn)  # stays fresh for the whole test
+    with serving(db_path) as (proc, base):
+        yield base, proc
 
 
 def test_smoke(server):

@@ -63,3 +63,15 @@ def scheduler(
         text=True,
         timeout=timeout,
     )
+
+
+def run_api(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    """`gpupulse-api ARGS...` as a child process (environment plus `env`), its output as text."""
+    return subprocess.run(
+        gpupulse_api(*args),
+        env={**os.environ, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from idle.jobs import Run
 from idle.record import RunLog
 from store.db import Connection, atomic
@@ -127,3 +129,15 @@ def mark_idle_runner(conn, job: str, started: int, processes: list[tuple[int, in
     log.save(run, started + 60)
     log.processes(run, [ProcessSample("GPU-x", pid, pstarted) for pid, pstarted in processes])
     assert log.flush()
+
+
+def seed_fresh_host(conn: Connection, interval_s: int = 120) -> int:
+    """One GPU sampled now with carol's process and yesterday's roll-up; the sample stays
+    fresh for /health for 3 x `interval_s`. Returns now."""
+    now = int(time.time())
+    add_gpu(conn, 1, 0, "GPU-aaaa", "NVIDIA A100", seen=now)
+    add_sample(conn, now, 1, util=64)
+    add_process(conn, now, 1, 99, "carol", 512)
+    set_meta_value(conn, "interval", str(interval_s))
+    add_days(conn, {time.strftime("%Y-%m-%d", time.gmtime(now - 86400)): 90})
+    return now

@@ -9,7 +9,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from os import PathLike
+
+from api.cli import GUNICORN_ARGS
 
 
 def free_port() -> int:
@@ -34,9 +38,14 @@ def wait_for(url: str, deadline_s: float = 20) -> None:
 
 
 def start_gunicorn(
-    db_path: str | PathLike[str], workers: int = 2, **env_extra: str
+    db_path: str | PathLike[str],
+    workers: int = 2,
+    gunicorn_args: Sequence[str] = (),
+    **env_extra: str,
 ) -> tuple[subprocess.Popen, str]:
-    """Real `gpupulse-api` (gunicorn) on a free loopback port; returns (process, base URL)."""
+    """Real `gpupulse-api` (gunicorn) on a free loopback port; returns (process, base URL).
+    `gunicorn_args` (e.g. another worker class) are given to gunicorn itself, after the
+    shipped config, which they override."""
     port = free_port()
     env = {
         **os.environ,
@@ -45,8 +54,11 @@ def start_gunicorn(
         "GPUPULSE_API_WORKERS": str(workers),
         **env_extra,
     }
+    command = [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())"]
+    if gunicorn_args:
+        command = [sys.executable, *GUNICORN_ARGS[:-1], *gunicorn_args, GUNICORN_ARGS[-1]]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import main; raise SystemExit(main())"],
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,3 +81,17 @@ def stop(proc: subprocess.Popen) -> str:
         proc.kill()
         out, _ = proc.communicate()
     return out.decode(errors="replace")
+
+
+@contextmanager
+def serving(
+    db_path: str | PathLike[str], workers: int = 2, **env_extra: str
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """start_gunicorn for a `with` block; afterwards it is stopped and must have logged no
+    traceback."""
+    proc, base = start_gunicorn(db_path, workers, **env_extra)
+    try:
+        yield proc, base
+    finally:
+        log = stop(proc)
+    assert "Traceback" not in log, log

@@ -92,7 +92,7 @@ def test_idle_harvest_is_reported_apart(lab_client, conn):
 def test_span_is_capped(lab_client):
     reply = lab_client.get("/api/v1/usage?from=1970-01-02&to=9000-12-31")
     assert reply.status_code == 400 and reply.get_json()["parameter"] == "from"
-    assert "3,660 days" in reply.get_json()["error"]
+    assert "730 days" in reply.get_json()["error"]  # GPUPULSE_RETAIN_DAILY_DAYS
 
 
 def test_no_process_time_closes_the_gap_to_the_graph(lab_client, conn):
