@@ -7,7 +7,7 @@ import time
 import pytest
 
 from scheduler.pull import Target, poll
-from scheduler.push import urllib_transport
+from scheduler.push import http_transport
 from tests.support.servers import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ def test_a_long_silent_host_is_read_in_one_answered_request(db_path, silent_days
     try:
         now = time.time()
         polled = poll(
-            Target("box", base), int(now) - silent_days * 86_400, now, 10, urllib_transport
+            Target("box", base), int(now) - silent_days * 86_400, now, 10, http_transport
         )
     finally:
         stop(proc)
