@@ -11,12 +11,15 @@ from collections.abc import Callable, Sequence
 from protocol import timeparse
 from runtime import logs
 from runtime.cli import (
+    DATABASE_PROBLEM,
     SHARED_OPTIONS,
     OneLineParser,
     chosen,
     fail,
+    fail_after_pause,
     given,
     optional,
+    output_closed,
     shared_options,
     subcommands,
     with_defaults,
@@ -37,7 +40,8 @@ from scheduler import (
 )
 from scheduler.settings import ConfigError, Settings, load, with_offline
 from store import atomic, open_db
-from store.db import StoreError
+from store.db import Error, StoreError
+from store.problems import explain
 from store.schema import SchemaMismatch
 
 RUN_ONCE = {
@@ -133,11 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load(environment(), args.config, given(args, SHARED_OPTIONS))
         settings = with_offline(settings, args.offline)
         logs.setup("DEBUG" if args.verbose else settings.log_level, file=settings.log_file or None)
-        return COMMANDS[command](settings, args)
-    except (SettingError, ConfigError, timeparse.TimeError) as exc:
+    except (SettingError, ConfigError) as exc:
         return fail("scheduler", exc, 2)
-    except (StoreError, SchemaMismatch) as exc:
-        return fail("scheduler", exc)
+    try:
+        code = COMMANDS[command](settings, args)
+        sys.stdout.flush()  # a reader gone (`| head`) fails here, not at interpreter exit
+        return code
+    except timeparse.TimeError as exc:
+        return fail("scheduler", exc, 2)
+    except (StoreError, SchemaMismatch, Error) as exc:
+        return fail("scheduler", explain(exc, settings.db), DATABASE_PROBLEM)
+    except BrokenPipeError:
+        return output_closed()
 
 
 def _healthcheck(settings: Settings, _args: argparse.Namespace) -> int:
@@ -148,10 +159,17 @@ def _healthcheck(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _run_loop(settings: Settings, _args: argparse.Namespace) -> int:
-    """Roll up, prune and push until SIGTERM or SIGINT."""
+    """Roll up, prune and push until SIGTERM or SIGINT; a database that needs a person is
+    one line, then a pause before the exit."""
     stop = StopRequest()
     stop.install()
-    return loop.run_loop(settings, stop)
+    try:
+        return loop.run_loop(settings, stop)
+    except (StoreError, Error) as exc:
+        problem = explain(exc, settings.db)
+        return fail_after_pause(
+            "scheduler", problem, DATABASE_PROBLEM, settings.failure_pause_s, stop.wait
+        )
 
 
 def _open(settings: Settings, write: bool = False):
