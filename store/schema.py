@@ -347,6 +347,13 @@ ALTER TABLE processes ADD COLUMN workload TEXT;     -- slurm job 17, pod 3d27424
 ALTER TABLE processes ADD COLUMN workload_id TEXT;  -- the whole id: 17.0, the pod UID, ...
 """
 
+# Version 8: pruning a process checks that no process sample still refers to it; without an
+# index on the reference each deleted process read the whole process_samples table, and
+# one retention chunk held the write lock for seconds.
+V8_PROCESS_SAMPLES_BY_PROCESS = """
+CREATE INDEX process_samples_process ON process_samples (process);
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -355,6 +362,7 @@ MIGRATIONS: list[str] = [
     V5_HUB,
     V6_DRIVER_READINGS,
     V7_WORKLOADS,
+    V8_PROCESS_SAMPLES_BY_PROCESS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
