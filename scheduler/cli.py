@@ -167,6 +167,7 @@ def _run_loop(settings: Settings, _args: argparse.Namespace) -> int:
         return loop.run_loop(settings, stop)
     except (StoreError, Error) as exc:
         problem = explain(exc, settings.db)
+        heartbeat.give_up(settings.heartbeat, " ".join(str(problem).split()))
         return fail_after_pause(
             "scheduler", problem, DATABASE_PROBLEM, settings.failure_pause_s, stop.wait
         )

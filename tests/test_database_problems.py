@@ -264,3 +264,23 @@ def host_of(db: Path) -> str | None:
         return get_meta(conn, "host_id")
     finally:
         conn.close()
+
+
+def test_the_schedulers_healthcheck_reports_why_its_loop_gave_up(tmp_path):
+    db = bad_database("a directory", tmp_path)
+    settings = env(GPUPULSE_FAILURE_PAUSE="600", GPUPULSE_HEARTBEAT=str(tmp_path / "hb"))
+    loop = subprocess.Popen(
+        [str(BIN / "scheduler"), "--db", str(db)], env=settings, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert "is a directory" in loop.stderr.readline()
+        check = run([str(BIN / "scheduler"), "--db", str(db), "--healthcheck"], env=settings)
+        assert (
+            one_line(check, 1).startswith("scheduler stopped: ")
+            and "is a directory" in check.stderr
+        )
+        loop.send_signal(signal.SIGTERM)
+        assert loop.wait(timeout=60) == DATABASE_PROBLEM
+    finally:
+        loop.kill()
+        loop.wait()
