@@ -4,6 +4,7 @@ migrate, check the driver, or hand over to the idle runner."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -214,19 +215,15 @@ def collect(settings: CollectorSettings, make: BackendFactory, stop: StopRequest
     and sample until signalled."""
     from collector.loop import CollectorLoop
 
-    lock = single.hold(settings.db)
-    try:
+    with contextlib.ExitStack() as held:  # released in reverse, however this ends
+        held.callback(os.close, single.hold(settings.db))
         backend = make(settings)
-        try:
-            conn = open_writer(settings.db)
-        except StoreError:
-            backend.close()
-            raise
-    except BaseException:
-        os.close(lock)
-        raise
-    log.info("collecting from %s every %g s into %s", backend.name, settings.interval, settings.db)
-    try:
+        held.callback(backend.close)
+        conn = open_writer(settings.db)
+        held.callback(conn.close)
+        log.info(
+            "collecting from %s every %g s into %s", backend.name, settings.interval, settings.db
+        )
         recorder = Recorder(conn)
         backfill_demo(settings, backend, recorder, stop)
         loop = CollectorLoop(
@@ -240,10 +237,6 @@ def collect(settings: CollectorSettings, make: BackendFactory, stop: StopRequest
         if not stop.is_set():
             loop.run()
         log.info("stopped after %d tick(s)", loop.ticks)
-    finally:
-        backend.close()
-        conn.close()
-        os.close(lock)
     return 0
 
 

@@ -54,6 +54,8 @@ def explain(exc: BaseException, path: str | os.PathLike[str]) -> StoreError:
         return exc
     if isinstance(exc, OSError):
         return _os_problem(exc, Path(path))
+    if not isinstance(exc, Error):  # a schema newer than this code: its message says it all
+        return StoreError(str(exc))
     code = primary_code(exc)
     detail = f"(SQLite: {exc})"
     if code == FULL or (code == IOERR and _no_space_left(Path(path))):
