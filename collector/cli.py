@@ -4,21 +4,26 @@ migrate, check the driver, or hand over to the idle runner."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 
+from collector import single
 from collector.settings import OPTIONS, CollectorSettings
 from runtime import logs
 from runtime.cli import (
+    DATABASE_PROBLEM,
     OneLineParser,
     chosen,
     fail,
+    fail_after_pause,
     forward,
     given,
     optional,
+    output_closed,
     setting_failed,
     shared_options,
     subcommands,
@@ -29,7 +34,8 @@ from runtime.signals import StopRequest
 from runtime.table import COLLECTOR
 from sampling import factory
 from sampling.backend import Backend, BackendFailed, BackendUnavailable
-from store.db import StoreError, check_sqlite_version
+from store.db import Error, StoreError, check_sqlite_version
+from store.problems import explain
 from store.samples import Recorder
 from store.schema import SchemaMismatch
 
@@ -168,15 +174,19 @@ def main(argv: Sequence[str] | None = None, backend_factory: BackendFactory = ma
         env = environment()
         check_all(COLLECTOR, env)
         settings = load(CollectorSettings, env, given(args, OPTIONS))
-        return COMMANDS[command](settings, args, backend_factory)
+        code = COMMANDS[command](settings, args, backend_factory)
+        sys.stdout.flush()  # a reader gone (`| head`) fails here, not at interpreter exit
+        return code
     except SettingError as exc:
         return setting_failed("collector", exc, service=command == "run")
     except BackendFailed as exc:
         return fail("collector", exc)
     except BackendUnavailable as exc:
         return fail("collector", backend_hint(str(exc)))
-    except (StoreError, SchemaMismatch) as exc:
-        return fail("collector", exc)
+    except (StoreError, SchemaMismatch, Error) as exc:
+        return fail("collector", explain(exc, settings.db), DATABASE_PROBLEM)
+    except BrokenPipeError:
+        return output_closed()
     except KeyboardInterrupt:
         return 130
 
@@ -190,21 +200,34 @@ def hand_over(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 def run(settings: CollectorSettings, args: argparse.Namespace, make: BackendFactory) -> int:
-    """Open (and migrate) the database, backfill the demo if asked, sample until signalled."""
-    from collector.loop import CollectorLoop
-
+    """Sample until signalled; a database that needs a person is one line, then a pause."""
     logs.setup(settings.log_level)
     stop = StopRequest(log, "finishing the current write")
     stop.install()
     log.info("SQLite %s (WAL-reset fix present)", check_sqlite_version())
-    backend = make(settings)
     try:
+        return collect(settings, make, stop)
+    except (StoreError, SchemaMismatch, Error) as exc:
+        problem = explain(exc, settings.db)
+        return fail_after_pause(
+            "collector", problem, DATABASE_PROBLEM, settings.failure_pause_s, stop.wait
+        )
+
+
+def collect(settings: CollectorSettings, make: BackendFactory, stop: StopRequest) -> int:
+    """Hold the database's collector lock, open (and migrate) it, backfill the demo if asked,
+    and sample until signalled."""
+    from collector.loop import CollectorLoop
+
+    with contextlib.ExitStack() as held:  # released in reverse, however this ends
+        held.callback(os.close, single.hold(settings.db))
+        backend = make(settings)
+        held.callback(backend.close)
         conn = open_writer(settings.db)
-    except StoreError:
-        backend.close()
-        raise
-    log.info("collecting from %s every %g s into %s", backend.name, settings.interval, settings.db)
-    try:
+        held.callback(conn.close)
+        log.info(
+            "collecting from %s every %g s into %s", backend.name, settings.interval, settings.db
+        )
         recorder = Recorder(conn)
         backfill_demo(settings, backend, recorder, stop)
         loop = CollectorLoop(
@@ -218,9 +241,6 @@ def run(settings: CollectorSettings, args: argparse.Namespace, make: BackendFact
         if not stop.is_set():
             loop.run()
         log.info("stopped after %d tick(s)", loop.ticks)
-    finally:
-        backend.close()
-        conn.close()
     return 0
 
 
@@ -237,12 +257,8 @@ def backfill_demo(
 def open_writer(db: str):
     """A migrated writer connection; StoreError in one line when it cannot be opened."""
     from store import open_db
-    from store.db import OperationalError
 
-    try:
-        return open_db(db, migrate=True)
-    except OperationalError as exc:
-        raise StoreError(f"cannot open the database {db}: {exc}") from None
+    return open_db(db, migrate=True)
 
 
 def dry_run(settings: CollectorSettings, args: argparse.Namespace, make: BackendFactory) -> int:

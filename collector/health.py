@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from store import open_db
 from store.db import Error, StoreError
+from store.problems import explain
 from store.samples import STALE_AFTER_TICKS, collector_interval, newest_sample_ts
 
 
@@ -20,7 +21,10 @@ def healthcheck(db: str, interval: float, clock: Callable[[], float] = time.time
             interval = collector_interval(conn, interval)
         finally:
             conn.close()
-    except (StoreError, Error, RuntimeError, ValueError) as exc:
+    except (StoreError, Error) as exc:
+        print(f"unhealthy: {' '.join(str(explain(exc, db)).split())}", file=sys.stderr)
+        return 1
+    except (RuntimeError, ValueError) as exc:
         print(f"unhealthy: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     if newest is None:

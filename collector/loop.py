@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from runtime.settings import default
 from sampling.backend import Backend, BackendFailed, Reading
-from store.db import OperationalError, atomic
+from store.db import Error, atomic
+from store.problems import passes
 from store.samples import Recorder, Tick, add_event, newest_sample_ts, set_meta
 
 
@@ -152,12 +153,18 @@ class CollectorLoop:
                 )
 
     def flush(self, final: bool = False) -> bool:
-        """Write everything queued; on a busy or full database keep it for the next try."""
+        """Write everything queued; on a busy or full database keep it for the next try.
+
+        A database that waiting cannot fix (read-only, corrupt, gone) raises, so the
+        collector says so and exits instead of dropping ticks until the buffer runs out.
+        """
         queued = len(self.pending)
         try:
             self._set_busy_wait(self.write_wait_s)
             self._write_pending()
-        except OperationalError as exc:
+        except Error as exc:
+            if not passes(exc):
+                raise
             if final:
                 self.log.error(
                     "stopping with %d tick(s) unwritten: database error: %s", len(self.pending), exc

@@ -30,4 +30,5 @@ class CollectorSettings:
     interval: float = setting("GPUPULSE_INTERVAL")
     buffer_ticks: int = setting("GPUPULSE_BUFFER_TICKS")
     backfill_days: int = setting("GPUPULSE_SIM_BACKFILL_DAYS")
+    failure_pause_s: float = setting("GPUPULSE_FAILURE_PAUSE")
     sampling: BackendSettings = nested(BackendSettings)

@@ -4,8 +4,9 @@ or after the subcommand, and errors as one line on stderr with exit status 2."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from runtime.settings import SettingError, default, option_type
@@ -17,6 +18,11 @@ USAGE_ERROR = 2
 # restarts it a few times an hour instead of in a loop, and Docker's healthcheck (which says
 # the same line) has marked it unhealthy with the reason by then.
 CONFIG_HOLD_S = 120.0
+# Exit status of a service whose database needs a person (corrupt, read-only, a directory,
+# taken by another collector): restarting will not help until someone fixes it.
+DATABASE_PROBLEM = 3
+# What a shell reports for a program killed by SIGPIPE (`scheduler -ls | head`).
+OUTPUT_CLOSED = 128 + 13
 # The shared options by the setting each stands for (and wins over).
 SHARED_OPTIONS = {"db": "GPUPULSE_DB", "log_level": "GPUPULSE_LOG_LEVEL"}
 
@@ -103,6 +109,24 @@ def fail(prog: str, message: object, code: int = 1) -> int:
     """Print one line on stderr and return the exit code."""
     print(f"{prog}: {' '.join(str(message).split())}", file=sys.stderr)
     return code
+
+
+def fail_after_pause(
+    prog: str, message: object, code: int, pause_s: float, wait: Callable[[float], bool]
+) -> int:
+    """Print one line, then wait `pause_s` (until `wait` says a stop signal came) before
+    returning the exit code, so a restart policy cannot turn the failure into a tight loop."""
+    fail(prog, message, code)
+    if pause_s > 0:
+        wait(pause_s)
+    return code
+
+
+def output_closed() -> int:
+    """The reader of our output went away (`| head`): stop quietly, as other tools do."""
+    # Anything still buffered for the closed pipe would fail again at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return OUTPUT_CLOSED
 
 
 def forward(options: Mapping[str, Any]) -> list[str]:

@@ -108,6 +108,16 @@ GROUPS = (
                 (COLLECTOR, SCHEDULER),
                 shown="the hostname",
             ),
+            Setting(
+                "GPUPULSE_FAILURE_PAUSE",
+                seconds(0, 3600),
+                "30",
+                "Seconds the collector and the scheduler wait, after printing what is wrong "
+                "with the database (corrupt, read-only, a directory, another collector on "
+                "it), before they exit with status 3, so a restart policy does not restart "
+                "them in a tight loop. A stop signal ends the wait.",
+                (COLLECTOR, SCHEDULER),
+            ),
         ),
     ),
     Group(

@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from protocol import timeparse
 from runtime import logs
 from runtime.cli import (
+    DATABASE_PROBLEM,
     SHARED_OPTIONS,
     OneLineParser,
     chosen,
     fail,
+    fail_after_pause,
     given,
     optional,
+    output_closed,
     setting_failed,
     shared_options,
     subcommands,
@@ -41,7 +44,8 @@ from scheduler import (
 )
 from scheduler.settings import ConfigError, Settings, load, with_offline
 from store import atomic, open_db
-from store.db import StoreError
+from store.db import Error, StoreError
+from store.problems import explain
 from store.schema import SchemaMismatch
 
 log = logging.getLogger("scheduler")
@@ -144,13 +148,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_logging(settings, args.verbose)
         for line in warnings:
             log.warning("%s", line)
-        return COMMANDS[command](settings, args)
     except SettingError as exc:
         return setting_failed("scheduler", exc, service=command == "run")
-    except (ConfigError, timeparse.TimeError) as exc:
+    except ConfigError as exc:
         return fail("scheduler", exc, 2)
-    except (StoreError, SchemaMismatch) as exc:
-        return fail("scheduler", exc)
+    try:
+        code = COMMANDS[command](settings, args)
+        sys.stdout.flush()  # a reader gone (`| head`) fails here, not at interpreter exit
+        return code
+    except timeparse.TimeError as exc:
+        return fail("scheduler", exc, 2)
+    except (StoreError, SchemaMismatch, Error) as exc:
+        return fail("scheduler", explain(exc, settings.db), DATABASE_PROBLEM)
+    except BrokenPipeError:
+        return output_closed()
 
 
 def start_logging(settings: Settings, verbose: bool) -> None:
@@ -170,10 +181,18 @@ def _healthcheck(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _run_loop(settings: Settings, _args: argparse.Namespace) -> int:
-    """Roll up, prune and push until SIGTERM or SIGINT."""
+    """Roll up, prune and push until SIGTERM or SIGINT; a database that needs a person is
+    one line, then a pause before the exit."""
     stop = StopRequest()
     stop.install()
-    return loop.run_loop(settings, stop)
+    try:
+        return loop.run_loop(settings, stop)
+    except (StoreError, Error) as exc:
+        problem = explain(exc, settings.db)
+        heartbeat.give_up(settings.heartbeat, " ".join(str(problem).split()))
+        return fail_after_pause(
+            "scheduler", problem, DATABASE_PROBLEM, settings.failure_pause_s, stop.wait
+        )
 
 
 def _open(settings: Settings, write: bool = False):

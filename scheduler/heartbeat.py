@@ -1,4 +1,5 @@
-"""A file the loop touches every second; `scheduler --healthcheck` reads its age."""
+"""A file the loop touches every second; `scheduler --healthcheck` reads its age, and the
+reason the loop gave up, which a scheduler that cannot use the database writes into it."""
 
 from __future__ import annotations
 
@@ -21,16 +22,28 @@ def touch(path: str, now: float) -> None:
     """Mark the loop alive at `now` (creates the file)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if p.exists() and p.stat().st_size:
+        p.write_text("")  # a new start: the last one's reason no longer holds
     p.touch()
     os.utime(p, (now, now))
+
+
+def give_up(path: str, reason: str) -> None:
+    """Leave `reason` for the healthcheck: the loop is about to exit because of it."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(reason)
 
 
 def check(path: str, max_age_s: float, now: float) -> tuple[bool, str]:
     """(healthy, one line) from the heartbeat file's age."""
     try:
         age = now - Path(path).stat().st_mtime
+        reason = Path(path).read_text().strip()
     except OSError:
         return False, f"scheduler loop not running: no heartbeat file at {path}"
+    if reason:
+        return False, f"scheduler stopped: {reason}"
     if age > max_age_s:
         return (
             False,

@@ -14,7 +14,8 @@ import schedule
 from scheduler import alerts, heartbeat, pull, push, retention, rollup, status_push
 from scheduler.settings import Settings
 from store import open_db
-from store.db import Connection, StoreError
+from store.db import Connection, Error, StoreError
+from store.problems import DatabaseUnusable, explain, unusable_folder
 from store.schema import SchemaMismatch, current_version
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class NewerSchema(RuntimeError):
 def open_when_ready(settings: Settings) -> Connection | None:
     """A checked writer connection, or None while the collector has not set it up."""
     if not Path(settings.db).exists():
+        if problem := unusable_folder(settings.db):
+            raise problem
         log.info("waiting for the collector to create %s", settings.db)
         return None
     try:
@@ -37,6 +40,8 @@ def open_when_ready(settings: Settings) -> Connection | None:
         if "newer" in str(exc):
             raise NewerSchema(str(exc)) from None
         log.info("waiting for the collector to migrate %s: %s", settings.db, exc)
+    except DatabaseUnusable:
+        raise  # corrupt, read-only, a directory: the collector cannot fix it either
     except StoreError as exc:
         log.info("waiting for %s: %s", settings.db, exc)
     return None
@@ -60,6 +65,8 @@ def guarded(name: str, job: Job, conn: Connection, settings: Settings, clock) ->
     try:
         result = job(conn, settings, clock())
         log.debug("%s: %s", name, result)
+    except Error as exc:  # a full disk or a lock held too long: one line, not a traceback
+        log.error("job %s failed: %s; the loop goes on", name, explain(exc, settings.db))
     except Exception:
         log.exception("job %s failed; the loop goes on", name)
 

@@ -4,8 +4,8 @@ Raw samples and process rows go after GPUPULSE_RETAIN_RAW_DAYS (cut at a local m
 and never past an hour still waiting to be rolled up), hourly roll-ups (per GPU and per
 user), push queue, ledger and events after GPUPULSE_RETAIN_HOURLY_DAYS, daily and per-user
 daily roll-ups after GPUPULSE_RETAIN_DAILY_DAYS, reservations two days after they expire.
-Each chunk is its own BEGIN IMMEDIATE transaction; the chunk size adapts so a chunk takes
-about half of GPUPULSE_PRUNE_LOCK_MS.
+Each chunk is its own BEGIN IMMEDIATE transaction; each chunk's size comes from the time
+per row the chunks before it measured, so a chunk takes about half of GPUPULSE_PRUNE_LOCK_MS.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from store.rollups import set_rollup_state
 
 log = logging.getLogger(__name__)
 
-FIRST_CHUNK = 500
+FIRST_CHUNK = 100  # small, until the first chunk has measured what a row costs here
+MIN_CHUNK = 10
 MAX_CHUNK = 200_000
 
 # table -> (key columns the chunk is chosen by, the time column)
@@ -80,10 +81,11 @@ def run(
     """The scheduled job: audit for late data, then prune every table; return stats."""
     rollup.audit(conn, settings, now)  # late imports must be marked before raw rows go
     limits = cutoffs(conn, settings, now)
-    stats = {"deleted": {}, "chunks": 0, "max_lock_ms": 0.0}
+    stats = {"deleted": {}, "chunks": 0, "max_lock_ms": 0.0, "lock_ms": {}}
     for table, limit in limits.items():
         deleted, chunks, longest = prune_table(conn, table, limit, settings, clock, pause)
         stats["deleted"][table] = deleted
+        stats["lock_ms"][table] = longest
         stats["chunks"] += chunks
         stats["max_lock_ms"] = max(stats["max_lock_ms"], longest)
     with atomic(conn):
@@ -111,7 +113,7 @@ def prune_table(
         f"(SELECT {keys} FROM {table} WHERE {column} < ? LIMIT ?)"
     )
     target_ms = settings.prune_lock_ms / 2
-    size, total, chunks, longest = FIRST_CHUNK, 0, 0, 0.0
+    size, total, chunks, longest, row_ms = FIRST_CHUNK, 0, 0, 0.0, 0.0
     while True:
         with atomic(conn):
             start = clock()  # the lock is ours from here to COMMIT
@@ -120,11 +122,13 @@ def prune_table(
         longest, total, chunks = max(longest, held), total + deleted, chunks + 1
         if deleted < size:
             return total, chunks, longest
-        size = _next_size(size, held, target_ms)
+        size, row_ms = next_size(size, held / max(deleted, 1), row_ms, target_ms)
         pause(0.005)  # let the collector's tick in between chunks
 
 
-def _next_size(size: int, held_ms: float, target_ms: float) -> int:
-    """Scale the chunk toward the target time, at most doubling per step."""
-    factor = target_ms / max(held_ms, 0.1)
-    return max(50, min(MAX_CHUNK, int(size * min(2.0, factor))))
+def next_size(size: int, row_ms: float, previous_row_ms: float, target_ms: float) -> tuple:
+    """The next chunk's rows from the time per row measured in this chunk and the one
+    before (the slower of the two, so one lucky chunk on a busy machine does not grow the
+    next past the budget), at most doubling; returns (rows, the time per row used)."""
+    per_row = max(row_ms, previous_row_ms, 1e-4)
+    return max(MIN_CHUNK, min(MAX_CHUNK, 2 * size, int(target_ms / per_row))), row_ms

@@ -94,6 +94,7 @@ class Settings:
     )
     heartbeat_max_age_s: int = setting("GPUPULSE_HEARTBEAT_MAX_AGE")
     db_wait_s: float = setting("GPUPULSE_DB_WAIT")
+    failure_pause_s: float = setting("GPUPULSE_FAILURE_PAUSE")
     log_level: str = setting("GPUPULSE_LOG_LEVEL")
     log_file: str = setting("GPUPULSE_LOG_FILE")
     status_url: str = derived(("GPUPULSE_STATUS_URL", "GPUPULSE_PUSH_URL"), status_url, default="")

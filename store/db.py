@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote
 
 from pysqlite3 import dbapi2 as sqlite3
 
@@ -60,18 +61,22 @@ def check_sqlite_version(version: str = sqlite3.sqlite_version) -> str:
     return version
 
 
-def sqlite_connection(path: str | os.PathLike[str], *, write: bool = False) -> Connection:
+def sqlite_connection(
+    path: str | os.PathLike[str], *, write: bool = False, create: bool = True
+) -> Connection:
     """A connection with the shared settings and no file or schema checks (open_db adds them).
 
     Writers get WAL, so readers never wait for them; every connection gets the busy timeout,
     NORMAL sync and foreign keys; a reader is query_only, so a bug cannot write through it.
+    Without `create`, SQLite itself refuses a file that does not exist.
     """
     # isolation_level=None: atomic() issues BEGIN IMMEDIATE itself.
     conn = sqlite3.connect(
-        os.fspath(path),
+        os.fspath(path) if create else f"file:{quote(os.fspath(path))}?mode=rw",
         timeout=BUSY_TIMEOUT_MS / 1000,
         isolation_level=None,
         check_same_thread=False,
+        uri=not create,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if write:

@@ -417,6 +417,13 @@ CREATE TABLE alert_state (
 ) WITHOUT ROWID;
 """
 
+# Version 14: pruning a process checks that no process sample still refers to it; without an
+# index on the reference each deleted process read the whole process_samples table, and
+# one retention chunk held the write lock for seconds.
+V14_PROCESS_SAMPLES_BY_PROCESS = """
+CREATE INDEX process_samples_process ON process_samples (process);
+"""
+
 MIGRATIONS: list[str] = [
     V1_COLLECTOR,
     V2_ROLLUPS,
@@ -431,6 +438,7 @@ MIGRATIONS: list[str] = [
     V11_WORKLOAD_DAILY,
     V12_USER_ENERGY,
     V13_ALERTS,
+    V14_PROCESS_SAMPLES_BY_PROCESS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

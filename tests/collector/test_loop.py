@@ -10,7 +10,8 @@ from collector.loop import CollectorLoop
 from sampling.backend import Reading
 from sampling.simulated import SimulatedBackend
 from store import open_db
-from store.db import OperationalError
+from store.db import Error, OperationalError, sqlite3
+from store.problems import passes
 from store.samples import GpuInfo, Recorder, get_meta
 
 START = 1_763_400_000.25
@@ -223,3 +224,16 @@ def test_operational_error_type_is_what_sqlite_raises_when_locked(db_path):
     with pytest.raises(OperationalError, match="locked"):
         conn.execute("BEGIN IMMEDIATE")
     other.execute("ROLLBACK")
+
+
+def test_a_read_only_database_ends_the_loop_instead_of_buffering(db_path, caplog):
+    """SQLite's own read-only error (a connection it could only open for reading) is not a
+    passing lock: the loop raises at the first write and buffers nothing."""
+    read_only = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
+    clock = FakeTime()
+    loop = make_loop(read_only, clock, CostlyBackend(clock, []))
+    with caplog.at_level(logging.WARNING, logger="collector"), pytest.raises(Error) as raised:
+        loop.run(max_ticks=3)
+    assert "readonly" in str(raised.value) and not passes(raised.value)
+    assert loop.ticks == 1 and "keeping ticks in memory" not in caplog.text
+    read_only.close()

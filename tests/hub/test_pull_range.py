@@ -18,9 +18,7 @@ def test_a_long_silent_host_is_read_in_one_answered_request(db_path, silent_days
     proc, base = start_gunicorn(db_path, workers=1, GPUPULSE_RETAIN_HOURLY_DAYS="30")
     try:
         now = time.time()
-        polled = poll(
-            Target("box", base), int(now) - silent_days * 86_400, now, 10, http_transport
-        )
+        polled = poll(Target("box", base), int(now) - silent_days * 86_400, now, 10, http_transport)
     finally:
         stop(proc)
     assert polled.hours == [] and polled.gpus == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 
 from scheduler import retention, rollup
 from store import aggregate
@@ -89,3 +90,51 @@ def test_expired_reservations_go_two_days_after_expiry(conn, settings):
     assert stats["deleted"]["reservations"] == 1
     names = {r[0] for r in conn.execute("SELECT name FROM reservations")}
     assert names == {"recent", "open-ended"}
+
+
+class RowCostClock:
+    """A clock where each row changed costs `row_ms`, read from the connection's change
+    count: the time a chunk holds the lock is its rows times their cost."""
+
+    def __init__(self, conn, row_ms: float) -> None:
+        self.conn, self.row_ms = conn, row_ms
+        self.seen, self.now = conn.total_changes, 0.0
+
+    def __call__(self) -> float:
+        changes = self.conn.total_changes
+        self.now += (changes - self.seen) * self.row_ms / 1000
+        self.seen = changes
+        return self.now
+
+
+def test_chunks_are_sized_from_the_time_per_row_and_stay_under_the_budget(conn, settings):
+    """Rows that cost 1 ms each, then three times more (a busy machine): the first chunk
+    is small enough for any table, every chunk after it is sized from what rows cost, and
+    only the one chunk that meets the dearer rows may pass the budget, by less than twice."""
+    gpus = fleet.add_gpus(conn, 2)
+    start = aggregate.day_start(date(2026, 1, 1), settings.tz)
+    fleet.insert(conn, *fleet.generate(gpus, start, start + 3 * 86400, 60))
+    clock = RowCostClock(conn, row_ms=1.0)
+    ends = [0.0]
+
+    def pause(_s: float) -> None:  # called after each full chunk, when the lock is free
+        ends.append(clock())
+        if len(ends) == 10:
+            clock.row_ms = 3.0
+
+    rows, chunks, longest = retention.prune_table(
+        conn, "samples", start + 3 * 86400, settings, clock, pause
+    )
+    holds = [(b - a) * 1000 for a, b in pairwise(ends)]
+    budget = settings.prune_lock_ms
+    assert rows == 2 * 3 * 1440 and count(conn, "samples") == 0 and chunks > 20
+    assert holds[0] <= budget  # the first chunk, before anything was measured
+    assert all(h <= budget for i, h in enumerate(holds) if i != 9), holds
+    assert holds[9] <= 2 * budget and longest <= 2 * budget
+
+
+def test_a_pruned_process_is_checked_against_its_samples_through_an_index(conn):
+    """Deleting a process checks that no process sample refers to it (a foreign key); on
+    a full table that must be an index lookup, not a scan per deleted process."""
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT 1 FROM process_samples WHERE process = ?", (1,))
+    assert any("USING COVERING INDEX process_samples_process" in row[-1] for row in plan)
