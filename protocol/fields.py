@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import orjson
 
+from runtime.text import unsafe_character
+
 MAX_TEXT = 256
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NUMERIC = (int, float)
 # (key, low, high, whole, required): one number of an object, checked by `numbers`.
 NumberField = tuple[str, float, float, bool, bool]
@@ -81,8 +81,11 @@ def text(
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise Invalid(where, f"{where} must be a non-empty string")
-    if len(value) > most or CONTROL.search(value):
+    if len(value) > most:
         raise Invalid(where, f"{where} must be at most {most} printable characters")
+    bad = unsafe_character(value)  # C0/C1 controls and bidi overrides reach the hub's pages
+    if bad is not None:
+        raise Invalid(where, f"{where} contains the control character {bad}")
     return value
 
 

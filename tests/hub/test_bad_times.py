@@ -1,4 +1,4 @@
-"""Times on the wire are bounded, and one host's unusable snapshot cannot take a hub's views
+"""Times and text on the wire are bounded, and one host's unusable snapshot cannot take a hub's views
 down: against a real gunicorn hub, snapshots and hours with absurd times get a 400 naming
 the field, and a bad snapshot already stored shows its host as broken and the rest as usual."""
 
@@ -61,6 +61,10 @@ def hub(hub_db):
         ({"sent_at": 3e11}, "sent_at"),
         ({"gpus__ts": 3e11}, "gpus[0].ts"),
         ({"gpus__lost_at": 5.0}, "gpus[0].lost_at"),
+        # text a host sends reaches the hub's pages: no bidi override, no C1 or C0 control
+        ({"reservations__name": "ana\u202egnp.exe"}, "reservations[0].name"),
+        ({"gpus__name": "A100\x85"}, "gpus[0].name"),
+        ({"gpus__uuid": "GPU-\x9b1"}, "gpus[0].uuid"),
     ],
 )
 def test_snapshots_with_absurd_times_get_400_naming_the_field(hub_db, hub, change, field):
