@@ -1,6 +1,7 @@
-"""Times and text on the wire are bounded, and one host's unusable snapshot cannot take a hub's views
-down: against a real gunicorn hub, snapshots and hours with absurd times get a 400 naming
-the field, and a bad snapshot already stored shows its host as broken and the rest as usual."""
+"""Times and text on the wire are bounded, and one host's unusable snapshot cannot take a
+hub's views down: against a real gunicorn hub, snapshots and hours with absurd times or
+unsafe text get a 400 naming the field, and a bad snapshot already stored shows its host as
+broken and the rest as usual."""
 
 from __future__ import annotations
 
