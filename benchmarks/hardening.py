@@ -13,6 +13,12 @@
    every host (a whole-host row and a user's row an hour; one host also has 8 GPUs), and
    each view that takes from..to is asked once, cold, for the widest range it allows with
    host=all and with one host. Prints each time and the longest.
+4. The prune lock under concurrent load: runs benchmarks/prune.py (40 days of 8 GPUs pruned
+   beside a writer, a reader and two busy processes) and prints its longest write-lock hold
+   against GPUPULSE_PRUNE_LOCK_MS; target: at most twice the budget.
+5. The cost of refusing a 1 MiB body a hub cannot use: median and p99 time to answer a 1 MiB
+   invalid JSON body with a valid token (400), the same with a bad token (401), beside
+   /health, over --requests requests each.
 
 Needs `wrk` (Debian: apt install wrk). On a shared machine, quote medians and ratios of one
 run.
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import ApiSettings
 from benchmarks.api import build_db, wrk
 from store import atomic, open_db
+from store import hub as hubstore
 from store.samples import set_meta
 from tests.support.servers import start_gunicorn, stop
 from tests.support.slow_clients import SlowClients
@@ -189,6 +197,59 @@ def hub_rows(days: int) -> list[str]:
     return rows
 
 
+def post_time(port: int, path: str, body: bytes, token: str) -> tuple[int, float]:
+    """(status, seconds) of one POST over a new connection."""
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S * 6)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        conn.request("POST", path, body, headers)
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    return status, time.perf_counter() - start
+
+
+def rejection_rows(requests: int) -> list[str]:
+    """How long a hub takes to refuse a 1 MiB body: invalid JSON, and a bad token."""
+    body = b'{"host": "host-01", "gpus": [' + b"x" * (1024 * 1024 - 40) + b"]}"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "hub.db"
+        conn = open_db(db, migrate=True)
+        token = hubstore.add_host(conn, "host-01", time.time())
+        conn.close()
+        proc, base = start_gunicorn(db, GPUPULSE_HUB_RATE="100000")
+        port = port_of(base)
+        try:
+            for label, use in (("invalid 1 MiB body", token), ("bad token, 1 MiB", "nope")):
+                answers = [post_time(port, "/api/v1/ingest", body, use) for _ in range(requests)]
+                codes = sorted({c for c, _t in answers})
+                times = sorted(t for _c, t in answers)
+                rows.append(
+                    f"  {label:<22} answered {codes}: median {statistics.median(times) * 1000:.1f}"
+                    f" ms, p99 {times[int(len(times) * 0.99) - 1] * 1000:.1f} ms"
+                )
+            health = sorted(t for t in (one_request(port, "/health") for _ in range(requests)) if t)
+            rows.append(f"  {'/health':<22} median {statistics.median(health) * 1000:.1f} ms")
+        finally:
+            stop(proc)
+    return rows
+
+
+def prune_rows() -> list[str]:
+    """The prune benchmark's own figures (it runs in its own processes)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("prune.py"))],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmarks/prune.py failed: {done.stderr.strip()[-500:]}")
+    return [f"  {line}" for line in done.stdout.splitlines()]
+
+
 def main() -> None:
     """Run each part and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -232,6 +293,12 @@ def main() -> None:
         )
     print("3. widest allowed from..to, cold, one request each")
     for row in hub_rows(args.days):
+        print(row)
+    print("4. prune under concurrent load")
+    for row in prune_rows():
+        print(row)
+    print(f"5. refusing a 1 MiB body on a hub, {args.requests} requests each")
+    for row in rejection_rows(args.requests):
         print(row)
 
 
