@@ -18,6 +18,7 @@ Definition (the README's "Held idle" says the same to people):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -57,7 +58,9 @@ JOIN processes pr ON pr.id = x.process GROUP BY 1, 2, 3
 # Per GPU in [lo, hi): its newest and oldest sample and where its newest held-idle stretch
 # begins after: a tick that was active or held by no process (its ts), or a gap in the data
 # (more than 1.5 ticks without a sample: the ts just before the sample after it), as the
-# collector cannot say what happened while it did not sample. Lookups by primary key only.
+# collector cannot say what happened while it did not sample. Lookups by primary key only;
+# `:gpus` (a JSON list, or NULL for all) keeps a look further back to the GPUs whose stretch
+# is still open, so one GPU held idle for hours does not make every GPU's past read again.
 BREAKS_SQL = f"""
 SELECT s.gpu, max(s.ts) AS newest, min(s.ts) AS oldest,
     max(CASE WHEN ({active_sql("s.")}) > 0 OR NOT EXISTS (
@@ -66,7 +69,9 @@ SELECT s.gpu, max(s.ts) AS newest, min(s.ts) AS oldest,
         WHEN NOT EXISTS (
             SELECT 1 FROM samples q WHERE q.ts < s.ts AND q.gpu = s.gpu
             AND q.ts >= s.ts - max(1, s.tick_ms * 3 / 2000)) THEN s.ts - 1 END) AS broke
-FROM samples s WHERE s.ts >= :lo AND s.ts < :hi GROUP BY s.gpu
+FROM samples s WHERE s.ts >= :lo AND s.ts < :hi
+    AND (:gpus IS NULL OR s.gpu IN (SELECT value FROM json_each(:gpus)))
+GROUP BY s.gpu
 """
 
 HOLDERS_SQL = """
@@ -167,7 +172,8 @@ def held_idle_now(
     step, hi, first = FIRST_LOOK_S, end, True
     while hi > end - LOOK_BACK_S and (first or open_):
         lo = max(hi - step, end - LOOK_BACK_S)
-        args = {"lo": lo, "hi": hi, "thr": threshold, "held": held_mib}
+        gpus = None if first else json.dumps(sorted(open_))
+        args = {"lo": lo, "hi": hi, "thr": threshold, "held": held_mib, "gpus": gpus}
         for row in dict_rows(conn.execute(BREAKS_SQL, args)):
             gpu, broke = row["gpu"], row["broke"]
             if first and broke != row["newest"]:
