@@ -17,8 +17,8 @@
    beside a writer, a reader and two busy processes) and prints its longest write-lock hold
    against GPUPULSE_PRUNE_LOCK_MS; target: at most twice the budget.
 5. The cost of refusing a 1 MiB body a hub cannot use: median and p99 time to answer a 1 MiB
-   invalid JSON body with a valid token (400), the same with a bad token (401), beside
-   /health, over --requests requests each.
+   invalid JSON body with a valid token (400), the same with a bad token (401), beside an
+   invalid 2-byte body, over --requests requests each.
 
 Needs `wrk` (Debian: apt install wrk). On a shared machine, quote medians and ratios of one
 run.
@@ -230,8 +230,12 @@ def rejection_rows(requests: int) -> list[str]:
                     f"  {label:<22} answered {codes}: median {statistics.median(times) * 1000:.1f}"
                     f" ms, p99 {times[int(len(times) * 0.99) - 1] * 1000:.1f} ms"
                 )
-            health = sorted(t for t in (one_request(port, "/health") for _ in range(requests)) if t)
-            rows.append(f"  {'/health':<22} median {statistics.median(health) * 1000:.1f} ms")
+            small = sorted(
+                post_time(port, "/api/v1/ingest", b"{}", token)[1] for _ in range(requests)
+            )
+            rows.append(
+                f"  {'invalid 2-byte body':<22} median {statistics.median(small) * 1000:.1f} ms"
+            )
         finally:
             stop(proc)
     return rows

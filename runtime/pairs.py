@@ -23,7 +23,7 @@ def parse_pairs(text: str, variable: str, separator: str = ",") -> dict[str, str
             where = f"line {number}" if separator == "\n" else f"item {item!r}"
             raise SettingError(f"{variable}: {where} must look like NAME=VALUE")
         if len(value.strip()) > MAX_NAME:
-            raise SettingError(f"{variable}: alias for {key.strip()!r} is over {MAX_NAME} chars")
+            raise SettingError(f"{variable}: value for {key.strip()!r} is over {MAX_NAME} chars")
         bad = unsafe_character(item)
         if bad is not None:
             raise SettingError(f"{variable}: item {number} contains the control character {bad}")

@@ -139,7 +139,8 @@ def row_label(row: dict, by: str, names) -> str:
     if by == "user":
         return names.user(row["user"])
     if by == "gpu":
-        return f"{row['gpu_index']} {row['display_name']}"
+        index = "?" if row["gpu_index"] is None else row["gpu_index"]  # a GPU seen only in roll-ups
+        return f"{index} {row['display_name']}"
     if by == "workload":
         return row["workload"] or "(no workload)"
     return row[by]
