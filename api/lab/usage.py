@@ -169,7 +169,8 @@ def by_user(days: list[tuple[str, str, float]]) -> list[dict]:
 
 
 def by_gpu(source: Source, span: Span, names: DisplayNames) -> list[dict]:
-    """[{gpu, gpu_index, gpu_uuid, gpu_name, display_name, gpu_hours, users}] by GPU id."""
+    """[{gpu, gpu_index, uuid, gpu_name, display_name, gpu_hours, users}] by GPU id; `gpu`,
+    the store's own id, keys the figures added later and leaves before the reply."""
     per_gpu: dict[int, dict[str, float]] = {}
     for row in source.user_daily(span.first.isoformat(), span.last.isoformat()):
         if row["gpu"] != HOST:
@@ -184,7 +185,7 @@ def by_gpu(source: Source, span: Span, names: DisplayNames) -> list[dict]:
             {
                 "gpu": gpu,
                 "gpu_index": index,
-                "gpu_uuid": uuid,
+                "uuid": uuid,
                 "gpu_name": name,
                 "display_name": names.gpu(name, index, uuid),
                 "gpu_hours": hours(sum(users.values())),
@@ -278,6 +279,8 @@ def usage_report(
     days = source.user_days(span)
     extras = source.user_day_extras(span)
     rows = add_extras(usage_rows(source, by, span, names, days), by, extras, rates)
+    for row in rows if by == "gpu" else ():
+        del row["gpu"]  # an internal id, never mistaken for gpu_index (as in /api/v1/days)
     first, last = span.first.isoformat(), span.last.isoformat()
     drawn = sum(r["energy_kwh"] or 0.0 for r in source.daily(first, last))
     users = {u for _d, u, _s in days}

@@ -42,6 +42,8 @@ def test_by_gpu_uses_gpu_aliases(lab_client):
     assert rows[0]["display_name"] == "4090" and rows[0]["gpu_name"] == "NVIDIA GeForce RTX 4090"
     assert rows[0]["users"] == {"alice": 12.0, "bob": 2.0, HOSTILE: 0.5}
     assert rows[1]["display_name"] == "NVIDIA A100" and rows[1]["gpu_hours"] == 5.0
+    # GPUs are named as /api/v1/days names them: no internal id beside the index
+    assert all("gpu" not in r and r["uuid"].startswith("GPU-") for r in body["rows"])
 
 
 def test_host_rows_are_not_counted_twice(lab_client, conn):
