@@ -87,7 +87,7 @@ def test_gpu_page_shows_readings_processes_and_users(conn, db_path):
     assert f'<td title="{HOSTILE}">' not in html and "&lt;script&gt;" in html
     # alice: 14 h on GPU #0 in 30 days, half an hour of it rolled up in the last 24 h; bob's
     # hour on GPU #1 is not counted here.
-    assert "Alice Liddell 0.5 h 14 h bob 0 h 2 h" in text
+    assert "Alice Liddell 0.5 GPU-h 14 GPU-h bob 0 GPU-h 2 GPU-h" in text
     for kind in ("util", "mem", "temp", "power"):
         assert html.count(f'<svg class="spark {kind}"') == (2 if kind in ("util", "mem") else 1)
 
