@@ -51,6 +51,7 @@ from tests.support.slow_clients import SlowClients
 SLOW, IDLE, TIMEOUT_S = 64, 256, 5.0
 GTHREAD = ("-k", "gthread", "--threads", "4")  # the config the api shipped before gevent
 SVG = "/gpu-activity.svg"
+INGEST = "/api/v1/ingest"
 HOSTS, HUB_GPUS = 50, 8
 # wrk keep-alive connections: a few clients (which may all land on one gevent worker, so
 # that it measures one core) and many (more than gthread's 8 threads).
@@ -62,19 +63,36 @@ def port_of(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
 
 
-def one_request(port: int, path: str) -> float | None:
-    """Seconds one GET over a new connection took, or None when it failed or timed out."""
+def timed(
+    port: int, method: str, path: str, body: bytes | None = None, token: str = ""
+) -> tuple[int | None, float]:
+    """(status, seconds) of one request over a new connection; status None when it failed
+    or timed out."""
+    headers = {"Accept-Encoding": "gzip"}
+    if body is not None:
+        headers |= {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
     try:
-        conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        conn.request(method, path, body, headers)
         reply = conn.getresponse()
         reply.read()
-        return time.perf_counter() - start if reply.status == 200 else None
+        return reply.status, time.perf_counter() - start
     except OSError:
-        return None
+        return None, time.perf_counter() - start
     finally:
         conn.close()
+
+
+def one_request(port: int, path: str) -> float | None:
+    """Seconds one GET over a new connection took, or None when it failed or timed out."""
+    status, took = timed(port, "GET", path)
+    return took if status == 200 else None
+
+
+def p99(times: list[float]) -> float:
+    """The 99th percentile of at least one time."""
+    return statistics.quantiles(times, n=100)[98] if len(times) > 1 else times[0]
 
 
 def availability(port: int, path: str, count: int, budget_s: float) -> tuple[int, int, float]:
@@ -87,8 +105,7 @@ def availability(port: int, path: str, count: int, budget_s: float) -> tuple[int
         took = one_request(port, path)
         answered += took is not None
         times.append(TIMEOUT_S if took is None else took)
-    p99 = statistics.quantiles(times, n=100)[98] if len(times) > 1 else times[0]
-    return answered, len(times), p99
+    return answered, len(times), p99(times)
 
 
 def slow_client_rows(name: str, base: str, requests: int) -> list[str]:
@@ -99,8 +116,8 @@ def slow_client_rows(name: str, base: str, requests: int) -> list[str]:
     with SlowClients(port, SLOW, IDLE) as hostile:
         time.sleep(2)  # every slow client has trickled more headers by now
         for path in ("/health", SVG):
-            ok, asked, p99 = availability(port, path, requests, budget_s=60)
-            rows.append(f"{name:<10}{path:<20}{ok:>5}/{asked:<5}{p99 * 1000:>10.0f} ms")
+            ok, asked, p99_s = availability(port, path, requests, budget_s=60)
+            rows.append(f"{name:<10}{path:<20}{ok:>5}/{asked:<5}{p99_s * 1000:>10.0f} ms")
         rows.append(f"{name:<10}(hostile connections opened: {hostile.opened})")
     return rows
 
@@ -197,19 +214,6 @@ def hub_rows(days: int) -> list[str]:
     return rows
 
 
-def post_time(port: int, path: str, body: bytes, token: str) -> tuple[int, float]:
-    """(status, seconds) of one POST over a new connection."""
-    start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S * 6)
-    try:
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        conn.request("POST", path, body, headers)
-        status = conn.getresponse().status
-    finally:
-        conn.close()
-    return status, time.perf_counter() - start
-
-
 def rejection_rows(requests: int) -> list[str]:
     """How long a hub takes to refuse a 1 MiB body: invalid JSON, and a bad token."""
     body = b'{"host": "host-01", "gpus": [' + b"x" * (1024 * 1024 - 40) + b"]}"
@@ -223,16 +227,14 @@ def rejection_rows(requests: int) -> list[str]:
         port = port_of(base)
         try:
             for label, use in (("invalid 1 MiB body", token), ("bad token, 1 MiB", "nope")):
-                answers = [post_time(port, "/api/v1/ingest", body, use) for _ in range(requests)]
+                answers = [timed(port, "POST", INGEST, body, use) for _ in range(requests)]
                 codes = sorted({c for c, _t in answers})
-                times = sorted(t for _c, t in answers)
+                times = [t for _c, t in answers]
                 rows.append(
                     f"  {label:<22} answered {codes}: median {statistics.median(times) * 1000:.1f}"
-                    f" ms, p99 {times[int(len(times) * 0.99) - 1] * 1000:.1f} ms"
+                    f" ms, p99 {p99(times) * 1000:.1f} ms"
                 )
-            small = sorted(
-                post_time(port, "/api/v1/ingest", b"{}", token)[1] for _ in range(requests)
-            )
+            small = [timed(port, "POST", INGEST, b"{}", token)[1] for _ in range(requests)]
             rows.append(
                 f"  {'invalid 2-byte body':<22} median {statistics.median(small) * 1000:.1f} ms"
             )
