@@ -22,8 +22,8 @@ def until_text(until: int | None, tz: tzinfo) -> str:
     """'until 2026-12-02 18:00', or 'until the end of 2026-12-02' for a reservation that ends
     at local midnight (what booking 'until 2026-12-02' means), so the page says the day that
     was entered rather than the midnight after it."""
-    ends = None if until is None else iso(until, tz)  # None too past the calendar's end
-    if until is None or ends is None:
+    ends = iso(until, tz)  # None: no end, or one past the calendar's last days
+    if ends is None:
         return "until removed"
     moment = datetime.fromtimestamp(until, tz)
     if (moment.hour, moment.minute, moment.second) == (0, 0, 0):

@@ -279,8 +279,9 @@ def usage_report(
     days = source.user_days(span)
     extras = source.user_day_extras(span)
     rows = add_extras(usage_rows(source, by, span, names, days), by, extras, rates)
-    for row in rows if by == "gpu" else ():
-        del row["gpu"]  # an internal id, never mistaken for gpu_index (as in /api/v1/days)
+    if by == "gpu":
+        for row in rows:
+            del row["gpu"]  # an internal id, never mistaken for gpu_index (as in /api/v1/days)
     first, last = span.first.isoformat(), span.last.isoformat()
     drawn = sum(r["energy_kwh"] or 0.0 for r in source.daily(first, last))
     users = {u for _d, u, _s in days}
