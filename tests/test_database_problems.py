@@ -21,7 +21,7 @@ from runtime.cli import DATABASE_PROBLEM, OUTPUT_CLOSED
 from sampling.simulated import SimulatedBackend
 from store import open_db
 from store.samples import Recorder, get_meta
-from tests.support.commands import simulated_collector
+from tests.support.commands import simulated_collector, without_settings
 from tests.support.mounts import namespaces_work, private_mounts
 
 BIN = Path(sys.executable).parent
@@ -33,7 +33,7 @@ NEEDS_NAMESPACES = pytest.mark.skipif(
 
 def env(**extra: str) -> dict[str, str]:
     """The caller's environment without GPUPULSE_*, no pause before exits, and `extra`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    clean = without_settings()
     return {**clean, "GPUPULSE_FAILURE_PAUSE": "0", **extra}
 
 

@@ -3,7 +3,6 @@ and a service waits before it exits so Docker or systemd never restarts it in a 
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 from runtime.kinds import Misfit, SettingError
 from runtime.settings import check_all
 from runtime.table import EVERY, SETTINGS
-from tests.support.commands import console
+from tests.support.commands import console, without_settings
 
 BIN = Path(sys.executable).parent
 # The long-running command of each service, and a setting only that service reads.
@@ -36,7 +35,7 @@ BAD = "\x7fnot-a-value"
 
 def clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     """The caller's environment without GPUPULSE_*, a database in tmp_path, and `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     return {**env, "GPUPULSE_DB": str(tmp_path / "pulse.db"), **settings}
 
 

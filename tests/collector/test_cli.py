@@ -18,23 +18,14 @@ from sampling.backend import BackendUnavailable
 from sampling.simulated import SimulatedBackend
 from store import open_db
 from store.samples import Recorder, Tick, set_meta
-from tests.support.commands import python_m
+from tests.support.commands import python_m, run_text, without_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def collector(*args: str, env: dict | None = None, timeout: float = 60):
     """Run `python -m collector` as a child process and return the CompletedProcess."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        python_m("collector", *args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=full_env,
-    )
+    return run_text(python_m("collector", *args), without_settings(env), ROOT, timeout)
 
 
 def test_dry_run_prints_gpus_and_processes_and_writes_nothing(tmp_path):
@@ -104,7 +95,7 @@ def test_bad_options_are_one_line_errors(tmp_path, args, env, needle):
 
 def test_sigterm_finishes_the_write_and_exits_within_two_seconds(tmp_path):
     db = tmp_path / "pulse.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     proc = subprocess.Popen(
         python_m("collector", "--backend", "simulated", "--interval", "1", "--db", str(db)),
         cwd=ROOT,

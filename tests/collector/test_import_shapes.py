@@ -6,7 +6,6 @@ Every data row is imported, merged into its second, or reported by line; never d
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import datetime
@@ -18,6 +17,7 @@ from pysqlite3 import dbapi2 as sqlite3
 
 from collector.logfiles import synthetic_uuid
 from store import open_db
+from tests.support.commands import without_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -25,7 +25,7 @@ SMI = DATA / "nvidia-smi"
 
 
 def run_import(db: Path, *args: str, tz: str = "UTC") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     env["GPUPULSE_TZ"] = tz
     cmd = [sys.executable, "-m", "collector", "import", "--db", str(db), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)

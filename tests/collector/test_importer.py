@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from collector.logfiles import synthetic_uuid
 from store import open_db
+from tests.support.commands import without_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,7 +37,7 @@ Timestamp,User,PID,GPU Number,GPU Usage
 
 
 def run_import(tmp_path, *files: str, tz: str = "UTC", host: str = "box"):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     env["GPUPULSE_TZ"] = tz
     db = str(tmp_path / "p.db")
     return subprocess.run(

@@ -17,13 +17,14 @@ import pytest
 from scheduler import rollup
 from store import SCHEMA_VERSION, aggregate
 from tests.support import commands, fleet
+from tests.support.commands import without_settings
 
 cli = commands.scheduler
 
 
 @pytest.fixture
 def env(db_path, tmp_path):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    e = without_settings()
     e.update(
         GPUPULSE_DB=str(db_path),
         GPUPULSE_TZ="Europe/Berlin",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from store import open_db
 from tests.support import commands
+from tests.support.commands import without_settings
 
 DATA = Path(__file__).parent.parent / "data" / "targoman"
 # (config file, its database path, its log path), the paths relative to where it runs
@@ -26,7 +26,7 @@ CONFIGS = (
 
 def scheduler(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """The real scheduler run in `cwd`, with no GPUPULSE_* variables but its heartbeat."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     env["GPUPULSE_HEARTBEAT"] = str(cwd / "hb")
     env["PYTHONPATH"] = str(Path(__file__).parents[2])
     return commands.scheduler(env, *args, cwd=cwd, timeout=60)

@@ -3,7 +3,6 @@ reads the same settings sees the running service's file."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from scheduler import heartbeat
 from scheduler.settings import load
+from tests.support.commands import without_settings
 
 BIN = Path(sys.executable).parent
 
@@ -26,7 +26,7 @@ def test_the_heartbeat_is_beside_the_database_unless_set(tmp_path):
 
 
 def test_a_healthcheck_from_another_shell_sees_the_running_loop(db_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     env["GPUPULSE_DB"] = str(db_path)
     loop = subprocess.Popen(
         [str(BIN / "scheduler"), "--offline"], env=env, stderr=subprocess.PIPE, text=True

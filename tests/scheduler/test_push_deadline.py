@@ -4,7 +4,6 @@ inside Docker's 10 s stop grace."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 
 from scheduler import push, rollup
 from tests.support import fleet
+from tests.support.commands import without_settings
 from tests.support.drip import DripServer
 
 START = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
@@ -50,7 +50,7 @@ def test_an_attempt_ends_at_its_deadline_however_slowly_the_answer_drips(backlog
 def test_sigterm_during_a_dripping_push_stops_the_scheduler_at_once(
     backlog, db_path, tmp_path, drip
 ):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     env.update(
         GPUPULSE_DB=str(db_path),
         GPUPULSE_HOST_ID="host-a",

@@ -14,7 +14,7 @@ import pytest
 
 from store import open_db
 from store.samples import GpuInfo, GpuSample, ProcessSample, Recorder, Tick
-from tests.support.commands import simulated_collector
+from tests.support.commands import simulated_collector, without_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TICKS_PER_WRITER = 300
@@ -70,7 +70,7 @@ def _stored(db_path) -> dict[int, float]:
 @pytest.mark.slow
 def test_kill_9_of_a_running_collector_twenty_times(tmp_path):
     db = tmp_path / "pulse.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    env = without_settings()
     rng = random.Random(20)
     for round_no in range(20):
         before = len(_stored(db))

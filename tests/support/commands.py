@@ -36,42 +36,41 @@ def scheduler_command(*args: str) -> list[str]:
     return entry_point("scheduler.cli", *args)
 
 
+def run_text(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str | PathLike[str] | None = None,
+    timeout: float = 60,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run a command to its end in exactly `env`, its output captured as text."""
+    return subprocess.run(
+        argv, env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def without_settings(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment with none of its GPUPULSE_* settings, plus `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
+    return {**clean, **(env or {})}
+
+
 def console(
     argv: list[str], env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess:
     """Run one of the console scripts of this environment with none of the caller's
     GPUPULSE_* settings, only `env`'s."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUPULSE_")}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / argv[0]), *argv[1:]],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**clean, **(env or {})},
-    )
+    script = [str(Path(sys.executable).parent / argv[0]), *argv[1:]]
+    return run_text(script, without_settings(env), timeout=timeout)
 
 
 def scheduler(
     env: dict[str, str], *args: str, cwd: str | PathLike[str] | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess:
     """Run the real `scheduler` command to its end, its output captured as text."""
-    return subprocess.run(
-        python_m("scheduler.cli", *args),
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_text(python_m("scheduler.cli", *args), env, cwd, timeout)
 
 
 def run_api(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
     """`gpupulse-api ARGS...` as a child process (environment plus `env`), its output as text."""
-    return subprocess.run(
-        gpupulse_api(*args),
-        env={**os.environ, **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_text(gpupulse_api(*args), {**os.environ, **env}, stdin=stdin)
